@@ -1,0 +1,153 @@
+"""The `doclstm` command line: the whole pipeline, single stages, and scoring.
+
+    doclstm run                      the Prefect flow: train pipeline, then score
+    doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
+    doclstm score --model M --input SRC --output DIR
+
+Every command takes `--params params.yaml` and repeatable `--set key=value`.
+Problems a user can fix print as one line, without a traceback (exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from doclstm.errors import DoclstmError
+from doclstm.params import Params, load_params
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Recurrent document classifiers as a batch pipeline.")
+console = Console()
+PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
+
+ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
+SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3")
+
+
+@app.command()
+def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+    """Run the training pipeline flow, then score `score.input` with the new model."""
+    params = load_params(params_file, overrides)
+    # Prefect forwards these standard loggers into flow-run logs (and its console).
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _quiet_libraries()
+    from flows.pipeline import pipeline_then_score
+
+    result = pipeline_then_score(str(params_file), list(overrides))
+    _print_summary(result, params)
+
+
+@app.command()
+def stage(
+    name: str = typer.Argument(..., help="ingest, validate, tokenize, train, evaluate, register"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
+    from doclstm.stages import run_stage
+
+    params = load_params(params_file, overrides)
+    _log_to_console()
+    result = run_stage(name, params)
+    console.print(_record(result))
+
+
+@app.command()
+def score(
+    model: str = typer.Option("", help="models:/<name>/<version>, models:/<name>@<alias> or a "
+                              "model folder; default score.model"),
+    input_source: str = typer.Option("", "--input", help="a document source; default score.input"),
+    output: str = typer.Option("", help="output folder; default score.output"),
+    force: bool = typer.Option(False, help="discard existing outputs and score everything again"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Score every document of a source, exactly once per output folder (resumable)."""
+    from doclstm.stages import score_arguments
+    from tasks.score import score_documents
+
+    given = {"score.model": model, "score.input": input_source, "score.output": output}
+    params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
+    _log_to_console()
+    console.print(_record(score_documents(*score_arguments(params, force))))
+
+
+def main() -> None:
+    try:
+        app()
+    except DoclstmError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _log_to_console() -> None:
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    for name in ("great_expectations", "mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _record(result: Any) -> Any:
+    return asdict(result) if is_dataclass(result) and not isinstance(result, type) else result
+
+
+def _print_summary(result: Any, params: Params) -> None:
+    t = result.training
+    root = params.base.workspace.resolve()
+    mlflow_dir = root / "data" / "mlflow"
+    table = Table(title="doclstm run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("documents", f"{t.ingest.seen} seen, {t.ingest.ingested} ingested, "
+                      f"{t.ingest.quarantined + t.validate.quarantined} quarantined "
+                      f"(ingest {t.ingest.quarantined}, validate {t.validate.quarantined})"
+                      + _cached(t.ingest.cached and t.validate.cached)),
+        ("token shards", f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
+                         f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
+                         + _cached(t.tokenize.cached)),
+        ("model", f"{t.train.model_dir} (best epoch {t.train.best_epoch}, "
+                  f"val macro-F1 {t.train.val_macro_f1:.4f})" + _cached(t.train.cached)),
+        ("test", f"accuracy {t.evaluate.accuracy:.4f}, macro-F1 {t.evaluate.macro_f1:.4f} "
+                 f"({t.evaluate.metrics_file})"),
+        ("MLflow", f"run {t.register.run_id}, {t.register.model_name} version "
+                   f"{t.register.version} {t.register.aliases}; {t.register.decision}: "
+                   f"{t.register.reason}"),
+        ("predictions", f"{result.score.documents} documents in {result.score.shards} shards "
+                        f"({result.score.shards_skipped} already complete, "
+                        f"{result.score.unscored} unscored) -> {result.score.out_dir}"),
+        ("MLflow UI", f"mlflow ui --backend-store-uri {t.register.tracking_uri} "
+                      f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}"),
+        ("Prefect UI", "PREFECT_HOME=" + os.environ.get("PREFECT_HOME", "~/.prefect")
+                       + " prefect server start   (then open http://127.0.0.1:4200)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _cached(cached: bool) -> str:
+    return " [dim](unchanged, reused)[/]" if cached else ""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""`SequenceClassifier`: embedding -> LSTM/GRU -> pooling -> dropout -> linear head.
+
+Variable-length batches run packed (`pack_padded_sequence(enforce_sorted=False)`),
+so padding never reaches the recurrence and never changes a prediction. The
+`last` summary is the final hidden state at each sequence's true last step:
+`h_n[-1]` for one direction, `cat(h_n[-2], h_n[-1])` for two (the backward
+half has then read the whole document back to its first token). Reading
+`output[:, -1]` of a padded batch instead is wrong for every sequence shorter
+than the batch. `mean` and `max` pool over valid steps only.
+
+Two exact paths compute the same function from the same weights (property
+tests prove it): `packed`, and `padded` ("padded exact"), which runs each
+layer and direction over right-padded batches: the forward direction is
+causal, so its state at position length-1 has never seen a pad; the
+backward direction runs on each sequence reversed within its own length,
+so it too meets pads only after its last real step. On CPU the packed path
+is slow in training: with mixed lengths, the backward pass of the packed
+kernel zero-fills a copy of the whole packed input at every time step
+(measured 13.9 s of a 15.5 s step, B=64, T=256; see BENCHMARKS.md).
+
+Binary tasks have one logit (BCEWithLogitsLoss), multi-class one per class
+(CrossEntropyLoss); probabilities are computed at scoring, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from doclstm.errors import DoclstmError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    num_labels: int
+    cell: str = "lstm"
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    pooling: str = "last"
+    pad_id: int = 0
+    rnn_path: str = "auto"  # auto: padded on CPU, packed on CUDA
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.num_labels == 2 else self.num_labels
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise DoclstmError(f"model config.json does not match this doclstm: {exc}") from exc
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.cell not in ("lstm", "gru"):
+            raise DoclstmError(f"model cell must be lstm or gru, got {config.cell!r}")
+        if config.rnn_path not in ("auto", "packed", "padded"):
+            raise DoclstmError(f"model rnn_path must be auto, packed or padded, got {config.rnn_path!r}")
+        if config.pooling not in ("last", "mean", "max"):
+            raise DoclstmError(f"model pooling must be last, mean or max, got {config.pooling!r}")
+        self.config = config
+        self.embedding = nn.Embedding(
+            config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
+        )
+        rnn_type = nn.LSTM if config.cell == "lstm" else nn.GRU
+        self.rnn = rnn_type(
+            config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        directions = 2 if config.bidirectional else 1
+        self.head = nn.Linear(config.hidden_size * directions, config.num_outputs)
+
+    def forward(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str | None = None
+    ) -> torch.Tensor:
+        """Logits (batch, outputs) for right-padded `input_ids` with true `lengths` (>= 1)."""
+        path = path or self.config.rnn_path
+        if path == "auto":
+            path = "packed" if input_ids.is_cuda else "padded"
+        embedded = self.dropout(self.embedding(input_ids))
+        if path == "packed":
+            steps, last = self._run_packed(embedded, lengths)
+        else:
+            steps, last = self._run_padded_exact(embedded, lengths.to(input_ids.device))
+        if self.config.pooling == "last":
+            summary = last
+        else:
+            valid = (
+                torch.arange(input_ids.size(1), device=steps.device)[None, :]
+                < lengths.to(steps.device)[:, None]
+            ).unsqueeze(-1)
+            if self.config.pooling == "mean":
+                summary = (steps * valid).sum(1) / lengths.to(steps.device)[:, None]
+            else:
+                summary = steps.masked_fill(~valid, float("-inf")).amax(1)
+        return self.head(self.dropout(summary))
+
+    def _run_packed(
+        self, embedded: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, hidden = self.rnn(packed)
+        h_n = hidden[0] if isinstance(hidden, tuple) else hidden
+        # h_n is (layers * directions, batch, hidden), already back in input order.
+        last = torch.cat((h_n[-2], h_n[-1]), 1) if self.config.bidirectional else h_n[-1]
+        steps, _ = pad_packed_sequence(output, batch_first=True, total_length=embedded.size(1))
+        return steps, last
+
+    def _run_padded_exact(
+        self, embedded: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        reverse = _reverse_within_length(lengths, embedded.size(1))
+        layer_input = embedded
+        for layer in range(self.config.num_layers):
+            if layer > 0:
+                layer_input = nn.functional.dropout(
+                    layer_input, self.rnn.dropout, self.training
+                )
+            forward_out = self._one_direction(layer_input, layer, "")
+            outputs = [forward_out]
+            if self.config.bidirectional:
+                backward_rev = self._one_direction(_gather_steps(layer_input, reverse), layer,
+                                                   "_reverse")
+                outputs.append(_gather_steps(backward_rev, reverse))
+            layer_input = torch.cat(outputs, 2)
+        hidden = self.config.hidden_size
+        # The forward state after the last real token; later pads cannot reach it.
+        last = _gather_steps(forward_out, (lengths - 1)[:, None]).squeeze(1)
+        if self.config.bidirectional:
+            # The backward state after reading back to the first token sits at
+            # reversed position length-1, i.e. original position 0 of its output.
+            last = torch.cat((last, layer_input[:, 0, hidden:]), 1)
+        return layer_input, last
+
+    def _one_direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        weights = [
+            getattr(self.rnn, f"{name}_l{layer}{suffix}")
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ]
+        zeros = x.new_zeros(1, x.size(0), self.config.hidden_size)
+        if self.config.cell == "lstm":
+            out, _, _ = torch._VF.lstm(  # type: ignore[attr-defined]
+                x, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True
+            )
+        else:
+            out, _ = torch._VF.gru(  # type: ignore[attr-defined]
+                x, zeros, weights, True, 1, 0.0, self.training, False, True
+            )
+        return out
+
+
+def _reverse_within_length(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """Index (batch, total): position t maps to length-1-t inside the sequence, t after it."""
+    steps = torch.arange(total, device=lengths.device)[None, :]
+    lengths = lengths[:, None]
+    return torch.where(steps < lengths, lengths - 1 - steps, steps)
+
+
+def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[b, index[b, t], :] for every b, t."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(2)))
+
+
+def loss_function(config: ModelConfig) -> nn.Module:
+    return nn.BCEWithLogitsLoss() if config.num_outputs == 1 else nn.CrossEntropyLoss()
+
+
+def loss_target(config: ModelConfig, labels: torch.Tensor) -> torch.Tensor:
+    return labels.float().unsqueeze(1) if config.num_outputs == 1 else labels.long()
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Per-class probabilities: sigmoid for the single binary logit, softmax otherwise."""
+    if logits.size(1) == 1:
+        p = torch.sigmoid(logits.float())
+        return torch.cat((1 - p, p), 1)
+    return torch.softmax(logits.float(), 1)

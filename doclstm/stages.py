@@ -1,0 +1,71 @@
+"""Each stage called with its params group and workspace paths: the one wiring that the
+CLI, dvc.yaml (through the CLI) and the Prefect flows share.
+
+`run_stage(name, params)` runs the plain function; `STAGES` lists the names in
+pipeline order. The flows call the Prefect tasks with the same arguments
+through `stage_arguments`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from doclstm.errors import DoclstmError
+from doclstm.layout import Workspace
+from doclstm.params import Params
+from doclstm.tracking import tracking_uri
+
+STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register")
+_FUNCTIONS = {
+    "ingest": "tasks.ingest:ingest_documents",
+    "validate": "tasks.validate:validate_documents",
+    "tokenize": "tasks.tokenize:tokenize_corpus",
+    "train": "tasks.train:train_model",
+    "evaluate": "tasks.evaluate:evaluate_model",
+    "register": "tasks.register:register_model",
+}
+REGISTRATION_FILE = "registration.json"
+
+
+def workspace(params: Params) -> Workspace:
+    return Workspace(params.base.workspace)
+
+
+def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
+    """Positional arguments of stage `name`'s function, all derived from `params`."""
+    ws = workspace(params)
+    model_dir = ws.model_dir(params.train.run_name)
+    arguments: dict[str, tuple[Any, ...]] = {
+        "ingest": (params.ingest, ws.root, ws.ingested, ws.quarantine),
+        "validate": (params.validate_, ws.ingested, ws.validated, ws.quarantine,
+                     ws.validation_reports),
+        "tokenize": (params.tokenize, ws.validated, ws.tokens),
+        "train": (params.train, params.base.seed, ws.tokens, model_dir),
+        "evaluate": (params.evaluate, model_dir, ws.tokens, ws.reports),
+        "register": (params.register_, params.model_dump(mode="json", by_alias=True),
+                     model_dir, ws.reports, ws.tokens, ws.validation_reports, ws.mlflow,
+                     ws.reports / REGISTRATION_FILE),
+    }
+    if name not in arguments:
+        raise DoclstmError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    return arguments[name]
+
+
+def stage_function(name: str) -> Any:
+    """The plain stage function (imported late: torch and MLflow load slowly)."""
+    if name not in STAGES:
+        raise DoclstmError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    module, _, function = _FUNCTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def run_stage(name: str, params: Params) -> Any:
+    return stage_function(name)(*stage_arguments(name, params))
+
+
+def score_arguments(params: Params, force: bool = False) -> tuple[Any, ...]:
+    ws = workspace(params)
+    return (params.score, tracking_uri(params.register_.tracking_uri, ws.mlflow), ws.root,
+            ws.model_cache, force)
+

@@ -1,0 +1,46 @@
+"""MLflow locations: a SQLite store and artifact folder under the workspace by default."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def tracking_uri(configured: str, mlflow_dir: Path) -> str:
+    if configured:
+        return configured
+    mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def artifact_location(mlflow_dir: Path) -> str:
+    return (mlflow_dir / "artifacts").resolve().as_uri()
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"model": {"cell": "lstm"}}} -> {"train.model.cell": "lstm"}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit(cwd: Path) -> str:
+    """The checked-out commit (with '-dirty' if the tree has changes), or 'unknown'."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha

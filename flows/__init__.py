@@ -1,0 +1,1 @@
+"""Prefect flows: they compose the stage tasks and nothing else."""

@@ -1,0 +1,64 @@
+"""Prefect flows for training: `train_pipeline`, and `pipeline_then_score` for `make run`.
+
+Flows only compose: they load params once, call the stage tasks with the
+paths of the workspace layout, and return the stage records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow
+
+from doclstm.params import load_params
+from doclstm.stages import stage_arguments
+from flows.score import score_archive
+from tasks.evaluate import EvaluateResult, evaluate
+from tasks.ingest import IngestResult, ingest
+from tasks.register import RegisterResult, register
+from tasks.score import ScoreResult
+from tasks.tokenize import TokenizeResult, tokenize
+from tasks.train import TrainResult, train
+from tasks.validate import ValidateResult, validate
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    ingest: IngestResult
+    validate: ValidateResult
+    tokenize: TokenizeResult
+    train: TrainResult
+    evaluate: EvaluateResult
+    register: RegisterResult
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    training: TrainingRun
+    score: ScoreResult
+
+
+@flow(name="train_pipeline")
+def train_pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None) -> TrainingRun:
+    """ingest -> validate -> tokenize -> train -> evaluate -> register."""
+    params = load_params(Path(params_file), overrides or [])
+    return TrainingRun(
+        ingest=ingest(*stage_arguments("ingest", params)),
+        validate=validate(*stage_arguments("validate", params)),
+        tokenize=tokenize(*stage_arguments("tokenize", params)),
+        train=train(*stage_arguments("train", params)),
+        evaluate=evaluate(*stage_arguments("evaluate", params)),
+        register=register(*stage_arguments("register", params)),
+    )
+
+
+@flow(name="pipeline_then_score")
+def pipeline_then_score(
+    params_file: str = "params.yaml", overrides: list[str] | None = None
+) -> PipelineRun:
+    """Train, then score `score.input` with the version just registered (unless score.model is set)."""
+    training = train_pipeline(params_file, overrides)
+    params = load_params(Path(params_file), overrides or [])
+    model = params.score.model or training.register.model_uri
+    return PipelineRun(training, score_archive(params_file, overrides, model=model))

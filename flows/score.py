@@ -1,0 +1,24 @@
+"""Prefect flow `score_archive`: bulk-score a document source with a registered model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from doclstm.params import load_params
+from doclstm.stages import score_arguments
+from tasks.score import ScoreResult, score
+
+
+@flow(name="score_archive")
+def score_archive(
+    params_file: str = "params.yaml",
+    overrides: list[str] | None = None,
+    model: str | None = None,
+    force: bool = False,
+) -> ScoreResult:
+    """Score `score.input` into `score.output`; `model` overrides `score.model`."""
+    extra = [f"score.model={model}"] if model else []
+    params = load_params(Path(params_file), [*(overrides or []), *extra])
+    return score(*score_arguments(params, force))

@@ -1,0 +1,107 @@
+"""evaluate: score the test split with the trained model and report.
+
+Output contract (`reports/`): `metrics.json` (accuracy, macro-F1, log loss,
+per-class precision/recall/F1, confusion matrix, accuracy by length bucket),
+`plots/confusion_matrix.png`, `plots/accuracy_by_length.png`,
+`test_predictions.parquet` (doc_id, label_id, predicted label,
+probabilities, so any two models can be compared row by row), and
+`evaluate.manifest.json`.
+
+Run: `doclstm stage evaluate`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import task
+
+from doclstm import __version__
+from doclstm.atomic import write_json
+from doclstm.checkpoint import load_model_dir
+from doclstm.fingerprint import sha256_json
+from doclstm.inference import predict_probabilities
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest
+from doclstm.metrics import accuracy_by_length, classification_metrics
+from doclstm.params import EvaluateParams
+from doclstm.plots import plot_accuracy_by_length, plot_confusion_matrix
+from doclstm.tables import write_table
+from doclstm.token_data import load_split
+
+log = logging.getLogger(__name__)
+MANIFEST = "evaluate.manifest.json"
+METRICS = "metrics.json"
+PREDICTIONS = "test_predictions.parquet"
+CONFUSION_PNG, LENGTH_PNG = "plots/confusion_matrix.png", "plots/accuracy_by_length.png"
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    metrics_file: Path
+    plots: list[Path]
+    predictions_file: Path
+    accuracy: float
+    macro_f1: float
+    cached: bool
+
+
+def evaluate_model(
+    params: EvaluateParams, model_dir: Path, tokens_dir: Path, out_dir: Path
+) -> EvaluateResult:
+    """Metrics, plots and per-document predictions for the test split."""
+    model_manifest = StageManifest.load(model_dir)
+    tokens = StageManifest.load(tokens_dir)
+    fingerprint = sha256_json(
+        {"stage": "evaluate", "code": __version__, "params": params.model_dump(mode="json"),
+         "model": model_manifest.fingerprint, "tokens": tokens.fingerprint}
+    )
+    cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
+    if cached is not None:
+        log.info("evaluate: model and data unchanged, reusing %s", out_dir / METRICS)
+        return _result(out_dir, cached, cached=True)
+
+    loaded = load_model_dir(model_dir)
+    test = load_split(tokens_dir, "test", tokens)
+    probs = predict_probabilities(loaded.model, test.sequences, params.batch_tokens)
+    metrics = classification_metrics(test.label_ids, probs, loaded.labels)
+    metrics["accuracy_by_length"] = accuracy_by_length(test.label_ids, probs, test.lengths)
+    metrics["model_best_epoch"] = model_manifest.summary["best_epoch"]
+    write_json(out_dir / METRICS, metrics)
+    plot_confusion_matrix(metrics["confusion_matrix"], loaded.labels, out_dir / CONFUSION_PNG)
+    plot_accuracy_by_length(metrics["accuracy_by_length"], out_dir / LENGTH_PNG)
+    predicted = probs.argmax(1)
+    table = pa.table(
+        {
+            "doc_id": pa.array(test.doc_ids, pa.string()),
+            "label_id": pa.array(test.label_ids, pa.int32()),
+            "label": pa.array([loaded.labels[i] for i in test.label_ids], pa.string()),
+            "predicted": pa.array([loaded.labels[i] for i in predicted], pa.string()),
+            "probabilities": pa.array(list(probs), pa.list_(pa.float32())),
+        }
+    ).replace_schema_metadata({"labels": ",".join(loaded.labels)})
+    write_table(table, out_dir / PREDICTIONS)
+    files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, CONFUSION_PNG, LENGTH_PNG)}
+    summary = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+               "documents": metrics["documents"]}
+    manifest = StageManifest("evaluate", fingerprint, files, summary)
+    manifest.write(out_dir, MANIFEST)
+    log.info("evaluate: test accuracy %.4f, macro-F1 %.4f on %d documents",
+             metrics["accuracy"], metrics["macro_f1"], metrics["documents"])
+    return _result(out_dir, manifest, cached=False)
+
+
+evaluate = task(evaluate_model, name="evaluate", retries=0)
+
+
+def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateResult:
+    return EvaluateResult(
+        metrics_file=out_dir / METRICS,
+        plots=[out_dir / CONFUSION_PNG, out_dir / LENGTH_PNG],
+        predictions_file=out_dir / PREDICTIONS,
+        accuracy=manifest.summary["accuracy"],
+        macro_f1=manifest.summary["macro_f1"],
+        cached=cached,
+    )

@@ -1,0 +1,202 @@
+"""register: log the training to MLflow and register the model as `challenger`.
+
+One MLflow run per trained model: every param (flattened), per-epoch and
+test metrics, the plots, the data lineage (token manifest, validation
+summary, git commit), and the model as a models-from-code pyfunc that takes
+raw text. The new version gets the alias `challenger`. When the registry has
+no `champion` yet, the challenger becomes champion if it meets
+`register.min_accuracy` and `register.min_macro_f1`; with a champion in
+place the version is left as challenger (the comparison gate decides).
+Re-registering the same trained model reuses its version.
+
+Output contract: `reports/registration.json` (run id, model name, version,
+aliases, decision). Run: `doclstm stage register`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib.metadata import version as package_version
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+from prefect import task
+
+import doclstm
+from doclstm.atomic import write_json
+from doclstm.fingerprint import sha256_json
+from doclstm.manifest import StageManifest
+from doclstm.params import RegisterParams
+from doclstm.tracking import artifact_location, flatten, git_commit, tracking_uri
+
+log = logging.getLogger(__name__)
+PYFUNC_CODE = Path(doclstm.__file__).parent / "pyfunc_model.py"
+FINGERPRINT_TAG = "doclstm.fingerprint"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    tracking_uri: str
+    run_id: str
+    model_name: str
+    version: str
+    aliases: list[str]
+    decision: str
+    reason: str
+    cached: bool
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+
+def register_model(
+    params: RegisterParams,
+    all_params: dict[str, Any],
+    model_dir: Path,
+    reports_dir: Path,
+    tokens_dir: Path,
+    validation_dir: Path,
+    mlflow_dir: Path,
+    out_file: Path,
+) -> RegisterResult:
+    """Log, register and alias the trained model; idempotent for an unchanged model."""
+    uri = tracking_uri(params.tracking_uri, mlflow_dir)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    model_manifest = StageManifest.load(model_dir)
+    eval_manifest = StageManifest.load(reports_dir, "evaluate.manifest.json")
+    fingerprint = sha256_json({"model": model_manifest.fingerprint,
+                               "evaluation": eval_manifest.fingerprint})
+    metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
+
+    existing = _version_with_fingerprint(client, params.model_name, fingerprint)
+    if existing is not None:
+        log.info("register: model unchanged, already version %s", existing.version)
+        result = _result(client, uri, params.model_name, existing, cached=True)
+        write_json(out_file, asdict(result))
+        return result
+
+    experiment = client.get_experiment_by_name(params.experiment)
+    experiment_id = (
+        experiment.experiment_id if experiment else
+        client.create_experiment(params.experiment, artifact_location(mlflow_dir))
+    )
+    history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(all_params).items()})
+        for record in history:
+            mlflow.log_metrics(
+                {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
+            )
+        mlflow.log_metrics(_final_metrics(metrics))
+        mlflow.set_tags({
+            FINGERPRINT_TAG: fingerprint,
+            "git_commit": git_commit(Path.cwd()),
+            "tokens.fingerprint": StageManifest.load(tokens_dir).fingerprint,
+            "tokens.tokenizer_sha256": StageManifest.load(tokens_dir).summary["tokenizer_sha256"],
+        })
+        for path in sorted((reports_dir / "plots").glob("*.png")):
+            mlflow.log_artifact(str(path), "plots")
+        mlflow.log_artifact(str(reports_dir / "metrics.json"), "reports")
+        mlflow.log_artifact(str(tokens_dir / "manifest.json"), "data/tokens")
+        mlflow.log_artifact(str(validation_dir / "summary.json"), "data/validation")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_CODE),
+            artifacts={"model_dir": str(model_dir)},
+            signature=_signature(metrics),
+            input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
+            code_paths=[str(Path(doclstm.__file__).parent)],
+            pip_requirements=_requirements(),
+            registered_model_name=params.model_name,
+        )
+    version = client.get_model_version(params.model_name, str(info.registered_model_version))
+    client.set_model_version_tag(params.model_name, version.version, FINGERPRINT_TAG, fingerprint)
+    client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
+    decision, reason = _first_champion_decision(client, params, metrics)
+    for key, value in {"decision": decision, "reason": reason,
+                       "test_accuracy": metrics["accuracy"],
+                       "test_macro_f1": metrics["macro_f1"], "run_id": run.info.run_id}.items():
+        client.set_model_version_tag(params.model_name, version.version, key, str(value))
+    if decision == "promoted":
+        client.set_registered_model_alias(params.model_name, CHAMPION, version.version)
+    log.info("register: %s version %s (%s: %s)", params.model_name, version.version,
+             decision, reason)
+    result = _result(client, uri, params.model_name,
+                     client.get_model_version(params.model_name, version.version), cached=False)
+    write_json(out_file, asdict(result))
+    return result
+
+
+register = task(register_model, name="register", retries=2, retry_delay_seconds=5)
+
+
+def _first_champion_decision(
+    client: MlflowClient, params: RegisterParams, metrics: dict[str, Any]
+) -> tuple[str, str]:
+    try:
+        champion = client.get_model_version_by_alias(params.model_name, CHAMPION)
+    except MlflowException:
+        champion = None
+    if champion is not None:
+        return "held", f"version {champion.version} is champion; the comparison gate decides"
+    if metrics["accuracy"] >= params.min_accuracy and metrics["macro_f1"] >= params.min_macro_f1:
+        return "promoted", (
+            f"no champion yet; test accuracy {metrics['accuracy']:.4f} >= {params.min_accuracy} "
+            f"and macro-F1 {metrics['macro_f1']:.4f} >= {params.min_macro_f1}"
+        )
+    return "rejected", (
+        f"no champion yet, but test accuracy {metrics['accuracy']:.4f} or macro-F1 "
+        f"{metrics['macro_f1']:.4f} is below register.min_accuracy {params.min_accuracy} / "
+        f"min_macro_f1 {params.min_macro_f1}"
+    )
+
+
+def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str) -> Any:
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    return next((v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
+
+
+def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    final = {f"test_{k}": float(metrics[k]) for k in ("accuracy", "macro_f1", "log_loss")}
+    for name, values in metrics["per_class"].items():
+        final |= {f"test_{key}.{name}": float(values[key]) for key in ("precision", "recall", "f1")}
+    return final
+
+
+def _signature(metrics: dict[str, Any]) -> ModelSignature:
+    outputs = [ColSpec("string", "label")]
+    outputs += [ColSpec("float", f"prob_{name}") for name in metrics["per_class"]]
+    return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=Schema(outputs))
+
+
+def _requirements() -> list[str]:
+    return [f"{name}=={package_version(name).split('+')[0]}"
+            for name in ("torch", "tokenizers", "safetensors", "numpy", "pandas", "mlflow")]
+
+
+def _result(client: MlflowClient, uri: str, name: str, version: Any, cached: bool) -> RegisterResult:
+    aliases = sorted(client.get_model_version(name, version.version).aliases)
+    return RegisterResult(
+        tracking_uri=uri,
+        run_id=version.run_id,
+        model_name=name,
+        version=str(version.version),
+        aliases=aliases,
+        decision=version.tags.get("decision", ""),
+        reason=version.tags.get("reason", ""),
+        cached=cached,
+    )

@@ -1,0 +1,160 @@
+"""score: predict labels for every document of a source, exactly once per output folder.
+
+The source is read in order and cut into input shards of
+`score.docs_per_shard` documents. Input shard N becomes
+`<output>/part-NNNNN.parquet` (doc_id, label, probabilities as
+list<float32> in the order of the `labels` schema metadata, model_name,
+model_version, scored_at, reason), rows in source order, written
+atomically and followed by its completion marker `part-NNNNN.done.json`. A
+rerun skips every shard whose marker and output verify, so a crash resumes
+at the first unfinished shard and no document is scored twice. Documents
+that cannot be scored (empty, refused by the reader) get a row with a null
+label and the reason. `force` rescoring starts the folder over.
+
+Run: `doclstm score --model models:/<name>@champion --input SRC --output DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import task
+
+from doclstm.atomic import write_json
+from doclstm.checkpoint import load_model_dir
+from doclstm.device import pick_device
+from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_file
+from doclstm.model_ref import resolve_model
+from doclstm.params import ScoreParams
+from doclstm.predictor import TextPredictor
+from doclstm.sources import RawDocument, decode_text, iter_folder, resolve_source
+from doclstm.tables import part_name, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    out_dir: Path
+    model_name: str
+    model_version: str
+    shards: int
+    shards_skipped: int
+    documents: int
+    unscored: int
+
+
+def score_documents(
+    params: ScoreParams, tracking: str, workspace_root: Path, model_cache: Path,
+    force: bool = False,
+) -> ScoreResult:
+    """Score `params.input` with `params.model` into `params.output`."""
+    if not params.model:
+        raise DoclstmError("score.model is empty; give models:/<name>/<version> or a model folder")
+    out_dir = params.output if params.output.is_absolute() else workspace_root / params.output
+    model = resolve_model(params.model, tracking, model_cache)
+    if force and out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictor = TextPredictor(
+        load_model_dir(model.model_dir, pick_device("auto")), params.batch_tokens,
+        str(pick_device("auto")),
+    )
+    source_name, root = resolve_source(params.input, workspace_root)
+    schema = _schema(predictor.labels)
+    shards = skipped = documents = unscored = 0
+    for index, chunk in enumerate(_chunks(iter_folder(root), params.docs_per_shard)):
+        shards += 1
+        documents += len(chunk)
+        dest = out_dir / part_name(index)
+        marker = _marker_path(dest)
+        if _complete(dest, marker, model.name, model.version):
+            skipped += 1
+            unscored += json.loads(marker.read_text(encoding="utf-8"))["unscored"]
+            continue
+        rows = _score_chunk(chunk, predictor, model.name, model.version)
+        bad = sum(r["label"] is None for r in rows)
+        unscored += bad
+        write_table(pa.Table.from_pylist(rows, schema=schema), dest)
+        write_json(marker, {"input_source": source_name, "input_shard": index,
+                            "rows": len(rows), "unscored": bad, "sha256": sha256_file(dest),
+                            "model_name": model.name, "model_version": model.version})
+        log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
+    log.info("score: %d shards (%d already complete), %d documents into %s",
+             shards, skipped, documents, out_dir)
+    return ScoreResult(out_dir, model.name, model.version, shards, skipped, documents, unscored)
+
+
+score = task(score_documents, name="score", retries=0)
+
+
+def _score_chunk(
+    chunk: list[RawDocument], predictor: TextPredictor, name: str, version: str
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for raw in chunk:
+        decoded = decode_text(raw.data)
+        reason = raw.refused or (None if decoded.text.strip() else "empty document")
+        if reason is None:
+            texts.append(decoded.text)
+        elif decoded.decode_errors:
+            reason = f"{reason}; undecodable bytes replaced"
+        rows.append({"doc_id": raw.doc_id, "label": None, "probabilities": None,
+                     "model_name": name, "model_version": version, "scored_at": now,
+                     "reason": reason})
+    probs = iter(predictor.predict(texts))
+    for row in rows:
+        if row["reason"] is None:
+            p = next(probs)
+            row["label"] = predictor.labels[int(p.argmax())]
+            row["probabilities"] = p.tolist()
+    return rows
+
+
+def _chunks(docs: Iterator[RawDocument], size: int) -> Iterator[list[RawDocument]]:
+    while chunk := list(islice(docs, size)):
+        yield chunk
+
+
+def _marker_path(dest: Path) -> Path:
+    return dest.with_name(dest.name.removesuffix(".parquet") + ".done.json")
+
+
+def _complete(dest: Path, marker: Path, name: str, version: str) -> bool:
+    if not marker.is_file():
+        return False
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    if (done["model_name"], done["model_version"]) != (name, version):
+        raise DoclstmError(
+            f"{marker}: this folder was scored by {done['model_name']} version "
+            f"{done['model_version']}, not {name} version {version}; use another output "
+            "folder or --force"
+        )
+    return dest.is_file() and sha256_file(dest) == done["sha256"]
+
+
+def _schema(labels: list[str]) -> pa.Schema:
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("label", pa.string()),
+            ("probabilities", pa.list_(pa.float32())),
+            ("model_name", pa.string()),
+            ("model_version", pa.string()),
+            ("scored_at", pa.timestamp("us", tz="UTC")),
+            ("reason", pa.string()),
+        ],
+        metadata={"labels": json.dumps(labels)},
+    )

@@ -1,0 +1,67 @@
+"""Shared fixtures: a small real slice of the built-in BBC News corpus, and tiny settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from doclstm.params import Params, load_params
+from doclstm.sources import resolve_source
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+DOCS_PER_LABEL = 60
+# Small and fast, but the real code paths: a real tokenizer, a real BiLSTM, real MLflow.
+TINY = [
+    "tokenize.vocab_size=2000",
+    "tokenize.max_tokens=128",
+    "tokenize.shard_tokens=8000",
+    "train.model.embedding_dim=32",
+    "train.model.hidden_size=32",
+    "train.epochs=2",
+    "train.batch_tokens=4096",
+    "register.min_accuracy=0.0",
+    "register.min_macro_f1=0.0",
+    "score.docs_per_shard=70",
+]
+
+
+@pytest.fixture(scope="session")
+def bbc_root() -> Path:
+    return resolve_source("builtin:bbcnews", Path("."))[1]
+
+
+@pytest.fixture(scope="session")
+def small_corpus(bbc_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first DOCS_PER_LABEL articles of every BBC News topic, as a label-folder source."""
+    root = tmp_path_factory.mktemp("bbc_small")
+    for label_dir in sorted(p for p in bbc_root.iterdir() if p.is_dir()):
+        (root / label_dir.name).mkdir()
+        for path in sorted(label_dir.glob("*.txt"))[:DOCS_PER_LABEL]:
+            shutil.copyfile(path, root / label_dir.name / path.name)
+    return root
+
+
+def tiny_params(workspace: Path, corpus: Path, *extra: str) -> Params:
+    return load_params(
+        None,
+        [f"base.workspace={workspace}", f"ingest.source={corpus}", f"score.input={corpus}",
+         *TINY, *extra],
+    )
+
+
+@pytest.fixture(scope="session")
+def built_workspace(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where ingest..evaluate have run once on the small corpus."""
+    from doclstm.stages import run_stage
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    params = tiny_params(workspace, small_corpus)
+    for name in ("ingest", "validate", "tokenize", "train", "evaluate"):
+        run_stage(name, params)
+    return workspace

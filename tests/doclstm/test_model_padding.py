@@ -1,0 +1,100 @@
+"""A document's logits do not depend on the batch it is scored in, nor on padding."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from doclstm.batching import pad_batch
+from doclstm.model import ModelConfig, SequenceClassifier
+
+CONFIGS = [
+    (cell, bidirectional, pooling, layers)
+    for cell in ("lstm", "gru")
+    for bidirectional in (True, False)
+    for pooling in ("last", "mean", "max")
+    for layers in (1, 2)
+]
+
+
+def _model(cell: str, bidirectional: bool, pooling: str, layers: int, labels: int = 3):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=40, num_labels=labels, cell=cell, embedding_dim=8, hidden_size=6,
+        num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=0.0,
+    )
+    return SequenceClassifier(config).eval()
+
+
+batches = st.lists(st.integers(1, 30), min_size=1, max_size=7).flatmap(
+    lambda lengths: st.tuples(
+        st.just(lengths),
+        st.integers(0, 2**31 - 1),  # token seed
+        st.integers(0, 9),  # extra padding columns
+        st.permutations(range(len(lengths))),
+    )
+)
+
+
+@pytest.mark.parametrize(("cell", "bidirectional", "pooling", "layers"), CONFIGS)
+@settings(max_examples=10, deadline=None)
+@given(case=batches)
+def test_logits_same_alone_and_in_any_padded_batch(
+    cell: str, bidirectional: bool, pooling: str, layers: int, case: tuple
+) -> None:
+    lengths, seed, extra_pad, order = case
+    model = _model(cell, bidirectional, pooling, layers)
+    rng = np.random.default_rng(seed)
+    docs = [rng.integers(2, 40, size=n) for n in lengths]
+    alone = {
+        path: torch.cat([model(*pad_batch([d]), path=path) for d in docs]) for path in
+        ("packed", "padded")
+    }
+    shuffled = [docs[i] for i in order]
+    ids, lens = pad_batch(shuffled)
+    ids = torch.cat([ids, torch.zeros(len(docs), extra_pad, dtype=torch.long)], 1)
+    with torch.no_grad():
+        for path in ("packed", "padded"):
+            batched = model(ids, lens, path=path)
+            expected = alone["packed"][list(order)]
+            torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+            torch.testing.assert_close(alone[path], alone["packed"], atol=1e-5, rtol=0)
+
+
+def test_reading_output_at_last_padded_step_is_wrong() -> None:
+    """The tutorial bug: output[:, -1] of a padded batch is not the sequence summary."""
+    model = _model("lstm", True, "last", 1)
+    hidden = model.config.hidden_size
+    docs = [np.arange(2, 22), np.arange(2, 7)]  # lengths 20 and 5
+    ids, lens = pad_batch(docs)
+    with torch.no_grad():
+        tutorial = model.rnn(model.embedding(ids))[0][:, -1]  # padded run, last column
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            model.embedding(ids), lens, batch_first=True, enforce_sorted=False
+        )
+        h_n = model.rnn(packed)[1][0]
+        correct = torch.cat((h_n[-2], h_n[-1]), 1)
+    # Unpadded document: the forward half agrees, but the backward half of
+    # output[:, -1] has read one token instead of the whole document.
+    torch.testing.assert_close(tutorial[0, :hidden], correct[0, :hidden])
+    assert not torch.allclose(tutorial[0, hidden:], correct[0, hidden:], atol=1e-3)
+    # Padded document: the forward half also ran through 15 pads.
+    assert not torch.allclose(tutorial[1, :hidden], correct[1, :hidden], atol=1e-3)
+    # And the model's own summary is the correct one, in either path.
+    with torch.no_grad():
+        for path in ("packed", "padded"):
+            torch.testing.assert_close(
+                model(ids, lens, path=path), model.head(correct), atol=1e-5, rtol=0
+            )
+
+
+def test_binary_task_has_one_logit_and_two_probabilities() -> None:
+    from doclstm.model import probabilities
+
+    model = _model("lstm", True, "last", 1, labels=2)
+    logits = model(*pad_batch([np.arange(2, 9)]))
+    assert logits.shape == (1, 1)
+    probs = probabilities(logits)
+    assert probs.shape == (1, 2)
+    torch.testing.assert_close(probs.sum(1), torch.ones(1))

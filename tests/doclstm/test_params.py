@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+
+from doclstm.errors import DoclstmError
+from doclstm.params import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_params_yaml_loads_and_sets_every_group() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    assert params.tokenize.max_tokens > 0
+    assert params.register_.model_name == "doclstm-bbcnews"
+
+
+def test_override_changes_one_nested_key() -> None:
+    params = load_params(ROOT / "params.yaml", ["train.model.hidden_size=7", "train.epochs=3"])
+    assert params.train.model.hidden_size == 7
+    assert params.train.epochs == 3
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train:\n  epocs: 3\n")
+    with pytest.raises(DoclstmError, match=r"train\.epocs"):
+        load_params(bad)
+
+
+def test_bad_value_is_named() -> None:
+    with pytest.raises(DoclstmError, match=r"train\.model\.cell"):
+        load_params(None, ["train.model.cell=transformer"])
+    with pytest.raises(DoclstmError, match=r"tokenize\.vocab_size"):
+        load_params(None, ["tokenize.vocab_size=-5"])
+
+
+def test_broken_yaml_and_missing_file_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(DoclstmError, match="params.yaml: not valid YAML"):
+        load_params(bad)
+    with pytest.raises(DoclstmError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_malformed_override() -> None:
+    with pytest.raises(DoclstmError, match="expected KEY=VALUE"):
+        load_params(None, ["train.epochs"])
+
+
+def test_fractions_must_leave_training_data() -> None:
+    with pytest.raises(DoclstmError, match="leave <10% to train"):
+        load_params(None, ["ingest.test_fraction=0.9", "ingest.val_fraction=0.9"])

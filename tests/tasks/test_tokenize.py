@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from doclstm.errors import DoclstmError
+from doclstm.manifest import StageManifest
+from doclstm.stages import run_stage
+from doclstm.token_data import load_split
+from doclstm.tokenizer import PAD_ID, UNK_ID, encode_ids, load_tokenizer, truncate
+from tests.conftest import tiny_params
+
+
+def test_shard_rows_reproduce_the_tokenizer_encoding(built_workspace: Path) -> None:
+    tokens = built_workspace / "data/tokens"
+    tokenizer = load_tokenizer(tokens / "tokenizer.json")
+    assert tokenizer.token_to_id("[PAD]") == PAD_ID and tokenizer.token_to_id("[UNK]") == UNK_ID
+    validated = pq.read_table(built_workspace / "data/validated/part-00000.parquet").to_pylist()
+    texts = {r["doc_id"]: r["text"] for r in validated}
+    summary = StageManifest.load(tokens).summary
+    for split in ("train", "val", "test"):
+        data = load_split(tokens, split)
+        assert len(data) == sum(r["split"] == split for r in validated)
+        assert len(data) == summary["splits"][split]["documents"]
+        expected = encode_ids(tokenizer, [texts[d] for d in data.doc_ids])
+        for seq, ids in zip(data.sequences, expected, strict=True):
+            assert seq.tolist() == truncate(ids, 128, "head")
+
+
+def test_shards_are_sorted_by_length_and_truncation_is_counted(built_workspace: Path) -> None:
+    tokens = built_workspace / "data/tokens"
+    manifest = StageManifest.load(tokens)
+    for name in manifest.files:
+        if name.endswith(".parquet"):
+            lengths = pq.read_table(tokens / name, columns=["length"])["length"].to_pylist()
+            assert lengths == sorted(lengths)
+            assert max(lengths) <= 128
+    assert sum(s["truncated"] for s in manifest.summary["splits"].values()) > 0
+
+
+def test_retokenizing_gives_byte_identical_shards(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    params = tiny_params(tmp_path, small_corpus)
+    for name in ("ingest", "validate", "tokenize"):
+        run_stage(name, params)
+    ours = StageManifest.load(tmp_path / "data/tokens").files
+    theirs = StageManifest.load(built_workspace / "data/tokens").files
+    assert {k: v.sha256 for k, v in ours.items()} == {k: v.sha256 for k, v in theirs.items()}
+
+
+def test_flipped_byte_in_a_shard_is_named_on_read(built_workspace: Path, tmp_path: Path) -> None:
+    import shutil
+
+    tokens = tmp_path / "tokens"
+    shutil.copytree(built_workspace / "data/tokens", tokens)
+    shard = tokens / "test/part-00000.parquet"
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x01
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DoclstmError, match=r"test/part-00000\.parquet: checksum mismatch"):
+        load_split(tokens, "test")
+    load_split(tokens, "train")  # the other splits still read
+
+
+def test_truncation_policies() -> None:
+    ids = list(range(10))
+    assert truncate(ids, 4, "head") == [0, 1, 2, 3]
+    assert truncate(ids, 4, "tail") == [6, 7, 8, 9]
+    assert truncate(ids, 5, "head_tail") == [0, 1, 2, 8, 9]
+    assert truncate(ids, 20, "head") == ids
