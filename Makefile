@@ -10,6 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= false
 export MLFLOW_ENABLE_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 
 .PHONY: install run test lint clean
 

@@ -38,6 +38,8 @@ def accuracy_by_length(
 ) -> list[dict[str, Any]]:
     """Accuracy in length quantile buckets (tokens as stored, after truncation)."""
     edges = np.unique(np.quantile(lengths, np.linspace(0, 1, buckets + 1)).astype(np.int64))
+    if len(edges) == 1:  # every document has the same length (e.g. all truncated)
+        edges = np.repeat(edges, 2)
     correct = probs.argmax(1) == label_ids
     rows = []
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):

@@ -7,10 +7,12 @@ downloaded once into a cache folder keyed by name and version.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -51,12 +53,14 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
             from exc
     target = cache_dir / name / str(version.version)
     if not all((target / f).is_file() for f in MODEL_FILES):
+        location = client.get_model_version_download_uri(name, version.version)
         with atomic_dir(target) as tmp:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version.version}", dst_path=str(tmp),
-                tracking_uri=tracking,
-            )
-            model_files = tmp / "artifacts" / "model_dir"
+            download = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=str(tmp / "pyfunc"), tracking_uri=tracking
+            ))
+            mlmodel = yaml.safe_load((download / "MLmodel").read_text(encoding="utf-8"))
+            folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
             for f in MODEL_FILES:
-                (model_files / f).rename(tmp / f)
+                (download / folder / f).rename(tmp / f)
+            shutil.rmtree(tmp / "pyfunc")
     return ResolvedModel(target, name, str(version.version))

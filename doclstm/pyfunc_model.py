@@ -1,6 +1,7 @@
 """The MLflow pyfunc, logged as code (models-from-code): loading unpickles nothing.
 
-Input: a DataFrame with a `text` column, or a list of strings. Output: a
+Input: a DataFrame with a `text` column (or one column of any name), or a
+list of strings; the signature declares one string column, checked by position. Output: a
 DataFrame with `label` and one `prob_<label>` column per class. The model
 folder (safetensors, config, tokenizer, labels) travels as the artifact
 `model_dir`.
@@ -24,7 +25,8 @@ class DoclstmPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
         self.predictor = TextPredictor(load_model_dir(Path(context.artifacts["model_dir"])))
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+    # No type hints here: MLflow would turn them into a second, conflicting signature.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         texts = _texts(model_input)
         probs = self.predictor.predict(texts)
         labels = self.predictor.labels
@@ -36,9 +38,13 @@ class DoclstmPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 
 def _texts(model_input: Any) -> list[str]:
     if isinstance(model_input, pd.DataFrame):
-        if "text" not in model_input.columns:
-            raise DoclstmError("model input needs a 'text' column")
-        return [str(t) for t in model_input["text"].tolist()]
+        if "text" in model_input.columns:
+            return [str(t) for t in model_input["text"].tolist()]
+        if len(model_input.columns) == 1:
+            return [str(t) for t in model_input.iloc[:, 0].tolist()]
+        raise DoclstmError(
+            f"model input needs a 'text' column; got columns {list(model_input.columns)}"
+        )
     if isinstance(model_input, str):
         return [model_input]
     return [str(t) for t in model_input]

@@ -180,7 +180,8 @@ def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 def _signature(metrics: dict[str, Any]) -> ModelSignature:
     outputs = [ColSpec("string", "label")]
     outputs += [ColSpec("float", f"prob_{name}") for name in metrics["per_class"]]
-    return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=Schema(outputs))
+    # One unnamed string column: a DataFrame with `text` and a plain list both fit.
+    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema(outputs))
 
 
 def _requirements() -> list[str]:

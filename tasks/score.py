@@ -5,7 +5,9 @@ The source is read in order and cut into input shards of
 `<output>/part-NNNNN.parquet` (doc_id, label, probabilities as
 list<float32> in the order of the `labels` schema metadata, model_name,
 model_version, scored_at, reason), rows in source order, written
-atomically and followed by its completion marker `part-NNNNN.done.json`. A
+atomically and followed by its completion marker `_done/part-NNNNN.json`
+(underscore folders are skipped by Arrow and Spark, so the output folder
+reads as one dataset). A
 rerun skips every shard whose marker and output verify, so a crash resumes
 at the first unfinished shard and no document is scored twice. Documents
 that cannot be scored (empty, refused by the reader) get a row with a null
@@ -129,7 +131,7 @@ def _chunks(docs: Iterator[RawDocument], size: int) -> Iterator[list[RawDocument
 
 
 def _marker_path(dest: Path) -> Path:
-    return dest.with_name(dest.name.removesuffix(".parquet") + ".done.json")
+    return dest.parent / "_done" / (dest.name.removesuffix(".parquet") + ".json")
 
 
 def _complete(dest: Path, marker: Path, name: str, version: str) -> bool:

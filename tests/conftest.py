@@ -14,6 +14,7 @@ from doclstm.sources import resolve_source
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 DOCS_PER_LABEL = 60
 # Small and fast, but the real code paths: a real tokenizer, a real BiLSTM, real MLflow.

@@ -1,0 +1,52 @@
+"""The Prefect flows end to end on a small slice of the real corpus."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import DOCS_PER_LABEL, TINY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.mark.slow
+def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
+    prefect_server: None, small_corpus: Path, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    from flows.pipeline import pipeline_then_score
+
+    overrides = [f"base.workspace={tmp_path}", f"ingest.source={small_corpus}",
+                 f"score.input={small_corpus}", *TINY]
+    state = pipeline_then_score(str(ROOT / "params.yaml"), overrides, return_state=True)
+    assert state.is_completed()
+    run = state.result()
+    training = run.training
+    assert training.ingest.seen == 5 * DOCS_PER_LABEL
+    assert training.register.version == "1"
+    assert run.score.documents == 5 * DOCS_PER_LABEL and run.score.shards_skipped == 0
+    assert pq.read_table(run.score.out_dir).num_rows == 5 * DOCS_PER_LABEL
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_DESC)
+        names = {t.name.rsplit("-", 1)[0] for t in runs}
+    assert {"ingest", "validate", "tokenize", "train", "evaluate", "register", "score"} <= names
+
+    second = pipeline_then_score(str(ROOT / "params.yaml"), overrides)
+    t = second.training
+    assert (t.ingest.cached, t.validate.cached, t.tokenize.cached, t.train.cached) == (
+        True, True, True, True)
+    assert (t.evaluate.cached, t.register.cached, t.register.version) == (True, True, "1")
+    assert second.score.shards_skipped == second.score.shards

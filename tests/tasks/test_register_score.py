@@ -1,0 +1,107 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from doclstm.errors import DoclstmError
+from doclstm.stages import run_stage, score_arguments
+from tasks.score import score_documents
+from tests.conftest import tiny_params
+
+
+@pytest.fixture(scope="module")
+def registered(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> Path:
+    workspace = tmp_path_factory.mktemp("registered")
+    shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
+    run_stage("register", tiny_params(workspace, small_corpus))
+    return workspace
+
+
+def test_register_creates_version_with_aliases_and_is_idempotent(
+    registered: Path, small_corpus: Path
+) -> None:
+    record = json.loads((registered / "reports/registration.json").read_text())
+    assert record["version"] == "1"
+    assert record["aliases"] == ["challenger", "champion"]  # first model, thresholds met
+    assert record["decision"] == "promoted"
+    again = run_stage("register", tiny_params(registered, small_corpus))
+    assert (again.cached, again.version) == (True, "1")
+
+
+def test_pyfunc_loads_by_registry_uri_in_a_fresh_process_and_predicts_raw_text(
+    registered: Path,
+) -> None:
+    uri = json.loads((registered / "reports/registration.json").read_text())["tracking_uri"]
+    code = f"""
+import json, mlflow, pandas as pd
+mlflow.set_tracking_uri({uri!r})
+for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@champion"):
+    model = mlflow.pyfunc.load_model(ref)
+    out = model.predict(pd.DataFrame({{"text": ["The striker scored twice.", "Shares fell 5%."]}}))
+    print(json.dumps(out.to_dict(orient="list")))
+    print(json.dumps(model.predict(["Parliament voted on the bill."]).to_dict(orient="list")))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=registered)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 4
+    labels = {"business", "entertainment", "politics", "sports", "tech"}
+    for out in lines:
+        assert set(out) == {"label", *(f"prob_{name}" for name in labels)}
+        assert set(out["label"]) <= labels
+        assert all(abs(sum(out[f"prob_{n}"][i] for n in labels) - 1) < 1e-4
+                   for i in range(len(out["label"])))
+    assert lines[0] == lines[2]  # version 1 is the champion
+
+
+def test_scoring_covers_every_document_once_and_resumes(
+    registered: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(small_corpus, corpus)
+    (corpus / "tech" / "blank.txt").write_text("   \n")
+    expected = sorted(p.relative_to(corpus).as_posix() for p in corpus.glob("*/*.txt"))
+    params = tiny_params(registered, corpus, "score.model=models:/doclstm-bbcnews@champion",
+                         f"score.output={tmp_path / 'out'}")
+    first = score_documents(*score_arguments(params))
+    assert (first.documents, first.shards, first.shards_skipped, first.unscored) == (
+        len(expected), 5, 0, 1)
+    rows = pq.read_table(tmp_path / "out").to_pylist()
+    assert sorted(r["doc_id"] for r in rows) == expected
+    blank = next(r for r in rows if r["doc_id"] == "tech/blank.txt")
+    assert (blank["label"], blank["reason"]) == (None, "empty document")
+    scored = [r for r in rows if r["label"] is not None]
+    assert all(r["model_version"] == "1" and len(r["probabilities"]) == 5 for r in scored)
+
+    # A crash after shard 2 was written but before its marker: only shard 2 is redone.
+    (tmp_path / "out/_done/part-00002.json").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
+    resumed = score_documents(*score_arguments(params))
+    assert (resumed.shards_skipped, resumed.documents) == (4, len(expected))
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
+    assert [n for n in before if before[n] != after[n]] == ["part-00002.parquet"]
+    again = pq.read_table(tmp_path / "out").to_pylist()
+    key = lambda r: r["doc_id"]  # noqa: E731
+    assert [(r["doc_id"], r["label"]) for r in sorted(again, key=key)] == [
+        (r["doc_id"], r["label"]) for r in sorted(rows, key=key)
+    ]
+
+
+def test_scoring_into_a_folder_of_another_model_is_refused(
+    registered: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    base = [f"score.output={out}"]
+    score_documents(*score_arguments(
+        tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)))
+    other = tiny_params(registered, small_corpus, f"score.model={registered / 'models/main'}",
+                        *base)
+    with pytest.raises(DoclstmError, match="use another output folder or --force"):
+        score_documents(*score_arguments(other))
+    forced = score_documents(*score_arguments(other, force=True))
+    assert forced.shards_skipped == 0 and forced.model_version.startswith("local-")

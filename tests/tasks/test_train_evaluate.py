@@ -1,0 +1,69 @@
+import json
+from pathlib import Path
+
+import numpy as np
+
+from doclstm.checkpoint import load_model_dir
+from doclstm.fingerprint import sha256_file
+from doclstm.manifest import StageManifest
+from doclstm.predictor import TextPredictor
+from doclstm.stages import run_stage
+from tests.conftest import tiny_params
+
+
+def test_model_folder_rebuilds_and_predicts_raw_text(built_workspace: Path) -> None:
+    model_dir = built_workspace / "models/main"
+    assert not list(model_dir.glob("*.pt")) and not list(model_dir.glob("*.pkl"))
+    loaded = load_model_dir(model_dir)
+    assert loaded.labels == ["business", "entertainment", "politics", "sports", "tech"]
+    probs = TextPredictor(loaded).predict(["Chelsea won the cup final.", "", "Profits fell."])
+    assert probs.shape == (3, 5)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    history = json.loads((model_dir / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(r["tokens_per_second"] > 0 and 0 <= r["padding_waste"] < 1 for r in history)
+
+
+def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path) -> None:
+    reports = built_workspace / "reports"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+    assert set(metrics["per_class"]) == {"business", "entertainment", "politics", "sports", "tech"}
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["documents"]
+    assert sum(r["documents"] for r in metrics["accuracy_by_length"]) == metrics["documents"]
+    for png in ("confusion_matrix.png", "accuracy_by_length.png"):
+        assert (reports / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import pyarrow.parquet as pq
+
+    predictions = pq.read_table(reports / "test_predictions.parquet")
+    assert predictions.num_rows == metrics["documents"]
+    accuracy = np.mean(
+        np.asarray(predictions["label"].to_pylist()) == np.asarray(predictions["predicted"].to_pylist())
+    )
+    assert accuracy == metrics["accuracy"]
+
+
+def test_same_seed_same_weights_and_metrics_on_cpu(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    params = tiny_params(tmp_path, small_corpus)
+    for name in ("ingest", "validate", "tokenize", "train", "evaluate"):
+        run_stage(name, params)
+    ours, theirs = tmp_path / "models/main", built_workspace / "models/main"
+    assert sha256_file(ours / "model.safetensors") == sha256_file(theirs / "model.safetensors")
+    assert (tmp_path / "reports/metrics.json").read_text() == (
+        built_workspace / "reports/metrics.json"
+    ).read_text()
+
+
+def test_train_is_reused_when_nothing_changed_and_rerun_when_a_param_does(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    params = tiny_params(tmp_path, small_corpus, "train.epochs=1")
+    for name in ("ingest", "validate", "tokenize"):
+        run_stage(name, params)
+    first = run_stage("train", params)
+    again = run_stage("train", params)
+    changed = run_stage("train", tiny_params(tmp_path, small_corpus, "train.epochs=1",
+                                             "train.learning_rate=0.01"))
+    assert (first.cached, again.cached, changed.cached) == (False, True, False)
