@@ -47,8 +47,3 @@ def atomic_dir(dest: Path) -> Iterator[Path]:
 def write_json(dest: Path, data: Any) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def write_text(dest: Path, text: str) -> None:
-    with atomic_path(dest) as tmp:
-        tmp.write_text(text, encoding="utf-8")

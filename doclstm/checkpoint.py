@@ -1,9 +1,9 @@
 """A model folder: everything needed to rebuild the model, checked against itself on load.
 
-    model.safetensors  weights (never pickled)
-    config.json        ModelConfig plus the truncation settings used in training
-    tokenizer.json     the tokenizer the ids came from
-    labels.json        label_id -> label name
+model.safetensors  weights (never pickled)
+config.json        ModelConfig plus the truncation settings used in training
+tokenizer.json     the tokenizer the ids came from
+labels.json        label_id -> label name
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from doclstm.errors import DoclstmError
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.tokenizer import load_tokenizer
 
-WEIGHTS, CONFIG, TOKENIZER, LABELS = "model.safetensors", "config.json", "tokenizer.json", "labels.json"
+WEIGHTS, CONFIG, TOKENIZER, LABELS = (
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "labels.json",
+)
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, LABELS)
 
 

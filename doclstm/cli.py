@@ -25,8 +25,12 @@ from rich.table import Table
 from doclstm.errors import DoclstmError
 from doclstm.params import Params, load_params
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Recurrent document classifiers as a batch pipeline.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Recurrent document classifiers as a batch pipeline.",
+)
 console = Console()
 PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
 
@@ -65,8 +69,11 @@ def stage(
 
 @app.command()
 def score(
-    model: str = typer.Option("", help="models:/<name>/<version>, models:/<name>@<alias> or a "
-                              "model folder; default score.model"),
+    model: str = typer.Option(
+        "",
+        help="models:/<name>/<version>, models:/<name>@<alias> or a "
+        "model folder; default score.model",
+    ),
     input_source: str = typer.Option("", "--input", help="a document source; default score.input"),
     output: str = typer.Option("", help="output folder; default score.output"),
     force: bool = typer.Option(False, help="discard existing outputs and score everything again"),
@@ -118,27 +125,52 @@ def _print_summary(result: Any, params: Params) -> None:
     table.add_column(style="bold")
     table.add_column()
     rows = [
-        ("documents", f"{t.ingest.seen} seen, {t.ingest.ingested} ingested, "
-                      f"{t.ingest.quarantined + t.validate.quarantined} quarantined "
-                      f"(ingest {t.ingest.quarantined}, validate {t.validate.quarantined})"
-                      + _cached(t.ingest.cached and t.validate.cached)),
-        ("token shards", f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
-                         f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
-                         + _cached(t.tokenize.cached)),
-        ("model", f"{t.train.model_dir} (best epoch {t.train.best_epoch}, "
-                  f"val macro-F1 {t.train.val_macro_f1:.4f})" + _cached(t.train.cached)),
-        ("test", f"accuracy {t.evaluate.accuracy:.4f}, macro-F1 {t.evaluate.macro_f1:.4f} "
-                 f"({t.evaluate.metrics_file})"),
-        ("MLflow", f"run {t.register.run_id}, {t.register.model_name} version "
-                   f"{t.register.version} {t.register.aliases}; {t.register.decision}: "
-                   f"{t.register.reason}"),
-        ("predictions", f"{result.score.documents} documents in {result.score.shards} shards "
-                        f"({result.score.shards_skipped} already complete, "
-                        f"{result.score.unscored} unscored) -> {result.score.out_dir}"),
-        ("MLflow UI", f"mlflow ui --backend-store-uri {t.register.tracking_uri} "
-                      f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}"),
-        ("Prefect UI", "PREFECT_HOME=" + os.environ.get("PREFECT_HOME", "~/.prefect")
-                       + " prefect server start   (then open http://127.0.0.1:4200)"),
+        (
+            "documents",
+            f"{t.ingest.seen} seen, {t.ingest.ingested} ingested, "
+            f"{t.ingest.quarantined + t.validate.quarantined} quarantined "
+            f"(ingest {t.ingest.quarantined}, validate {t.validate.quarantined})"
+            + _cached(t.ingest.cached and t.validate.cached),
+        ),
+        (
+            "token shards",
+            f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
+            f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
+            + _cached(t.tokenize.cached),
+        ),
+        (
+            "model",
+            f"{t.train.model_dir} (best epoch {t.train.best_epoch}, "
+            f"val macro-F1 {t.train.val_macro_f1:.4f})" + _cached(t.train.cached),
+        ),
+        (
+            "test",
+            f"accuracy {t.evaluate.accuracy:.4f}, macro-F1 {t.evaluate.macro_f1:.4f} "
+            f"({t.evaluate.metrics_file})",
+        ),
+        (
+            "MLflow",
+            f"run {t.register.run_id}, {t.register.model_name} version "
+            f"{t.register.version} {t.register.aliases}; {t.register.decision}: "
+            f"{t.register.reason}",
+        ),
+        (
+            "predictions",
+            f"{result.score.documents} documents in {result.score.shards} shards "
+            f"({result.score.shards_skipped} already complete, "
+            f"{result.score.unscored} unscored) -> {result.score.out_dir}",
+        ),
+        (
+            "MLflow UI",
+            f"mlflow ui --backend-store-uri {t.register.tracking_uri} "
+            f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}",
+        ),
+        (
+            "Prefect UI",
+            "PREFECT_HOME="
+            + os.environ.get("PREFECT_HOME", "~/.prefect")
+            + " prefect server start   (then open http://127.0.0.1:4200)",
+        ),
     ]
     for key, value in rows:
         table.add_row(key, value)

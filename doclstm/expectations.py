@@ -38,8 +38,9 @@ def build_expectations(labels: list[str], min_chars: int, max_chars: int) -> lis
     return [
         e.ExpectColumnValuesToNotBeNull(column="text"),
         e.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S"),
-        e.ExpectColumnValueLengthsToBeBetween(column="text", min_value=min_chars,
-                                              max_value=max_chars),
+        e.ExpectColumnValueLengthsToBeBetween(
+            column="text", min_value=min_chars, max_value=max_chars
+        ),
         e.ExpectColumnValuesToBeInSet(column="label", value_set=labels),
         e.ExpectColumnValuesToBeUnique(column="doc_id"),
         e.ExpectColumnValuesToBeInSet(column="split", value_set=[*SPLITS, UNLABELLED]),
@@ -49,7 +50,7 @@ def build_expectations(labels: list[str], min_chars: int, max_chars: int) -> lis
 _REASONS = {
     "expect_column_values_to_not_be_null": "text is null",
     "expect_column_values_to_match_regex": "text is empty or whitespace only",
-    "expect_column_value_lengths_to_be_between": "text length outside validate.min_chars..max_chars",
+    "expect_column_value_lengths_to_be_between": "text length outside validate.min_chars..validate.max_chars",  # noqa: E501
     "expect_column_values_to_be_unique": "duplicate doc_id",
 }
 
@@ -81,8 +82,10 @@ def run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path) -> S
     summaries = []
     for suite_result in result.run_results.values():
         for res in suite_result.results:
-            kind = res.expectation_config.type
-            column = res.expectation_config.kwargs.get("column")
+            config = res.expectation_config
+            assert config is not None, "GE returns the configuration of every result"
+            kind = config.type
+            column = config.kwargs.get("column")
             bad = [int(i) for i in res.result.get("unexpected_index_list") or []]
             if kind == "expect_column_values_to_be_unique":
                 bad = _all_but_first(frame, "doc_id", bad)
@@ -90,8 +93,12 @@ def run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path) -> S
             for index in bad:
                 reasons.setdefault(index, reason)
             summaries.append(
-                {"expectation": kind, "column": column, "success": bool(res.success),
-                 "unexpected_count": len(bad)}
+                {
+                    "expectation": kind,
+                    "column": column,
+                    "success": bool(res.success),
+                    "unexpected_count": len(bad),
+                }
             )
     return SuiteOutcome(reasons, summaries, bool(result.success))
 
@@ -113,7 +120,7 @@ def _context_config(docs_dir: Path) -> DataContextConfig:
                 "show_how_to_buttons": False,
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir),
+                    "base_directory": str(docs_dir.resolve()),  # GE insists on absolute
                 },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,7 +14,7 @@ def length_histogram(lengths: Iterable[int]) -> dict[str, int]:
     """Counts per bucket, keyed "lo-hi" (hi exclusive); the last bucket is open-ended."""
     values = np.fromiter(lengths, dtype=np.int64)
     counts = np.histogram(values, bins=[*EDGES, np.iinfo(np.int64).max])[0]
-    keys = [f"{lo}-{hi}" for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True)]
+    keys = [f"{lo}-{hi}" for lo, hi in itertools.pairwise(EDGES)]
     keys.append(f"{EDGES[-1]}+")
     return {key: int(c) for key, c in zip(keys, counts, strict=True)}
 

@@ -47,7 +47,3 @@ class Workspace:
     @property
     def validation_reports(self) -> Path:
         return self.reports / "validation"
-
-    def resolve(self, path: Path) -> Path:
-        """A user-given path: absolute as is, relative to the workspace otherwise."""
-        return path if path.is_absolute() else self.root / path

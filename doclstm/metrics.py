@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
-from sklearn.metrics import precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
 
 
 def classification_metrics(
@@ -20,13 +26,18 @@ def classification_metrics(
     )
     return {
         "accuracy": float(accuracy_score(label_ids, predicted)),
-        "macro_f1": float(f1_score(label_ids, predicted, labels=classes, average="macro",
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(label_ids, predicted, labels=classes, average="macro", zero_division=0)
+        ),
         "log_loss": float(log_loss(label_ids, np.clip(probs, 1e-7, 1), labels=classes)),
         "documents": len(label_ids),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]),
-                   "f1": float(f1[i]), "support": int(support[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, name in enumerate(labels)
         },
         "confusion_matrix": confusion_matrix(label_ids, predicted, labels=classes).tolist(),
@@ -42,10 +53,16 @@ def accuracy_by_length(
         edges = np.repeat(edges, 2)
     correct = probs.argmax(1) == label_ids
     rows = []
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         last = i == len(edges) - 2
         mask = (lengths >= lo) & ((lengths <= hi) if last else (lengths < hi))
         if mask.any():
-            rows.append({"min_tokens": int(lo), "max_tokens": int(hi),
-                         "documents": int(mask.sum()), "accuracy": float(correct[mask].mean())})
+            rows.append(
+                {
+                    "min_tokens": int(lo),
+                    "max_tokens": int(hi),
+                    "documents": int(mask.sum()),
+                    "accuracy": float(correct[mask].mean()),
+                }
+            )
     return rows

@@ -69,7 +69,9 @@ class SequenceClassifier(nn.Module):
         if config.cell not in ("lstm", "gru"):
             raise DoclstmError(f"model cell must be lstm or gru, got {config.cell!r}")
         if config.rnn_path not in ("auto", "packed", "padded"):
-            raise DoclstmError(f"model rnn_path must be auto, packed or padded, got {config.rnn_path!r}")
+            raise DoclstmError(
+                f"model rnn_path must be auto, packed or padded, got {config.rnn_path!r}"
+            )
         if config.pooling not in ("last", "mean", "max"):
             raise DoclstmError(f"model pooling must be last, mean or max, got {config.pooling!r}")
         self.config = config
@@ -134,14 +136,13 @@ class SequenceClassifier(nn.Module):
         layer_input = embedded
         for layer in range(self.config.num_layers):
             if layer > 0:
-                layer_input = nn.functional.dropout(
-                    layer_input, self.rnn.dropout, self.training
-                )
+                layer_input = nn.functional.dropout(layer_input, self.rnn.dropout, self.training)
             forward_out = self._one_direction(layer_input, layer, "")
             outputs = [forward_out]
             if self.config.bidirectional:
-                backward_rev = self._one_direction(_gather_steps(layer_input, reverse), layer,
-                                                   "_reverse")
+                backward_rev = self._one_direction(
+                    _gather_steps(layer_input, reverse), layer, "_reverse"
+                )
                 outputs.append(_gather_steps(backward_rev, reverse))
             layer_input = torch.cat(outputs, 2)
         hidden = self.config.hidden_size
@@ -160,13 +161,11 @@ class SequenceClassifier(nn.Module):
         ]
         zeros = x.new_zeros(1, x.size(0), self.config.hidden_size)
         if self.config.cell == "lstm":
-            out, _, _ = torch._VF.lstm(  # type: ignore[attr-defined]
+            out, _, _ = torch._VF.lstm(
                 x, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True
             )
         else:
-            out, _ = torch._VF.gru(  # type: ignore[attr-defined]
-                x, zeros, weights, True, 1, 0.0, self.training, False, True
-            )
+            out, _ = torch._VF.gru(x, zeros, weights, True, 1, 0.0, self.training, False, True)
         return out
 
 

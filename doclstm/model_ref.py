@@ -49,15 +49,18 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
             name, _, number = body.partition("/")
             version = client.get_model_version(name, number)
     except MlflowException as exc:
-        raise DoclstmError(f"score.model: {reference} not found in {tracking}: {exc.message}") \
-            from exc
+        raise DoclstmError(
+            f"score.model: {reference} not found in {tracking}: {exc.message}"
+        ) from exc
     target = cache_dir / name / str(version.version)
     if not all((target / f).is_file() for f in MODEL_FILES):
         location = client.get_model_version_download_uri(name, version.version)
         with atomic_dir(target) as tmp:
-            download = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=location, dst_path=str(tmp / "pyfunc"), tracking_uri=tracking
-            ))
+            download = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=location, dst_path=str(tmp / "pyfunc"), tracking_uri=tracking
+                )
+            )
             mlmodel = yaml.safe_load((download / "MLmodel").read_text(encoding="utf-8"))
             folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
             for f in MODEL_FILES:

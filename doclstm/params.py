@@ -120,10 +120,6 @@ class Params(_Group):
             raise ValueError("ingest.test_fraction and ingest.val_fraction leave <10% to train")
         return self
 
-    def group(self, name: str) -> dict[str, Any]:
-        """One params group as plain JSON-able data (for hashing and logging)."""
-        return dict(self.model_dump(mode="json", by_alias=True)[name])
-
 
 def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
     """Read params.yaml (or defaults when `path` is None) and apply `a.b=c` overrides."""

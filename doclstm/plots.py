@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from doclstm.atomic import atomic_path  # noqa: E402
+from doclstm.atomic import atomic_path
 
 
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], dest: Path) -> Path:

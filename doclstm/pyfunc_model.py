@@ -12,21 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
 
 from doclstm.checkpoint import load_model_dir
 from doclstm.errors import DoclstmError
 from doclstm.predictor import TextPredictor
 
 
-class DoclstmPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class DoclstmPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         self.predictor = TextPredictor(load_model_dir(Path(context.artifacts["model_dir"])))
 
     # No type hints here: MLflow would turn them into a second, conflicting signature.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         texts = _texts(model_input)
         probs = self.predictor.predict(texts)
         labels = self.predictor.labels

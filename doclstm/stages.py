@@ -38,14 +38,26 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
     model_dir = ws.model_dir(params.train.run_name)
     arguments: dict[str, tuple[Any, ...]] = {
         "ingest": (params.ingest, ws.root, ws.ingested, ws.quarantine),
-        "validate": (params.validate_, ws.ingested, ws.validated, ws.quarantine,
-                     ws.validation_reports),
+        "validate": (
+            params.validate_,
+            ws.ingested,
+            ws.validated,
+            ws.quarantine,
+            ws.validation_reports,
+        ),
         "tokenize": (params.tokenize, ws.validated, ws.tokens),
         "train": (params.train, params.base.seed, ws.tokens, model_dir),
         "evaluate": (params.evaluate, model_dir, ws.tokens, ws.reports),
-        "register": (params.register_, params.model_dump(mode="json", by_alias=True),
-                     model_dir, ws.reports, ws.tokens, ws.validation_reports, ws.mlflow,
-                     ws.reports / REGISTRATION_FILE),
+        "register": (
+            params.register_,
+            params.model_dump(mode="json", by_alias=True),
+            model_dir,
+            ws.reports,
+            ws.tokens,
+            ws.validation_reports,
+            ws.mlflow,
+            ws.reports / REGISTRATION_FILE,
+        ),
     }
     if name not in arguments:
         raise DoclstmError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
@@ -66,6 +78,10 @@ def run_stage(name: str, params: Params) -> Any:
 
 def score_arguments(params: Params, force: bool = False) -> tuple[Any, ...]:
     ws = workspace(params)
-    return (params.score, tracking_uri(params.register_.tracking_uri, ws.mlflow), ws.root,
-            ws.model_cache, force)
-
+    return (
+        params.score,
+        tracking_uri(params.register_.tracking_uri, ws.mlflow),
+        ws.root,
+        ws.model_cache,
+        force,
+    )

@@ -61,7 +61,9 @@ def iter_verified_batches(
     out_dir: Path, manifest: StageManifest, prefix: str = "", columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Stream the manifest's Parquet files under `prefix`, each checked before reading."""
-    for name in sorted(n for n in manifest.files if n.startswith(prefix) and n.endswith(".parquet")):
+    for name in sorted(
+        n for n in manifest.files if n.startswith(prefix) and n.endswith(".parquet")
+    ):
         path = manifest.verified_file(out_dir, name)
         yield from pq.ParquetFile(path).iter_batches(columns=columns)
 

@@ -21,9 +21,7 @@ PAD_ID, UNK_ID = 0, 1
 CONTINUATION, EOW = "##", "</w>"
 
 
-def train_tokenizer(
-    texts: Callable[[], Iterable[list[str]]], params: TokenizeParams
-) -> Tokenizer:
+def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizeParams) -> Tokenizer:
     """Train a WordPiece or BPE tokenizer; `texts()` yields batches and is called twice.
 
     The result is deterministic: the same text gives a byte-identical
@@ -46,13 +44,18 @@ def train_tokenizer(
     trainer: trainers.Trainer
     if params.model == "wordpiece":
         trainer = trainers.WordPieceTrainer(
-            vocab_size=params.vocab_size, min_frequency=params.min_frequency,
-            special_tokens=specials, show_progress=False,
+            vocab_size=params.vocab_size,
+            min_frequency=params.min_frequency,
+            special_tokens=specials,
+            show_progress=False,
         )
     else:
         trainer = trainers.BpeTrainer(
-            vocab_size=params.vocab_size, min_frequency=params.min_frequency,
-            special_tokens=specials, show_progress=False, end_of_word_suffix=EOW,
+            vocab_size=params.vocab_size,
+            min_frequency=params.min_frequency,
+            special_tokens=specials,
+            show_progress=False,
+            end_of_word_suffix=EOW,
         )
     tokenizer.train_from_iterator(texts(), trainer=trainer)
     tokenizer = _canonical(tokenizer)
@@ -61,7 +64,9 @@ def train_tokenizer(
     return tokenizer
 
 
-def _symbol_ids_fixed_upfront(tokenizer: Tokenizer, texts: Iterable[list[str]], kind: str) -> list[str]:
+def _symbol_ids_fixed_upfront(
+    tokenizer: Tokenizer, texts: Iterable[list[str]], kind: str
+) -> list[str]:
     """Every word-inner symbol ("##c", or "c</w>" for BPE), sorted, to pass as special tokens.
 
     The trainers sort the base alphabet, but create these symbols in hash-map
@@ -96,7 +101,8 @@ def _canonical(tokenizer: Tokenizer) -> Tokenizer:
     }
     state["added_tokens"] = [
         {**t, "id": state["model"]["vocab"][t["content"]]}
-        for t in state["added_tokens"] if t["content"] in (PAD_TOKEN, UNK_TOKEN)
+        for t in state["added_tokens"]
+        if t["content"] in (PAD_TOKEN, UNK_TOKEN)
     ]
     return Tokenizer.from_str(json.dumps(state))
 
@@ -120,7 +126,7 @@ def truncate(ids: Sequence[int], max_tokens: int, policy: str) -> list[int]:
         return list(ids[-max_tokens:])
     if policy == "head_tail":
         head = (max_tokens + 1) // 2
-        return list(ids[:head]) + list(ids[len(ids) - (max_tokens - head):])
+        return list(ids[:head]) + list(ids[len(ids) - (max_tokens - head) :])
     raise DoclstmError(f"tokenize.truncation: unknown policy {policy!r}")
 
 

@@ -90,8 +90,13 @@ def fit(
         history.append(record)
         log.info(
             "epoch %d/%d  loss %.4f  val acc %.4f  val macro-F1 %.4f  %.0f tokens/s  "
-            "padding %.1f%%", epoch, params.epochs, record["train_loss"],
-            record["val_accuracy"], record["val_macro_f1"], record["tokens_per_second"],
+            "padding %.1f%%",
+            epoch,
+            params.epochs,
+            record["train_loss"],
+            record["val_accuracy"],
+            record["val_macro_f1"],
+            record["tokens_per_second"],
             100 * record["padding_waste"],
         )
         if record["val_macro_f1"] > best_f1:
@@ -111,4 +116,3 @@ def _warmup_cosine(warmup: int, total: int) -> Any:
         return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
     return factor
-

@@ -40,7 +40,9 @@ class PipelineRun:
 
 
 @flow(name="train_pipeline")
-def train_pipeline(params_file: str = "params.yaml", overrides: list[str] | None = None) -> TrainingRun:
+def train_pipeline(
+    params_file: str = "params.yaml", overrides: list[str] | None = None
+) -> TrainingRun:
     """ingest -> validate -> tokenize -> train -> evaluate -> register."""
     params = load_params(Path(params_file), overrides or [])
     return TrainingRun(
@@ -57,7 +59,7 @@ def train_pipeline(params_file: str = "params.yaml", overrides: list[str] | None
 def pipeline_then_score(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> PipelineRun:
-    """Train, then score `score.input` with the version just registered (unless score.model is set)."""
+    """Train, then score `score.input` with the new version (or `score.model` if set)."""
     training = train_pipeline(params_file, overrides)
     params = load_params(Path(params_file), overrides or [])
     model = params.score.model or training.register.model_uri

@@ -55,8 +55,13 @@ def evaluate_model(
     model_manifest = StageManifest.load(model_dir)
     tokens = StageManifest.load(tokens_dir)
     fingerprint = sha256_json(
-        {"stage": "evaluate", "code": __version__, "params": params.model_dump(mode="json"),
-         "model": model_manifest.fingerprint, "tokens": tokens.fingerprint}
+        {
+            "stage": "evaluate",
+            "code": __version__,
+            "params": params.model_dump(mode="json"),
+            "model": model_manifest.fingerprint,
+            "tokens": tokens.fingerprint,
+        }
     )
     cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
     if cached is not None:
@@ -84,16 +89,23 @@ def evaluate_model(
     ).replace_schema_metadata({"labels": ",".join(loaded.labels)})
     write_table(table, out_dir / PREDICTIONS)
     files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, CONFUSION_PNG, LENGTH_PNG)}
-    summary = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-               "documents": metrics["documents"]}
+    summary = {
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "documents": metrics["documents"],
+    }
     manifest = StageManifest("evaluate", fingerprint, files, summary)
     manifest.write(out_dir, MANIFEST)
-    log.info("evaluate: test accuracy %.4f, macro-F1 %.4f on %d documents",
-             metrics["accuracy"], metrics["macro_f1"], metrics["documents"])
+    log.info(
+        "evaluate: test accuracy %.4f, macro-F1 %.4f on %d documents",
+        metrics["accuracy"],
+        metrics["macro_f1"],
+        metrics["documents"],
+    )
     return _result(out_dir, manifest, cached=False)
 
 
-evaluate = task(evaluate_model, name="evaluate", retries=0)
+evaluate = task(name="evaluate", retries=0)(evaluate_model)
 
 
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateResult:

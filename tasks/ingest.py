@@ -49,8 +49,12 @@ def ingest_documents(
     """Ingest `params.source` into `out_dir`; skipped when source and params are unchanged."""
     source_name, root = resolve_source(params.source, workspace_root)
     fingerprint = sha256_json(
-        {"stage": "ingest", "code": __version__, "params": params.model_dump(mode="json"),
-         "source": _folder_fingerprint(root)}
+        {
+            "stage": "ingest",
+            "code": __version__,
+            "params": params.model_dump(mode="json"),
+            "source": _folder_fingerprint(root),
+        }
     )
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
@@ -60,19 +64,18 @@ def ingest_documents(
 
     with atomic_dir(out_dir) as tmp:
         summary = _ingest_into(params, source_name, root, tmp, quarantine_file)
-        files = {
-            name: file_entry(tmp / name, rows)
-            for name, rows in summary.pop("parts").items()
-        }
+        files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
         StageManifest("ingest", fingerprint, files, summary).write(tmp)
     log.info(
         "ingest: %d documents seen, %d ingested, %d quarantined",
-        summary["seen"], summary["ingested"], summary["quarantined"],
+        summary["seen"],
+        summary["ingested"],
+        summary["quarantined"],
     )
     return _result(out_dir, quarantine_file, summary, cached=False)
 
 
-ingest = task(ingest_documents, name="ingest", retries=0)
+ingest = task(name="ingest", retries=0)(ingest_documents)
 
 
 def _ingest_into(
@@ -100,7 +103,9 @@ def _ingest_into(
     write_table(pa.Table.from_pylist(quarantined, schema=QUARANTINE), quarantine_file)
     ingested = sum(parts.values())
     if seen != ingested + len(quarantined):
-        raise AssertionError(f"ingest lost documents: {seen} seen != {ingested} + {len(quarantined)}")
+        raise AssertionError(
+            f"ingest lost documents: {seen} seen != {ingested} + {len(quarantined)}"
+        )
     return {
         "source": source_name,
         "seen": seen,
@@ -119,8 +124,11 @@ def _to_row(raw: RawDocument, source_name: str, params: IngestParams) -> dict[st
         "text": decoded.text,
         "label": raw.label,
         "split": assign_split(
-            raw.doc_id, raw.source_split, raw.label is not None,
-            params.test_fraction, params.val_fraction,
+            raw.doc_id,
+            raw.source_split,
+            raw.label is not None,
+            params.test_fraction,
+            params.val_fraction,
         ),
         "source": source_name,
         "sha256": sha256_text(decoded.text),

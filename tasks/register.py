@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from importlib.metadata import version as package_version
 from dataclasses import asdict, dataclass
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, Schema, TensorSpec
 from prefect import task
 
 import doclstm
@@ -75,8 +75,9 @@ def register_model(
     client = MlflowClient(uri)
     model_manifest = StageManifest.load(model_dir)
     eval_manifest = StageManifest.load(reports_dir, "evaluate.manifest.json")
-    fingerprint = sha256_json({"model": model_manifest.fingerprint,
-                               "evaluation": eval_manifest.fingerprint})
+    fingerprint = sha256_json(
+        {"model": model_manifest.fingerprint, "evaluation": eval_manifest.fingerprint}
+    )
     metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
 
     existing = _version_with_fingerprint(client, params.model_name, fingerprint)
@@ -88,8 +89,9 @@ def register_model(
 
     experiment = client.get_experiment_by_name(params.experiment)
     experiment_id = (
-        experiment.experiment_id if experiment else
-        client.create_experiment(params.experiment, artifact_location(mlflow_dir))
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(params.experiment, artifact_location(mlflow_dir))
     )
     history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
     with mlflow.start_run(experiment_id=experiment_id) as run:
@@ -99,12 +101,16 @@ def register_model(
                 {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
             )
         mlflow.log_metrics(_final_metrics(metrics))
-        mlflow.set_tags({
-            FINGERPRINT_TAG: fingerprint,
-            "git_commit": git_commit(Path.cwd()),
-            "tokens.fingerprint": StageManifest.load(tokens_dir).fingerprint,
-            "tokens.tokenizer_sha256": StageManifest.load(tokens_dir).summary["tokenizer_sha256"],
-        })
+        mlflow.set_tags(
+            {
+                FINGERPRINT_TAG: fingerprint,
+                "git_commit": git_commit(Path.cwd()),
+                "tokens.fingerprint": StageManifest.load(tokens_dir).fingerprint,
+                "tokens.tokenizer_sha256": StageManifest.load(tokens_dir).summary[
+                    "tokenizer_sha256"
+                ],
+            }
+        )
         for path in sorted((reports_dir / "plots").glob("*.png")):
             mlflow.log_artifact(str(path), "plots")
         mlflow.log_artifact(str(reports_dir / "metrics.json"), "reports")
@@ -124,21 +130,31 @@ def register_model(
     client.set_model_version_tag(params.model_name, version.version, FINGERPRINT_TAG, fingerprint)
     client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
     decision, reason = _first_champion_decision(client, params, metrics)
-    for key, value in {"decision": decision, "reason": reason,
-                       "test_accuracy": metrics["accuracy"],
-                       "test_macro_f1": metrics["macro_f1"], "run_id": run.info.run_id}.items():
+    for key, value in {
+        "decision": decision,
+        "reason": reason,
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "run_id": run.info.run_id,
+    }.items():
         client.set_model_version_tag(params.model_name, version.version, key, str(value))
     if decision == "promoted":
         client.set_registered_model_alias(params.model_name, CHAMPION, version.version)
-    log.info("register: %s version %s (%s: %s)", params.model_name, version.version,
-             decision, reason)
-    result = _result(client, uri, params.model_name,
-                     client.get_model_version(params.model_name, version.version), cached=False)
+    log.info(
+        "register: %s version %s (%s: %s)", params.model_name, version.version, decision, reason
+    )
+    result = _result(
+        client,
+        uri,
+        params.model_name,
+        client.get_model_version(params.model_name, version.version),
+        cached=False,
+    )
     write_json(out_file, asdict(result))
     return result
 
 
-register = task(register_model, name="register", retries=2, retry_delay_seconds=5)
+register = task(name="register", retries=2, retry_delay_seconds=5)(register_model)
 
 
 def _first_champion_decision(
@@ -178,18 +194,22 @@ def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _signature(metrics: dict[str, Any]) -> ModelSignature:
-    outputs = [ColSpec("string", "label")]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec("string", "label")]
     outputs += [ColSpec("float", f"prob_{name}") for name in metrics["per_class"]]
     # One unnamed string column: a DataFrame with `text` and a plain list both fit.
     return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema(outputs))
 
 
 def _requirements() -> list[str]:
-    return [f"{name}=={package_version(name).split('+')[0]}"
-            for name in ("torch", "tokenizers", "safetensors", "numpy", "pandas", "mlflow")]
+    return [
+        f"{name}=={package_version(name).split('+')[0]}"
+        for name in ("torch", "tokenizers", "safetensors", "numpy", "pandas", "mlflow")
+    ]
 
 
-def _result(client: MlflowClient, uri: str, name: str, version: Any, cached: bool) -> RegisterResult:
+def _result(
+    client: MlflowClient, uri: str, name: str, version: Any, cached: bool
+) -> RegisterResult:
     aliases = sorted(client.get_model_version(name, version.version).aliases)
     return RegisterResult(
         tracking_uri=uri,

@@ -57,7 +57,10 @@ class ScoreResult:
 
 
 def score_documents(
-    params: ScoreParams, tracking: str, workspace_root: Path, model_cache: Path,
+    params: ScoreParams,
+    tracking: str,
+    workspace_root: Path,
+    model_cache: Path,
     force: bool = False,
 ) -> ScoreResult:
     """Score `params.input` with `params.model` into `params.output`."""
@@ -69,7 +72,8 @@ def score_documents(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     predictor = TextPredictor(
-        load_model_dir(model.model_dir, pick_device("auto")), params.batch_tokens,
+        load_model_dir(model.model_dir, pick_device("auto")),
+        params.batch_tokens,
         str(pick_device("auto")),
     )
     source_name, root = resolve_source(params.input, workspace_root)
@@ -88,16 +92,30 @@ def score_documents(
         bad = sum(r["label"] is None for r in rows)
         unscored += bad
         write_table(pa.Table.from_pylist(rows, schema=schema), dest)
-        write_json(marker, {"input_source": source_name, "input_shard": index,
-                            "rows": len(rows), "unscored": bad, "sha256": sha256_file(dest),
-                            "model_name": model.name, "model_version": model.version})
+        write_json(
+            marker,
+            {
+                "input_source": source_name,
+                "input_shard": index,
+                "rows": len(rows),
+                "unscored": bad,
+                "sha256": sha256_file(dest),
+                "model_name": model.name,
+                "model_version": model.version,
+            },
+        )
         log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
-    log.info("score: %d shards (%d already complete), %d documents into %s",
-             shards, skipped, documents, out_dir)
+    log.info(
+        "score: %d shards (%d already complete), %d documents into %s",
+        shards,
+        skipped,
+        documents,
+        out_dir,
+    )
     return ScoreResult(out_dir, model.name, model.version, shards, skipped, documents, unscored)
 
 
-score = task(score_documents, name="score", retries=0)
+score = task(name="score", retries=0)(score_documents)
 
 
 def _score_chunk(
@@ -113,9 +131,17 @@ def _score_chunk(
             texts.append(decoded.text)
         elif decoded.decode_errors:
             reason = f"{reason}; undecodable bytes replaced"
-        rows.append({"doc_id": raw.doc_id, "label": None, "probabilities": None,
-                     "model_name": name, "model_version": version, "scored_at": now,
-                     "reason": reason})
+        rows.append(
+            {
+                "doc_id": raw.doc_id,
+                "label": None,
+                "probabilities": None,
+                "model_name": name,
+                "model_version": version,
+                "scored_at": now,
+                "reason": reason,
+            }
+        )
     probs = iter(predictor.predict(texts))
     for row in rows:
         if row["reason"] is None:

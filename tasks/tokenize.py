@@ -51,8 +51,12 @@ def tokenize_corpus(params: TokenizeParams, validated_dir: Path, out_dir: Path) 
     """Tokenize the validated documents into `out_dir`; skipped when nothing changed."""
     upstream = StageManifest.load(validated_dir)
     fingerprint = sha256_json(
-        {"stage": "tokenize", "code": __version__, "params": params.model_dump(mode="json"),
-         "input": upstream.fingerprint}
+        {
+            "stage": "tokenize",
+            "code": __version__,
+            "params": params.model_dump(mode="json"),
+            "input": upstream.fingerprint,
+        }
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -60,6 +64,7 @@ def tokenize_corpus(params: TokenizeParams, validated_dir: Path, out_dir: Path) 
         return _result(out_dir, cached, cached=True)
 
     labels: list[str] = upstream.summary["labels"]
+
     def train_texts() -> Iterator[list[str]]:  # train split only: val/test never leak in
         for batch in iter_verified_batches(validated_dir, upstream, columns=["split", "text"]):
             yield batch.filter(pc.equal(batch["split"], "train"))["text"].to_pylist()
@@ -104,7 +109,7 @@ def tokenize_corpus(params: TokenizeParams, validated_dir: Path, out_dir: Path) 
     return _result(out_dir, manifest, cached=False)
 
 
-tokenize = task(tokenize_corpus, name="tokenize", retries=0)
+tokenize = task(name="tokenize", retries=0)(tokenize_corpus)
 
 
 @dataclass
@@ -118,8 +123,14 @@ class _ShardWriter:
     pending_tokens: int = 0
     files: dict[str, FileEntry] = field(default_factory=dict)
     stats: dict[str, Any] = field(
-        default_factory=lambda: {"documents": 0, "tokens": 0, "truncated": 0,
-                                 "tokens_cut": 0, "shards": 0, "length_histogram": {}}
+        default_factory=lambda: {
+            "documents": 0,
+            "tokens": 0,
+            "truncated": 0,
+            "tokens_cut": 0,
+            "shards": 0,
+            "length_histogram": {},
+        }
     )
 
     def add(self, doc_id: str, label_id: int, full_ids: list[int]) -> None:
@@ -169,4 +180,3 @@ def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TokenizeRes
         truncated=sum(s["truncated"] for s in splits),
         cached=cached,
     )
-

@@ -46,8 +46,14 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
     """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged."""
     upstream = StageManifest.load(tokens_dir)
     fingerprint = sha256_json(
-        {"stage": "train", "code": __version__, "params": params.model_dump(mode="json"),
-         "seed": seed, "input": upstream.fingerprint, "torch": torch.__version__}
+        {
+            "stage": "train",
+            "code": __version__,
+            "params": params.model_dump(mode="json"),
+            "seed": seed,
+            "input": upstream.fingerprint,
+            "torch": torch.__version__,
+        }
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -59,7 +65,8 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
     val = load_split(tokens_dir, "val", upstream)
     device = pick_device(params.device)
     config = ModelConfig(
-        vocab_size=upstream.summary["vocab_size"], num_labels=len(labels),
+        vocab_size=upstream.summary["vocab_size"],
+        num_labels=len(labels),
         **params.model.model_dump(),
     )
     torch.manual_seed(seed)
@@ -70,8 +77,13 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
     tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
     with atomic_dir(out_dir) as tmp:
         save_model_dir(
-            tmp, result.best_state, config, labels, tokens_dir / "tokenizer.json",
-            tokenize_params.max_tokens, tokenize_params.truncation,
+            tmp,
+            result.best_state,
+            config,
+            labels,
+            tokens_dir / "tokenizer.json",
+            tokenize_params.max_tokens,
+            tokenize_params.truncation,
         )
         write_json(tmp / HISTORY, result.history)
         files = {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}
@@ -89,7 +101,7 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
     return _result(out_dir, manifest, cached=False)
 
 
-train = task(train_model, name="train", retries=0)
+train = task(name="train", retries=0)(train_model)
 
 
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TrainResult:

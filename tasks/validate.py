@@ -46,14 +46,21 @@ class ValidateResult:
 
 
 def validate_documents(
-    params: ValidateParams, ingested_dir: Path, out_dir: Path, quarantine_dir: Path,
+    params: ValidateParams,
+    ingested_dir: Path,
+    out_dir: Path,
+    quarantine_dir: Path,
     report_dir: Path,
 ) -> ValidateResult:
     """Run the suite on `ingested_dir`; keep passing rows, quarantine the rest with a reason."""
     upstream = StageManifest.load(ingested_dir)
     fingerprint = sha256_json(
-        {"stage": "validate", "code": __version__, "params": params.model_dump(mode="json"),
-         "input": upstream.fingerprint}
+        {
+            "stage": "validate",
+            "code": __version__,
+            "params": params.model_dump(mode="json"),
+            "input": upstream.fingerprint,
+        }
     )
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
@@ -70,7 +77,9 @@ def validate_documents(
 
     with atomic_dir(report_dir) as report_tmp:
         outcome = run_suite(
-            frame, build_expectations(labels, params.min_chars, params.max_chars), report_tmp / "data_docs"
+            frame,
+            build_expectations(labels, params.min_chars, params.max_chars),
+            report_tmp / "data_docs",
         )
         reasons = outcome.reasons | _leakage(frame, exclude=set(outcome.reasons))
         rejected = frame.loc[sorted(reasons)].copy()
@@ -102,15 +111,19 @@ def validate_documents(
         )
     with atomic_dir(out_dir) as tmp:
         name = part_name(0)
-        write_table(pa.Table.from_pandas(passed, schema=DOCUMENTS, preserve_index=False), tmp / name)
-        StageManifest("validate", fingerprint, {name: file_entry(tmp / name, len(passed))},
-                      summary).write(tmp)
-    log.info("validate: %d passed, %d quarantined %s", len(passed), len(rejected),
-             summary["reasons"])
+        write_table(
+            pa.Table.from_pandas(passed, schema=DOCUMENTS, preserve_index=False), tmp / name
+        )
+        StageManifest(
+            "validate", fingerprint, {name: file_entry(tmp / name, len(passed))}, summary
+        ).write(tmp)
+    log.info(
+        "validate: %d passed, %d quarantined %s", len(passed), len(rejected), summary["reasons"]
+    )
     return _result(out_dir, report_dir, summary, cached=False)
 
 
-validate = task(validate_documents, name="validate", retries=0)
+validate = task(name="validate", retries=0)(validate_documents)
 
 
 def _leakage(frame: pd.DataFrame, exclude: set[int]) -> dict[int, str]:
@@ -124,7 +137,9 @@ def _leakage(frame: pd.DataFrame, exclude: set[int]) -> dict[int, str]:
     }
 
 
-def _result(out_dir: Path, report_dir: Path, summary: dict[str, Any], cached: bool) -> ValidateResult:
+def _result(
+    out_dir: Path, report_dir: Path, summary: dict[str, Any], cached: bool
+) -> ValidateResult:
     return ValidateResult(
         out_dir, report_dir, summary["passed"], summary["quarantined"], summary["labels"], cached
     )

@@ -51,8 +51,13 @@ def small_corpus(bbc_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def tiny_params(workspace: Path, corpus: Path, *extra: str) -> Params:
     return load_params(
         None,
-        [f"base.workspace={workspace}", f"ingest.source={corpus}", f"score.input={corpus}",
-         *TINY, *extra],
+        [
+            f"base.workspace={workspace}",
+            f"ingest.source={corpus}",
+            f"score.input={corpus}",
+            *TINY,
+            *extra,
+        ],
     )
 
 

@@ -17,22 +17,33 @@ GOOD = "Shares in the firm rose sharply after strong results."
 
 
 def _doc(doc_id: str, text: str | None, label: str | None, split: str) -> dict:
-    return {"doc_id": doc_id, "text": text, "label": label, "split": split, "source": "t",
-            "sha256": str(hash(text)), "decode_errors": False}
+    return {
+        "doc_id": doc_id,
+        "text": text,
+        "label": label,
+        "split": split,
+        "source": "t",
+        "sha256": str(hash(text)),
+        "decode_errors": False,
+    }
 
 
 def _ingested(tmp_path: Path, rows: list[dict]) -> Path:
     out = tmp_path / "ingested"
     write_table(pa.Table.from_pylist(rows, schema=DOCUMENTS), out / "part-00000.parquet")
-    StageManifest("ingest", "fp", {"part-00000.parquet": file_entry(out / "part-00000.parquet")}
-                  ).write(out)
+    StageManifest(
+        "ingest", "fp", {"part-00000.parquet": file_entry(out / "part-00000.parquet")}
+    ).write(out)
     return out
 
 
 def _validate(tmp_path: Path, rows: list[dict], budget: float = 1.0):
     return validate_documents(
-        ValidateParams(failure_budget=budget, max_chars=500), _ingested(tmp_path, rows),
-        tmp_path / "validated", tmp_path / "quarantine", tmp_path / "reports",
+        ValidateParams(failure_budget=budget, max_chars=500),
+        _ingested(tmp_path, rows),
+        tmp_path / "validated",
+        tmp_path / "quarantine",
+        tmp_path / "reports",
     )
 
 
@@ -48,8 +59,10 @@ BAD_ROWS = [
 
 
 def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
-    good = [_doc(f"good-{i}", GOOD if i == 0 else f"{GOOD} {i + 10}", "sport", "train")
-            for i in range(5)]
+    good = [
+        _doc(f"good-{i}", GOOD if i == 0 else f"{GOOD} {i + 10}", "sport", "train")
+        for i in range(5)
+    ]
     rows = [*good, _doc("dup", GOOD + " 3", "sport", "train"), *(r for r, _ in BAD_ROWS)]
     result = _validate(tmp_path, rows)
     quarantined = pq.read_table(tmp_path / "quarantine/validate.parquet").to_pylist()

@@ -8,7 +8,9 @@ def test_bad_params_file_prints_one_clear_line_without_traceback(tmp_path: Path)
     bad.write_text("train:\n  model:\n    pooling: median\n")
     proc = subprocess.run(
         [sys.executable, "-m", "doclstm.cli", "stage", "ingest", "--params", str(bad)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "train.model.pooling" in proc.stdout
@@ -17,9 +19,18 @@ def test_bad_params_file_prints_one_clear_line_without_traceback(tmp_path: Path)
 
 def test_unknown_stage_is_a_user_error(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "doclstm.cli", "stage", "tokenise", "--set",
-         f"base.workspace={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "doclstm.cli",
+            "stage",
+            "tokenise",
+            "--set",
+            f"base.workspace={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "unknown stage 'tokenise'" in proc.stdout

@@ -21,8 +21,15 @@ CONFIGS = [
 def _model(cell: str, bidirectional: bool, pooling: str, layers: int, labels: int = 3):
     torch.manual_seed(0)
     config = ModelConfig(
-        vocab_size=40, num_labels=labels, cell=cell, embedding_dim=8, hidden_size=6,
-        num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=0.0,
+        vocab_size=40,
+        num_labels=labels,
+        cell=cell,
+        embedding_dim=8,
+        hidden_size=6,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        dropout=0.0,
     )
     return SequenceClassifier(config).eval()
 
@@ -48,8 +55,8 @@ def test_logits_same_alone_and_in_any_padded_batch(
     rng = np.random.default_rng(seed)
     docs = [rng.integers(2, 40, size=n) for n in lengths]
     alone = {
-        path: torch.cat([model(*pad_batch([d]), path=path) for d in docs]) for path in
-        ("packed", "padded")
+        path: torch.cat([model(*pad_batch([d]), path=path) for d in docs])
+        for path in ("packed", "padded")
     }
     shuffled = [docs[i] for i in order]
     ids, lens = pad_batch(shuffled)

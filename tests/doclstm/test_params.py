@@ -38,7 +38,7 @@ def test_bad_value_is_named() -> None:
 def test_broken_yaml_and_missing_file_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "params.yaml"
     bad.write_text("train: [unclosed\n")
-    with pytest.raises(DoclstmError, match="params.yaml: not valid YAML"):
+    with pytest.raises(DoclstmError, match=r"params\.yaml: not valid YAML"):
         load_params(bad)
     with pytest.raises(DoclstmError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")

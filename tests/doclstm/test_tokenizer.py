@@ -12,8 +12,10 @@ from doclstm.tokenizer import PAD_ID, UNK_ID, encode_ids, train_tokenizer
 def test_same_text_gives_byte_identical_tokenizer(kind: str, small_corpus: Path) -> None:
     # Before the fix, three in-process trainings on this slice gave three vocabularies
     # (huggingface/tokenizers#1794).
-    texts = [p.read_text(encoding="utf-8", errors="replace")
-             for p in sorted(small_corpus.glob("*/*.txt"))[:200]]
+    texts = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted(small_corpus.glob("*/*.txt"))[:200]
+    ]
     params = TokenizeParams(model=kind, vocab_size=1500)
     trained = [train_tokenizer(lambda: iter([texts]), params) for _ in range(3)]
     assert len({t.to_str() for t in trained}) == 1

@@ -28,8 +28,12 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
 
     from flows.pipeline import pipeline_then_score
 
-    overrides = [f"base.workspace={tmp_path}", f"ingest.source={small_corpus}",
-                 f"score.input={small_corpus}", *TINY]
+    overrides = [
+        f"base.workspace={tmp_path}",
+        f"ingest.source={small_corpus}",
+        f"score.input={small_corpus}",
+        *TINY,
+    ]
     state = pipeline_then_score(str(ROOT / "params.yaml"), overrides, return_state=True)
     assert state.is_completed()
     run = state.result()
@@ -47,6 +51,10 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     second = pipeline_then_score(str(ROOT / "params.yaml"), overrides)
     t = second.training
     assert (t.ingest.cached, t.validate.cached, t.tokenize.cached, t.train.cached) == (
-        True, True, True, True)
+        True,
+        True,
+        True,
+        True,
+    )
     assert (t.evaluate.cached, t.register.cached, t.register.version) == (True, True, "1")
     assert second.score.shards_skipped == second.score.shards

@@ -45,8 +45,9 @@ for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@champion"):
     print(json.dumps(out.to_dict(orient="list")))
     print(json.dumps(model.predict(["Parliament voted on the bill."]).to_dict(orient="list")))
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=registered)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=registered
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 4
@@ -54,8 +55,10 @@ for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@champion"):
     for out in lines:
         assert set(out) == {"label", *(f"prob_{name}" for name in labels)}
         assert set(out["label"]) <= labels
-        assert all(abs(sum(out[f"prob_{n}"][i] for n in labels) - 1) < 1e-4
-                   for i in range(len(out["label"])))
+        assert all(
+            abs(sum(out[f"prob_{n}"][i] for n in labels) - 1) < 1e-4
+            for i in range(len(out["label"]))
+        )
     assert lines[0] == lines[2]  # version 1 is the champion
 
 
@@ -66,11 +69,19 @@ def test_scoring_covers_every_document_once_and_resumes(
     shutil.copytree(small_corpus, corpus)
     (corpus / "tech" / "blank.txt").write_text("   \n")
     expected = sorted(p.relative_to(corpus).as_posix() for p in corpus.glob("*/*.txt"))
-    params = tiny_params(registered, corpus, "score.model=models:/doclstm-bbcnews@champion",
-                         f"score.output={tmp_path / 'out'}")
+    params = tiny_params(
+        registered,
+        corpus,
+        "score.model=models:/doclstm-bbcnews@champion",
+        f"score.output={tmp_path / 'out'}",
+    )
     first = score_documents(*score_arguments(params))
     assert (first.documents, first.shards, first.shards_skipped, first.unscored) == (
-        len(expected), 5, 0, 1)
+        len(expected),
+        5,
+        0,
+        1,
+    )
     rows = pq.read_table(tmp_path / "out").to_pylist()
     assert sorted(r["doc_id"] for r in rows) == expected
     blank = next(r for r in rows if r["doc_id"] == "tech/blank.txt")
@@ -97,10 +108,14 @@ def test_scoring_into_a_folder_of_another_model_is_refused(
 ) -> None:
     out = tmp_path / "out"
     base = [f"score.output={out}"]
-    score_documents(*score_arguments(
-        tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)))
-    other = tiny_params(registered, small_corpus, f"score.model={registered / 'models/main'}",
-                        *base)
+    score_documents(
+        *score_arguments(
+            tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)
+        )
+    )
+    other = tiny_params(
+        registered, small_corpus, f"score.model={registered / 'models/main'}", *base
+    )
     with pytest.raises(DoclstmError, match="use another output folder or --force"):
         score_documents(*score_arguments(other))
     forced = score_documents(*score_arguments(other, force=True))

@@ -5,7 +5,6 @@ import numpy as np
 
 from doclstm.checkpoint import load_model_dir
 from doclstm.fingerprint import sha256_file
-from doclstm.manifest import StageManifest
 from doclstm.predictor import TextPredictor
 from doclstm.stages import run_stage
 from tests.conftest import tiny_params
@@ -38,7 +37,8 @@ def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path)
     predictions = pq.read_table(reports / "test_predictions.parquet")
     assert predictions.num_rows == metrics["documents"]
     accuracy = np.mean(
-        np.asarray(predictions["label"].to_pylist()) == np.asarray(predictions["predicted"].to_pylist())
+        np.asarray(predictions["label"].to_pylist())
+        == np.asarray(predictions["predicted"].to_pylist())
     )
     assert accuracy == metrics["accuracy"]
 
@@ -64,6 +64,7 @@ def test_train_is_reused_when_nothing_changed_and_rerun_when_a_param_does(
         run_stage(name, params)
     first = run_stage("train", params)
     again = run_stage("train", params)
-    changed = run_stage("train", tiny_params(tmp_path, small_corpus, "train.epochs=1",
-                                             "train.learning_rate=0.01"))
+    changed = run_stage(
+        "train", tiny_params(tmp_path, small_corpus, "train.epochs=1", "train.learning_rate=0.01")
+    )
     assert (first.cached, again.cached, changed.cached) == (False, True, False)
