@@ -12,9 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from doclstm import __version__
 from doclstm.atomic import write_json
 from doclstm.errors import DoclstmError
-from doclstm.fingerprint import sha256_file
+from doclstm.fingerprint import sha256_file, sha256_json
 
 MANIFEST_NAME = "manifest.json"
 
@@ -93,3 +96,10 @@ def fresh_manifest(
     if manifest.fingerprint != fingerprint or manifest.problems(out_dir):
         return None
     return manifest
+
+
+def stage_fingerprint(stage: str, params: BaseModel, **inputs: Any) -> str:
+    """What a stage's output depends on: its name, the code version, its params, its inputs."""
+    return sha256_json(
+        {"stage": stage, "code": __version__, "params": params.model_dump(mode="json"), **inputs}
+    )

@@ -71,7 +71,7 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
             optimizer.step()
             scheduler.step()
-            total_loss += float(loss) * len(batch)
+            total_loss += float(loss.detach()) * len(batch)
             real_tokens += int(lengths.sum())
         seconds = time.perf_counter() - started
         probs = predict_probabilities(model, val.sequences, params.batch_tokens * 4, device)

@@ -19,12 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import task
 
-from doclstm import __version__
 from doclstm.atomic import write_json
 from doclstm.checkpoint import load_model_dir
-from doclstm.fingerprint import sha256_json
 from doclstm.inference import predict_probabilities
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.metrics import accuracy_by_length, classification_metrics
 from doclstm.params import EvaluateParams
 from doclstm.plots import plot_accuracy_by_length, plot_confusion_matrix
@@ -54,14 +52,8 @@ def evaluate_model(
     """Metrics, plots and per-document predictions for the test split."""
     model_manifest = StageManifest.load(model_dir)
     tokens = StageManifest.load(tokens_dir)
-    fingerprint = sha256_json(
-        {
-            "stage": "evaluate",
-            "code": __version__,
-            "params": params.model_dump(mode="json"),
-            "model": model_manifest.fingerprint,
-            "tokens": tokens.fingerprint,
-        }
+    fingerprint = stage_fingerprint(
+        "evaluate", params, model=model_manifest.fingerprint, tokens=tokens.fingerprint
     )
     cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
     if cached is not None:

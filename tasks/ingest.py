@@ -19,10 +19,9 @@ from typing import Any
 import pyarrow as pa
 from prefect import task
 
-from doclstm import __version__
 from doclstm.atomic import atomic_dir
 from doclstm.fingerprint import sha256_json, sha256_text
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.params import IngestParams
 from doclstm.sources import RawDocument, decode_text, iter_folder, resolve_source
 from doclstm.splits import assign_split
@@ -48,14 +47,7 @@ def ingest_documents(
 ) -> IngestResult:
     """Ingest `params.source` into `out_dir`; skipped when source and params are unchanged."""
     source_name, root = resolve_source(params.source, workspace_root)
-    fingerprint = sha256_json(
-        {
-            "stage": "ingest",
-            "code": __version__,
-            "params": params.model_dump(mode="json"),
-            "source": _folder_fingerprint(root),
-        }
-    )
+    fingerprint = stage_fingerprint("ingest", params, source=_folder_fingerprint(root))
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None and quarantine_file.is_file():

@@ -22,11 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
-from doclstm import __version__
 from doclstm.atomic import atomic_dir, write_json
-from doclstm.fingerprint import sha256_file, sha256_json
+from doclstm.fingerprint import sha256_file
 from doclstm.histogram import length_histogram, merge_histograms
-from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest
+from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.params import TokenizeParams
 from doclstm.splits import SPLITS, UNLABELLED
 from doclstm.tables import TOKENS, iter_verified_batches, part_name, write_table
@@ -50,14 +49,7 @@ class TokenizeResult:
 def tokenize_corpus(params: TokenizeParams, validated_dir: Path, out_dir: Path) -> TokenizeResult:
     """Tokenize the validated documents into `out_dir`; skipped when nothing changed."""
     upstream = StageManifest.load(validated_dir)
-    fingerprint = sha256_json(
-        {
-            "stage": "tokenize",
-            "code": __version__,
-            "params": params.model_dump(mode="json"),
-            "input": upstream.fingerprint,
-        }
-    )
+    fingerprint = stage_fingerprint("tokenize", params, input=upstream.fingerprint)
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
         log.info("tokenize: validated data and params unchanged, reusing %s", out_dir)

@@ -17,12 +17,10 @@ from pathlib import Path
 import torch
 from prefect import task
 
-from doclstm import __version__
 from doclstm.atomic import atomic_dir, write_json
 from doclstm.checkpoint import MODEL_FILES, save_model_dir
 from doclstm.device import pick_device
-from doclstm.fingerprint import sha256_json
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
@@ -45,15 +43,8 @@ class TrainResult:
 def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path) -> TrainResult:
     """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged."""
     upstream = StageManifest.load(tokens_dir)
-    fingerprint = sha256_json(
-        {
-            "stage": "train",
-            "code": __version__,
-            "params": params.model_dump(mode="json"),
-            "seed": seed,
-            "input": upstream.fingerprint,
-            "torch": torch.__version__,
-        }
+    fingerprint = stage_fingerprint(
+        "train", params, seed=seed, input=upstream.fingerprint, torch=torch.__version__
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:

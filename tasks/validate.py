@@ -22,12 +22,10 @@ import pandas as pd
 import pyarrow as pa
 from prefect import task
 
-from doclstm import __version__
 from doclstm.atomic import atomic_dir, write_json
 from doclstm.errors import DoclstmError
 from doclstm.expectations import build_expectations, run_suite
-from doclstm.fingerprint import sha256_json
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.params import ValidateParams
 from doclstm.tables import DOCUMENTS, QUARANTINE, iter_verified_batches, part_name, write_table
 
@@ -54,14 +52,7 @@ def validate_documents(
 ) -> ValidateResult:
     """Run the suite on `ingested_dir`; keep passing rows, quarantine the rest with a reason."""
     upstream = StageManifest.load(ingested_dir)
-    fingerprint = sha256_json(
-        {
-            "stage": "validate",
-            "code": __version__,
-            "params": params.model_dump(mode="json"),
-            "input": upstream.fingerprint,
-        }
-    )
+    fingerprint = stage_fingerprint("validate", params, input=upstream.fingerprint)
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None and quarantine_file.is_file():
