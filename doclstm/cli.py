@@ -45,6 +45,8 @@ def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> N
     # Prefect forwards these standard loggers into flow-run logs (and its console).
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
+        logging.getLogger(name).setLevel(logging.INFO)
     _quiet_libraries()
     from flows.pipeline import pipeline_then_score
 
@@ -121,6 +123,7 @@ def _print_summary(result: Any, params: Params) -> None:
     t = result.training
     root = params.base.workspace.resolve()
     mlflow_dir = root / "data" / "mlflow"
+    bin_dir = Path(sys.executable).parent  # the .venv the user ran doclstm from
     table = Table(title="doclstm run", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -162,14 +165,14 @@ def _print_summary(result: Any, params: Params) -> None:
         ),
         (
             "MLflow UI",
-            f"mlflow ui --backend-store-uri {t.register.tracking_uri} "
+            f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
             f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}",
         ),
         (
             "Prefect UI",
             "PREFECT_HOME="
             + os.environ.get("PREFECT_HOME", "~/.prefect")
-            + " prefect server start   (then open http://127.0.0.1:4200)",
+            + f" {bin_dir / 'prefect'} server start   (then open http://127.0.0.1:4200)",
         ),
     ]
     for key, value in rows:

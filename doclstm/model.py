@@ -6,7 +6,8 @@ so padding never reaches the recurrence and never changes a prediction. The
 `h_n[-1]` for one direction, `cat(h_n[-2], h_n[-1])` for two (the backward
 half has then read the whole document back to its first token). Reading
 `output[:, -1]` of a padded batch instead is wrong for every sequence shorter
-than the batch. `mean` and `max` pool over valid steps only.
+than the batch. `mean` and `max` pool over valid steps only; `concat` is
+ULMFiT's concat pooling (Howard & Ruder 2018): [last, max, mean].
 
 Two exact paths compute the same function from the same weights (property
 tests prove it): `packed`, and `padded` ("padded exact"), which runs each
@@ -32,6 +33,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from doclstm.errors import DoclstmError
+
+POOLINGS = ("last", "mean", "max", "concat")
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,10 @@ class SequenceClassifier(nn.Module):
             raise DoclstmError(
                 f"model rnn_path must be auto, packed or padded, got {config.rnn_path!r}"
             )
-        if config.pooling not in ("last", "mean", "max"):
-            raise DoclstmError(f"model pooling must be last, mean or max, got {config.pooling!r}")
+        if config.pooling not in POOLINGS:
+            raise DoclstmError(
+                f"model pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}"
+            )
         self.config = config
         self.embedding = nn.Embedding(
             config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
@@ -88,8 +93,8 @@ class SequenceClassifier(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(config.dropout)
-        directions = 2 if config.bidirectional else 1
-        self.head = nn.Linear(config.hidden_size * directions, config.num_outputs)
+        width = config.hidden_size * (2 if config.bidirectional else 1)
+        self.head = nn.Linear(width * (3 if config.pooling == "concat" else 1), config.num_outputs)
 
     def forward(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str | None = None
@@ -103,17 +108,23 @@ class SequenceClassifier(nn.Module):
             steps, last = self._run_packed(embedded, lengths)
         else:
             steps, last = self._run_padded_exact(embedded, lengths.to(input_ids.device))
-        if self.config.pooling == "last":
-            summary = last
-        else:
-            valid = (
-                torch.arange(input_ids.size(1), device=steps.device)[None, :]
-                < lengths.to(steps.device)[:, None]
-            ).unsqueeze(-1)
-            if self.config.pooling == "mean":
-                summary = (steps * valid).sum(1) / lengths.to(steps.device)[:, None]
-            else:
-                summary = steps.masked_fill(~valid, float("-inf")).amax(1)
+        pooling = self.config.pooling
+        if pooling == "last":
+            return self.head(self.dropout(last))
+        valid = (
+            torch.arange(input_ids.size(1), device=steps.device)[None, :]
+            < lengths.to(steps.device)[:, None]
+        ).unsqueeze(-1)
+        pooled = {}
+        if pooling in ("max", "concat"):
+            pooled["max"] = steps.masked_fill(~valid, float("-inf")).amax(1)
+        if pooling in ("mean", "concat"):
+            pooled["mean"] = (steps * valid).sum(1) / lengths.to(steps.device)[:, None]
+        summary = (
+            torch.cat((last, pooled["max"], pooled["mean"]), 1)
+            if pooling == "concat"
+            else pooled[pooling]
+        )
         return self.head(self.dropout(summary))
 
     def _run_packed(

@@ -60,7 +60,7 @@ class ModelParams(_Group):
     num_layers: int = Field(1, ge=1)
     bidirectional: bool = True
     dropout: float = Field(0.3, ge=0, lt=1)
-    pooling: Literal["last", "mean", "max"] = "last"
+    pooling: Literal["last", "mean", "max", "concat"] = "last"
 
 
 class TrainParams(_Group):

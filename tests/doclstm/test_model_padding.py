@@ -13,7 +13,7 @@ CONFIGS = [
     (cell, bidirectional, pooling, layers)
     for cell in ("lstm", "gru")
     for bidirectional in (True, False)
-    for pooling in ("last", "mean", "max")
+    for pooling in ("last", "mean", "max", "concat")
     for layers in (1, 2)
 ]
 
