@@ -103,6 +103,8 @@ class SequenceClassifier(nn.Module):
         path = path or self.config.rnn_path
         if path == "auto":
             path = "packed" if input_ids.is_cuda else "padded"
+        if path not in ("packed", "padded"):
+            raise ValueError(f"unknown RNN path {path!r}")
         embedded = self.dropout(self.embedding(input_ids))
         if path == "packed":
             steps, last = self._run_packed(embedded, lengths)

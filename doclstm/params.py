@@ -61,6 +61,8 @@ class ModelParams(_Group):
     bidirectional: bool = True
     dropout: float = Field(0.3, ge=0, lt=1)
     pooling: Literal["last", "mean", "max", "concat"] = "last"
+    # Two exact paths over the same weights; auto: padded on CPU, packed on CUDA.
+    rnn_path: Literal["auto", "packed", "padded"] = "auto"
 
 
 class TrainParams(_Group):

@@ -71,10 +71,9 @@ def score_documents(
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device("auto")
     predictor = TextPredictor(
-        load_model_dir(model.model_dir, pick_device("auto")),
-        params.batch_tokens,
-        str(pick_device("auto")),
+        load_model_dir(model.model_dir, device), params.batch_tokens, str(device)
     )
     source_name, root = resolve_source(params.input, workspace_root)
     schema = _schema(predictor.labels)
