@@ -1,8 +1,10 @@
 """score: predict labels for every document of a source, exactly once per output folder.
 
-The source is read in order and cut into input shards of
-`score.docs_per_shard` documents. Input shard N becomes
-`<output>/part-NNNNN.parquet` (doc_id, label, probabilities as
+Each model version scores into its own folder,
+`<score.output>/<model name>/<version>/`, so a retrained model never
+collides with, or overwrites, what an earlier version wrote. The source is
+read in order and cut into input shards of `score.docs_per_shard`
+documents. Input shard N becomes `part-NNNNN.parquet` (doc_id, label, probabilities as
 list<float32> in the order of the `labels` schema metadata, model_name,
 model_version, scored_at, reason), rows in source order, written
 atomically and followed by its completion marker `_done/part-NNNNN.json`
@@ -66,8 +68,9 @@ def score_documents(
     """Score `params.input` with `params.model` into `params.output`."""
     if not params.model:
         raise DoclstmError("score.model is empty; give models:/<name>/<version> or a model folder")
-    out_dir = params.output if params.output.is_absolute() else workspace_root / params.output
     model = resolve_model(params.model, tracking, model_cache)
+    base = params.output if params.output.is_absolute() else workspace_root / params.output
+    out_dir = base / model.name / model.version
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,8 +169,8 @@ def _complete(dest: Path, marker: Path, name: str, version: str) -> bool:
     if (done["model_name"], done["model_version"]) != (name, version):
         raise DoclstmError(
             f"{marker}: this folder was scored by {done['model_name']} version "
-            f"{done['model_version']}, not {name} version {version}; use another output "
-            "folder or --force"
+            f"{done['model_version']}, not {name} version {version} (was it copied or "
+            "moved?); use --force to score it again"
         )
     return dest.is_file() and sha256_file(dest) == done["sha256"]
 

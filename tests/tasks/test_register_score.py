@@ -82,7 +82,9 @@ def test_scoring_covers_every_document_once_and_resumes(
         0,
         1,
     )
-    rows = pq.read_table(tmp_path / "out").to_pylist()
+    out = tmp_path / "out/doclstm-bbcnews/1"
+    assert first.out_dir == out
+    rows = pq.read_table(out).to_pylist()
     assert sorted(r["doc_id"] for r in rows) == expected
     blank = next(r for r in rows if r["doc_id"] == "tech/blank.txt")
     assert (blank["label"], blank["reason"]) == (None, "empty document")
@@ -90,33 +92,40 @@ def test_scoring_covers_every_document_once_and_resumes(
     assert all(r["model_version"] == "1" and len(r["probabilities"]) == 5 for r in scored)
 
     # A crash after shard 2 was written but before its marker: only shard 2 is redone.
-    (tmp_path / "out/_done/part-00002.json").unlink()
-    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
+    (out / "_done/part-00002.json").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
     resumed = score_documents(*score_arguments(params))
     assert (resumed.shards_skipped, resumed.documents) == (4, len(expected))
-    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.parquet")}
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
     assert [n for n in before if before[n] != after[n]] == ["part-00002.parquet"]
-    again = pq.read_table(tmp_path / "out").to_pylist()
+    again = pq.read_table(out).to_pylist()
     key = lambda r: r["doc_id"]  # noqa: E731
     assert [(r["doc_id"], r["label"]) for r in sorted(again, key=key)] == [
         (r["doc_id"], r["label"]) for r in sorted(rows, key=key)
     ]
 
 
-def test_scoring_into_a_folder_of_another_model_is_refused(
+def test_each_model_version_scores_into_its_own_folder(
     registered: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    base = [f"score.output={out}"]
-    score_documents(
+    base = [f"score.output={tmp_path}"]
+    registry = score_documents(
         *score_arguments(
             tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)
         )
     )
-    other = tiny_params(
+    local = tiny_params(
         registered, small_corpus, f"score.model={registered / 'models/main'}", *base
     )
-    with pytest.raises(DoclstmError, match="use another output folder or --force"):
-        score_documents(*score_arguments(other))
-    forced = score_documents(*score_arguments(other, force=True))
+    folder = score_documents(*score_arguments(local))
+    assert registry.out_dir == tmp_path / "doclstm-bbcnews/1"
+    assert folder.out_dir.parent == tmp_path / "main" and folder.shards_skipped == 0
+    assert pq.read_table(registry.out_dir).num_rows == pq.read_table(folder.out_dir).num_rows
+
+    # A folder whose markers name another model (copied or moved) is refused, not mixed.
+    shutil.rmtree(folder.out_dir)
+    shutil.copytree(registry.out_dir, folder.out_dir)
+    with pytest.raises(DoclstmError, match="was it copied or moved"):
+        score_documents(*score_arguments(local))
+    forced = score_documents(*score_arguments(local, force=True))
     assert forced.shards_skipped == 0 and forced.model_version.startswith("local-")
