@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
@@ -28,35 +29,29 @@ def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizePa
     tokenizer.json on every run and machine (see `_symbol_ids_fixed_upfront`).
     """
     tokenizer: Tokenizer
+    trainer_type: type[trainers.WordPieceTrainer] | type[trainers.BpeTrainer]
+    extra: dict[str, Any]  # WordPieceTrainer refuses end_of_word_suffix=None
     if params.model == "wordpiece":
         tokenizer = Tokenizer(models.WordPiece(unk_token=UNK_TOKEN))
         tokenizer.decoder = decoders.WordPiece()
+        trainer_type, extra = trainers.WordPieceTrainer, {}
     else:
         tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN, end_of_word_suffix=EOW))
         tokenizer.decoder = decoders.BPEDecoder(suffix=EOW)
+        trainer_type, extra = trainers.BpeTrainer, {"end_of_word_suffix": EOW}
     steps: list[normalizers.Normalizer] = [normalizers.NFKC()]
     if params.lowercase:
         steps.append(normalizers.Lowercase())
     tokenizer.normalizer = normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     helpers = _symbol_ids_fixed_upfront(tokenizer, texts(), params.model)
-    specials = [PAD_TOKEN, UNK_TOKEN, *helpers]
-    trainer: trainers.Trainer
-    if params.model == "wordpiece":
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=params.vocab_size,
-            min_frequency=params.min_frequency,
-            special_tokens=specials,
-            show_progress=False,
-        )
-    else:
-        trainer = trainers.BpeTrainer(
-            vocab_size=params.vocab_size,
-            min_frequency=params.min_frequency,
-            special_tokens=specials,
-            show_progress=False,
-            end_of_word_suffix=EOW,
-        )
+    trainer = trainer_type(
+        vocab_size=params.vocab_size,
+        min_frequency=params.min_frequency,
+        special_tokens=[PAD_TOKEN, UNK_TOKEN, *helpers],
+        show_progress=False,
+        **extra,
+    )
     tokenizer.train_from_iterator(texts(), trainer=trainer)
     tokenizer = _canonical(tokenizer)
     if tokenizer.token_to_id(PAD_TOKEN) != PAD_ID or tokenizer.token_to_id(UNK_TOKEN) != UNK_ID:

@@ -86,9 +86,10 @@ def score_documents(
         documents += len(chunk)
         dest = out_dir / part_name(index)
         marker = _marker_path(dest)
-        if _complete(dest, marker, model.name, model.version):
+        done = _completed(dest, marker, model.name, model.version)
+        if done is not None:
             skipped += 1
-            unscored += json.loads(marker.read_text(encoding="utf-8"))["unscored"]
+            unscored += done["unscored"]
             continue
         rows = _score_chunk(chunk, predictor, model.name, model.version)
         bad = sum(r["label"] is None for r in rows)
@@ -162,17 +163,18 @@ def _marker_path(dest: Path) -> Path:
     return dest.parent / "_done" / (dest.name.removesuffix(".parquet") + ".json")
 
 
-def _complete(dest: Path, marker: Path, name: str, version: str) -> bool:
+def _completed(dest: Path, marker: Path, name: str, version: str) -> dict[str, Any] | None:
+    """The shard's marker if `dest` is complete and verifies, else None."""
     if not marker.is_file():
-        return False
-    done = json.loads(marker.read_text(encoding="utf-8"))
+        return None
+    done: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
     if (done["model_name"], done["model_version"]) != (name, version):
         raise DoclstmError(
             f"{marker}: this folder was scored by {done['model_name']} version "
             f"{done['model_version']}, not {name} version {version} (was it copied or "
             "moved?); use --force to score it again"
         )
-    return dest.is_file() and sha256_file(dest) == done["sha256"]
+    return done if dest.is_file() and sha256_file(dest) == done["sha256"] else None
 
 
 def _schema(labels: list[str]) -> pa.Schema:

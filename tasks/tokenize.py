@@ -74,9 +74,7 @@ def tokenize_corpus(params: TokenizeParams, validated_dir: Path, out_dir: Path) 
                 for doc_id, label, split, seq in zip(
                     chunk["doc_id"], chunk["label"], chunk["split"], ids, strict=True
                 ):
-                    writers[split].add(
-                        doc_id, label_ids.get(label, NO_LABEL) if label else NO_LABEL, seq
-                    )
+                    writers[split].add(doc_id, label_ids.get(label, NO_LABEL), seq)
         files: dict[str, FileEntry] = {
             TOKENIZER_FILE: file_entry(tmp / TOKENIZER_FILE),
             LABELS_FILE: file_entry(tmp / LABELS_FILE),
