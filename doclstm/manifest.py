@@ -8,6 +8,7 @@ recorded sha256. Readers verify the checksum of what they read.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ class StageManifest:
                 f"{path}: checksum mismatch (corrupt or modified); rerun the stage that writes it"
             )
         return path
+
+
+def outside_name(path: Path, out_dir: Path) -> str:
+    """The manifest key of a file kept outside `out_dir` (e.g. ../quarantine/x.parquet)."""
+    return Path(os.path.relpath(path, out_dir)).as_posix()
 
 
 def file_entry(path: Path, rows: int | None = None) -> FileEntry:

@@ -8,7 +8,7 @@ each file's sha256 before it is used.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,9 +60,14 @@ def write_table(table: pa.Table, dest: Path, row_group_rows: int = 8_192) -> Pat
 def iter_verified_batches(
     out_dir: Path, manifest: StageManifest, prefix: str = "", columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the manifest's Parquet files under `prefix`, each checked before reading."""
+    """Stream the manifest's data shards (`part-NNNNN.parquet`) under `prefix`, each checked
+    before reading; other files a manifest lists (tokenizer, quarantine) are not data."""
     for name in sorted(
-        n for n in manifest.files if n.startswith(prefix) and n.endswith(".parquet")
+        n
+        for n in manifest.files
+        if n.startswith(prefix)
+        and PurePosixPath(n).name.startswith("part-")
+        and n.endswith(".parquet")
     ):
         path = manifest.verified_file(out_dir, name)
         yield from pq.ParquetFile(path).iter_batches(columns=columns)

@@ -21,7 +21,13 @@ from prefect import task
 
 from doclstm.atomic import atomic_dir
 from doclstm.fingerprint import sha256_json, sha256_text
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.manifest import (
+    StageManifest,
+    file_entry,
+    fresh_manifest,
+    outside_name,
+    stage_fingerprint,
+)
 from doclstm.params import IngestParams
 from doclstm.sources import RawDocument, decode_text, iter_folder, resolve_source
 from doclstm.splits import assign_split
@@ -50,13 +56,16 @@ def ingest_documents(
     fingerprint = stage_fingerprint("ingest", params, source=_folder_fingerprint(root))
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
-    if cached is not None and quarantine_file.is_file():
+    if cached is not None:  # its files include the quarantine file, checksum and all
         log.info("ingest: %s unchanged, reusing %s", source_name, out_dir)
         return _result(out_dir, quarantine_file, cached.summary, cached=True)
 
     with atomic_dir(out_dir) as tmp:
         summary = _ingest_into(params, source_name, root, tmp, quarantine_file)
         files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
+        files[outside_name(quarantine_file, out_dir)] = file_entry(
+            quarantine_file, summary["quarantined"]
+        )
         StageManifest("ingest", fingerprint, files, summary).write(tmp)
     log.info(
         "ingest: %d documents seen, %d ingested, %d quarantined",

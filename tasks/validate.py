@@ -25,7 +25,13 @@ from prefect import task
 from doclstm.atomic import atomic_dir, write_json
 from doclstm.errors import DoclstmError
 from doclstm.expectations import build_expectations, run_suite
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.manifest import (
+    StageManifest,
+    file_entry,
+    fresh_manifest,
+    outside_name,
+    stage_fingerprint,
+)
 from doclstm.params import ValidateParams
 from doclstm.tables import DOCUMENTS, QUARANTINE, iter_verified_batches, part_name, write_table
 
@@ -55,7 +61,7 @@ def validate_documents(
     fingerprint = stage_fingerprint("validate", params, input=upstream.fingerprint)
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
-    if cached is not None and quarantine_file.is_file():
+    if cached is not None:  # its files include the quarantine file, checksum and all
         log.info("validate: ingested data unchanged, reusing %s", out_dir)
         return _result(out_dir, report_dir, cached.summary, cached=True)
 
@@ -105,9 +111,11 @@ def validate_documents(
         write_table(
             pa.Table.from_pandas(passed, schema=DOCUMENTS, preserve_index=False), tmp / name
         )
-        StageManifest(
-            "validate", fingerprint, {name: file_entry(tmp / name, len(passed))}, summary
-        ).write(tmp)
+        files = {
+            name: file_entry(tmp / name, len(passed)),
+            outside_name(quarantine_file, out_dir): file_entry(quarantine_file, len(rejected)),
+        }
+        StageManifest("validate", fingerprint, files, summary).write(tmp)
     log.info(
         "validate: %d passed, %d quarantined %s", len(passed), len(rejected), summary["reasons"]
     )

@@ -67,3 +67,8 @@ def test_rerun_with_unchanged_source_reuses_output(small_corpus: Path, tmp_path:
     second = _ingest(small_corpus, tmp_path)
     assert (first.cached, second.cached) == (False, True)
     assert (tmp_path / "data/ingested/part-00000.parquet").stat().st_mtime_ns == stamp
+    # The quarantine file is part of the output: tampering with it is noticed.
+    (tmp_path / "data/quarantine/ingest.parquet").write_bytes(b"not parquet")
+    third = _ingest(small_corpus, tmp_path)
+    assert third.cached is False
+    assert pq.read_table(tmp_path / "data/quarantine/ingest.parquet").num_rows == 0
