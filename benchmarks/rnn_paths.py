@@ -21,14 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from doclstm.archive_members import ReadLimits
 from doclstm.batching import BucketBatchSampler, pad_batch
 from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.sources import iter_folder, resolve_source
+from doclstm.params import SourceParams
+from doclstm.sources import iter_documents, resolve_source
 
 
 def corpus_lengths(max_tokens: int) -> np.ndarray:
-    _, root = resolve_source("builtin:bbcnews", Path("."))
-    words = [len(doc.data.split()) for doc in iter_folder(root)]
+    source = resolve_source(SourceParams(path="builtin:bbcnews"), Path("."))
+    words = [len(doc.data.split()) for doc in iter_documents(source, ReadLimits())]
     return np.minimum((np.asarray(words) * 1.3).astype(np.int64), max_tokens).clip(1)
 
 

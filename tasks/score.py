@@ -33,15 +33,17 @@ from typing import Any
 import pyarrow as pa
 from prefect import task
 
+from doclstm.archive_members import ReadLimits
 from doclstm.atomic import write_json
 from doclstm.checkpoint import load_model_dir
 from doclstm.device import pick_device
+from doclstm.documents import RawDocument, decode_text
 from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file
 from doclstm.model_ref import resolve_model
 from doclstm.params import ScoreParams
 from doclstm.predictor import TextPredictor
-from doclstm.sources import RawDocument, decode_text, iter_folder, resolve_source
+from doclstm.sources import iter_documents, resolve_source
 from doclstm.tables import part_name, write_table
 
 log = logging.getLogger(__name__)
@@ -78,10 +80,12 @@ def score_documents(
     predictor = TextPredictor(
         load_model_dir(model.model_dir, device), params.batch_tokens, str(device)
     )
-    source_name, root = resolve_source(params.input, workspace_root)
+    source = resolve_source(params.input, workspace_root)
     schema = _schema(predictor.labels)
     shards = skipped = documents = unscored = 0
-    for index, chunk in enumerate(_chunks(iter_folder(root), params.docs_per_shard)):
+    for index, chunk in enumerate(
+        _chunks(iter_documents(source, ReadLimits()), params.docs_per_shard)
+    ):
         shards += 1
         documents += len(chunk)
         dest = out_dir / part_name(index)
@@ -98,7 +102,7 @@ def score_documents(
         write_json(
             marker,
             {
-                "input_source": source_name,
+                "input_source": source.name,
                 "input_shard": index,
                 "rows": len(rows),
                 "unscored": bad,

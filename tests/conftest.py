@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from doclstm.params import Params, load_params
+from doclstm.params import Params, SourceParams, load_params
 from doclstm.sources import resolve_source
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -34,7 +34,7 @@ TINY = [
 
 @pytest.fixture(scope="session")
 def bbc_root() -> Path:
-    return resolve_source("builtin:bbcnews", Path("."))[1]
+    return resolve_source(SourceParams(path="builtin:bbcnews"), Path(".")).path
 
 
 @pytest.fixture(scope="session")

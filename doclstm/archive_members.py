@@ -1,0 +1,214 @@
+"""The files of a folder tree, tar or zip, read one at a time, unsafe ones refused.
+
+Nothing is extracted to disk: tar archives (plain, gzip, xz, bzip2) are read
+as one forward stream and zip members through the central directory. Every
+file is yielded once, either with its bytes or with the reason it was
+refused: an absolute path or `..` component, a link, a device or fifo, a
+hidden or system file, a document over `max_document_bytes` (checked before
+reading and again while reading, so a lying header cannot inflate a bomb),
+or anything after the source passed `max_source_bytes`. Folders are not
+documents and are not yielded.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from doclstm.errors import DoclstmError
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    max_document_bytes: int = 16 * 2**20
+    max_source_bytes: int = 256 * 2**30
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a tree: its path parts and bytes, or why it was refused."""
+
+    name: str
+    parts: tuple[str, ...]
+    data: bytes
+    refused: str | None = None
+
+
+UNSAFE_ABSOLUTE = "unsafe path: absolute"
+UNSAFE_PARENT = "unsafe path: '..' component"
+HIDDEN = "hidden or system file"
+SYMLINK = "symlink refused"
+HARDLINK = "hard link refused"
+SPECIAL = "device, fifo or socket refused"
+TOO_LARGE = "document over ingest.max_document_bytes"
+SOURCE_TOO_LARGE = "source over ingest.max_source_bytes; the rest of it is refused"
+ENCRYPTED = "encrypted member refused"
+CORRUPT = "corrupt member"
+
+_SEPARATORS = re.compile(r"[/\\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def path_parts(name: str) -> tuple[str, ...] | str:
+    """The parts of a member name, or why the name is unsafe to use."""
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        return UNSAFE_ABSOLUTE
+    split = name.split("/") if "\\" not in name else _SEPARATORS.split(name)
+    parts = tuple(p for p in split if p and p != ".")
+    if ".." in parts:
+        return UNSAFE_PARENT
+    for part in parts:
+        if part[0] == "." or part == "__MACOSX":
+            return HIDDEN
+    return parts
+
+
+class _Budget:
+    """Uncompressed bytes read from one source, against `max_source_bytes`."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.used = 0
+        self.exhausted = False
+
+    def refusal(self, size: int) -> str | None:
+        """Why a file of `size` bytes must not be read, if it must not."""
+        if self.exhausted:
+            return SOURCE_TOO_LARGE
+        if size > self.limits.max_document_bytes:
+            return TOO_LARGE
+        if self.used + size > self.limits.max_source_bytes:
+            self.exhausted = True
+            return SOURCE_TOO_LARGE
+        return None
+
+    def take(self, data: bytes) -> str | None:
+        """Account for bytes actually read; refuse them if they break a limit after all."""
+        refusal = self.refusal(len(data))
+        self.used += len(data)
+        return refusal
+
+
+def iter_tar(path: Path, limits: ReadLimits) -> Iterator[Member]:
+    budget = _Budget(limits)
+    last = "<start>"
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for info in archive:
+                last = info.name
+                if info.isdir():
+                    continue
+                parts, refused = _checked(info.name, _tar_type_refusal(info), budget, info.size)
+                data = b""
+                if refused is None:
+                    handle = archive.extractfile(info)
+                    assert handle is not None, "regular tar members have a file object"
+                    data = handle.read()  # info.size, already checked: tar sizes cannot lie
+                    refused = budget.take(data)
+                yield Member(info.name, parts, data, refused)
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise DoclstmError(
+            f"{path}: not a readable tar archive, or truncated after member {last!r} ({exc}); "
+            "check the file (e.g. `tar tf`) or download it again"
+        ) from exc
+
+
+def iter_zip(path: Path, limits: ReadLimits) -> Iterator[Member]:
+    budget = _Budget(limits)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DoclstmError(f"{path}: not a readable zip archive ({exc})") from exc
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            parts, refused = _checked(
+                info.filename, _zip_type_refusal(info), budget, info.file_size
+            )
+            data = b""
+            if refused is None:
+                try:
+                    with archive.open(info) as handle:
+                        data = handle.read(_read_size(info.file_size, limits))
+                    refused = budget.take(data)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                    data, refused = b"", f"{CORRUPT}: {exc}"
+            yield Member(info.filename, parts, data, refused)
+
+
+def iter_folder_files(root: Path, limits: ReadLimits) -> Iterator[Member]:
+    """Every non-folder entry under `root`, in sorted order; symlinks are never followed."""
+    budget = _Budget(limits)
+    for name, entry in _walk(root, ""):
+        info = entry.stat(follow_symlinks=False)
+        kind = None
+        if stat.S_ISLNK(info.st_mode):
+            kind = SYMLINK
+        elif not stat.S_ISREG(info.st_mode):
+            kind = SPECIAL
+        parts, refused = _checked(name, kind, budget, info.st_size)
+        data = b""
+        if refused is None:
+            with open(entry.path, "rb") as handle:
+                data = handle.read(_read_size(info.st_size, limits))
+            refused = budget.take(data)
+        yield Member(name, parts, data, refused)
+
+
+def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    with os.scandir(folder) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        name = f"{prefix}{entry.name}"
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            yield from _walk(Path(entry.path), f"{name}/")
+        else:
+            yield name, entry
+
+
+def _read_size(declared: int, limits: ReadLimits) -> int:
+    """Read one byte past what the header declares, so a lying header shows (and a buffer
+    the size of the limit is never allocated for a small file)."""
+    return min(declared, limits.max_document_bytes) + 1
+
+
+def _checked(
+    name: str, kind_refusal: str | None, budget: _Budget, size: int
+) -> tuple[tuple[str, ...], str | None]:
+    """The member's path parts, and why it must not be read (path, type, then size)."""
+    parts = path_parts(name)
+    if isinstance(parts, str):
+        return (), parts
+    return parts, kind_refusal or budget.refusal(size)
+
+
+def _tar_type_refusal(info: tarfile.TarInfo) -> str | None:
+    if info.issym():
+        return SYMLINK
+    if info.islnk():
+        return HARDLINK
+    if info.ischr() or info.isblk() or info.isfifo():
+        return SPECIAL
+    if not info.isreg():
+        return f"unsupported tar member type {info.type!r}"
+    return None
+
+
+def _zip_type_refusal(info: zipfile.ZipInfo) -> str | None:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return SYMLINK
+    if mode and not stat.S_ISREG(mode) and stat.S_IFMT(mode):
+        return SPECIAL
+    if info.flag_bits & 0x1:
+        return ENCRYPTED
+    return None
