@@ -1,24 +1,29 @@
-"""The Great Expectations suite for ingested documents, and the rows it rejects.
+"""The Great Expectations suites for ingested documents, and the rows they reject.
 
-Row-level expectations map failing rows to a reason; `run_suite` returns,
-for every rejected row index, the first reason found, and writes the HTML
-Data Docs for a person to open.
+`DocumentSuite` runs the row-level expectations on one batch of documents
+at a time (a part of the ingested data, so memory is bounded by a part) and
+maps each failing row to a reason; the dataset-level class-balance check
+runs once on the train label counts at warning severity. Every run adds a
+page to the HTML Data Docs for a person to open.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.expectations.metadata_types import FailureSeverity
 
 from doclstm.splits import SPLITS, UNLABELLED
 
@@ -55,37 +60,24 @@ _REASONS = {
 }
 
 
-def run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path) -> SuiteOutcome:
-    """Validate `frame` (default RangeIndex) and write Data Docs under `docs_dir`."""
-    context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
-    batch = (
-        context.data_sources.add_pandas("documents")
-        .add_dataframe_asset("ingested")
-        .add_batch_definition_whole_dataframe("all_rows")
-    )
-    suite = context.suites.add(
-        gx.ExpectationSuite(name="ingested_documents", expectations=expectations)
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="ingested_documents", data=batch, suite=suite)
-    )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name="validate",
-            validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-            result_format={"result_format": "COMPLETE"},
+class DocumentSuite:
+    """One ephemeral GE context: the document suite, a balance suite, and their Data Docs."""
+
+    def __init__(self, labels: list[str], min_chars: int, max_chars: int, docs_dir: Path) -> None:
+        self._context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
+        self._pandas = self._context.data_sources.add_pandas("documents")
+        self._documents = self._checkpoint(
+            "ingested_documents", build_expectations(labels, min_chars, max_chars)
         )
-    )
-    result = checkpoint.run(batch_parameters={"dataframe": frame})
-    reasons: dict[int, str] = {}
-    summaries = []
-    for suite_result in result.run_results.values():
-        for res in suite_result.results:
+
+    def validate_rows(self, frame: pd.DataFrame, name: str) -> SuiteOutcome:
+        """Validate `frame` (default RangeIndex); `name` titles its page in the Data Docs."""
+        result = self._documents.run(batch_parameters={"dataframe": frame}, run_id=_run_id(name))
+        reasons: dict[int, str] = {}
+        summaries = []
+        for res in _results(result):
             config = res.expectation_config
-            assert config is not None, "GE returns the configuration of every result"
-            kind = config.type
-            column = config.kwargs.get("column")
+            kind, column = config.type, config.kwargs.get("column")
             bad = [int(i) for i in res.result.get("unexpected_index_list") or []]
             if kind == "expect_column_values_to_be_unique":
                 bad = _all_but_first(frame, "doc_id", bad)
@@ -100,7 +92,59 @@ def run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path) -> S
                     "unexpected_count": len(bad),
                 }
             )
-    return SuiteOutcome(reasons, summaries, bool(result.success))
+        return SuiteOutcome(reasons, summaries, bool(result.success))
+
+    def check_class_balance(self, counts: dict[str, int], max_ratio: float) -> dict[str, Any]:
+        """Warning-level check: the smallest train class is at least 1/max_ratio of the largest."""
+        floor = math.ceil(max(counts.values()) / max_ratio)
+        checkpoint = self._checkpoint(
+            "train_class_balance",
+            [
+                gx.expectations.ExpectColumnMinToBeBetween(
+                    column="documents", min_value=floor, severity=FailureSeverity.WARNING
+                )
+            ],
+        )
+        frame = pd.DataFrame({"label": list(counts), "documents": list(counts.values())})
+        result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id("balance"))
+        ratio = max(counts.values()) / max(min(counts.values()), 1)
+        return {
+            "expectation": "expect_column_min_to_be_between",
+            "column": "documents",
+            "severity": "warning",
+            "success": bool(result.success),
+            "largest_to_smallest": round(ratio, 3),
+            "max_class_ratio": max_ratio,
+            "counts": counts,
+        }
+
+    def _checkpoint(self, name: str, expectations: list[Any]) -> Any:
+        batch = self._pandas.add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch")
+        suite = self._context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = self._context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        return self._context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format={"result_format": "COMPLETE"},
+            )
+        )
+
+
+def _run_id(name: str) -> RunIdentifier:
+    return RunIdentifier(run_name=name)
+
+
+def _results(result: Any) -> list[Any]:
+    found = []
+    for suite_result in result.run_results.values():
+        for res in suite_result.results:
+            assert res.expectation_config is not None, "GE returns every result's config"
+            found.append(res)
+    return found
 
 
 def _all_but_first(frame: pd.DataFrame, column: str, indices: list[int]) -> list[int]:

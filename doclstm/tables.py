@@ -58,19 +58,27 @@ def write_table(table: pa.Table, dest: Path, row_group_rows: int = 8_192) -> Pat
 
 
 def iter_verified_batches(
-    out_dir: Path, manifest: StageManifest, prefix: str = "", columns: list[str] | None = None
+    out_dir: Path,
+    manifest: StageManifest,
+    prefix: str = "",
+    columns: list[str] | None = None,
+    batch_rows: int = 65_536,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the manifest's data shards (`part-NNNNN.parquet`) under `prefix`, each checked
     before reading; other files a manifest lists (tokenizer, quarantine) are not data."""
-    for name in sorted(
+    for name in _data_parts(manifest, prefix):
+        path = manifest.verified_file(out_dir, name)
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def _data_parts(manifest: StageManifest, prefix: str) -> list[str]:
+    return sorted(
         n
         for n in manifest.files
         if n.startswith(prefix)
         and PurePosixPath(n).name.startswith("part-")
         and n.endswith(".parquet")
-    ):
-        path = manifest.verified_file(out_dir, name)
-        yield from pq.ParquetFile(path).iter_batches(columns=columns)
+    )
 
 
 def part_name(index: int) -> str:

@@ -1,11 +1,17 @@
-"""validate: check ingested documents with a Great Expectations suite.
+"""validate: check ingested documents with Great Expectations, batch by batch.
 
-Output contract: `data/validated/part-00000.parquet` (the ingested schema,
+Output contract: `data/validated/part-NNNNN.parquet` (the ingested schema,
 only rows that passed) with `manifest.json`; rejected rows go to
 `data/quarantine/validate.parquet` with a reason; `reports/validation/`
 holds `summary.json` and the HTML Data Docs (`data_docs/index.html`).
-Beyond the suite, a val/test document whose text is identical to a train
-document is quarantined as leakage. The stage fails only when the
+
+Memory is bounded by one batch of rows: a first pass reads only doc_id,
+label, split and sha256 to learn the train label set, the ids seen twice
+and the train texts (16-byte digests); the second runs the row-level suite
+on one batch at a time, each a page of the Data Docs. Beyond the suite, a
+val/test document whose text is identical to a train document is
+quarantined as leakage, and a doc_id seen in an earlier batch as a
+duplicate. Class balance is a warning. The stage fails only when the
 quarantined fraction exceeds `validate.failure_budget`.
 
 Run: `doclstm stage validate`.
@@ -13,18 +19,18 @@ Run: `doclstm stage validate`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import pyarrow as pa
 from prefect import task
 
 from doclstm.atomic import atomic_dir, write_json
 from doclstm.errors import DoclstmError
-from doclstm.expectations import build_expectations, run_suite
+from doclstm.expectations import DocumentSuite
 from doclstm.manifest import (
     StageManifest,
     file_entry,
@@ -33,10 +39,14 @@ from doclstm.manifest import (
     stage_fingerprint,
 )
 from doclstm.params import ValidateParams
-from doclstm.tables import DOCUMENTS, QUARANTINE, iter_verified_batches, part_name, write_table
+from doclstm.table_writer import PartedWriter, TableWriter
+from doclstm.tables import DOCUMENTS, QUARANTINE, iter_verified_batches
 
 log = logging.getLogger(__name__)
 QUARANTINE_FILE = "validate.parquet"
+ROWS_PER_PART = 50_000
+# Rows the suite sees at once: GE copies its frame a few times, so this bounds memory.
+BATCH_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,17 @@ class ValidateResult:
     quarantined: int
     labels: list[str]
     cached: bool
+
+
+@dataclass
+class _Census:
+    """What the first pass learns about the whole dataset, in digests (16 bytes a row)."""
+
+    rows: int = 0
+    train_labels: Counter[str] = field(default_factory=Counter)
+    train_texts: set[bytes] = field(default_factory=set)
+    duplicate_ids: set[int] = field(default_factory=set)  # row numbers over all parts
+    duplicate_texts: int = 0
 
 
 def validate_documents(
@@ -65,59 +86,28 @@ def validate_documents(
         log.info("validate: ingested data unchanged, reusing %s", out_dir)
         return _result(out_dir, report_dir, cached.summary, cached=True)
 
-    frame = pa.Table.from_batches(
-        list(iter_verified_batches(ingested_dir, upstream)), schema=DOCUMENTS
-    ).to_pandas()
-    labels = sorted(frame.loc[frame["split"] == "train", "label"].dropna().unique().tolist())
+    census = _take_census(ingested_dir, upstream)
+    labels = sorted(census.train_labels)
     if not labels:
         raise DoclstmError(f"{ingested_dir}: no labelled train documents; check ingest.source")
 
-    with atomic_dir(report_dir) as report_tmp:
-        outcome = run_suite(
-            frame,
-            build_expectations(labels, params.min_chars, params.max_chars),
-            report_tmp / "data_docs",
-        )
-        reasons = outcome.reasons | _leakage(frame, exclude=set(outcome.reasons))
-        rejected = frame.loc[sorted(reasons)].copy()
-        rejected["stage"] = "validate"
-        rejected["reason"] = [reasons[i] for i in rejected.index]
-        passed = frame.drop(index=list(reasons)).reset_index(drop=True)
-        summary: dict[str, Any] = {
-            "rows": len(frame),
-            "passed": len(passed),
-            "quarantined": len(rejected),
-            "quarantined_fraction": len(rejected) / max(len(frame), 1),
-            "failure_budget": params.failure_budget,
-            "labels": labels,
-            "reasons": rejected["reason"].value_counts().sort_index().to_dict(),
-            "duplicate_texts": int(frame["sha256"].duplicated().sum()),
-            "expectations": outcome.expectations,
-        }
-        write_json(report_tmp / "summary.json", summary)
-
-    write_table(
-        pa.Table.from_pandas(rejected[QUARANTINE.names], schema=QUARANTINE, preserve_index=False),
-        quarantine_file,
-    )
-    if summary["quarantined_fraction"] > params.failure_budget:
-        raise DoclstmError(
-            f"validate: {len(rejected)} of {len(frame)} rows quarantined "
-            f"({summary['quarantined_fraction']:.1%}), over validate.failure_budget "
-            f"{params.failure_budget:.1%}; see {quarantine_file} and {report_dir}/summary.json"
-        )
     with atomic_dir(out_dir) as tmp:
-        name = part_name(0)
-        write_table(
-            pa.Table.from_pandas(passed, schema=DOCUMENTS, preserve_index=False), tmp / name
+        summary = _validate_parts(
+            params, census, ingested_dir, upstream, tmp, quarantine_file, report_dir
         )
-        files = {
-            name: file_entry(tmp / name, len(passed)),
-            outside_name(quarantine_file, out_dir): file_entry(quarantine_file, len(rejected)),
-        }
+        if summary["quarantined_fraction"] > params.failure_budget:
+            # The report and the quarantine stay for a person to read; no validated data.
+            raise _over_budget(summary, quarantine_file, report_dir)
+        files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
+        files[outside_name(quarantine_file, out_dir)] = file_entry(
+            quarantine_file, summary["quarantined"]
+        )
         StageManifest("validate", fingerprint, files, summary).write(tmp)
     log.info(
-        "validate: %d passed, %d quarantined %s", len(passed), len(rejected), summary["reasons"]
+        "validate: %d passed, %d quarantined %s",
+        summary["passed"],
+        summary["quarantined"],
+        summary["reasons"],
     )
     return _result(out_dir, report_dir, summary, cached=False)
 
@@ -125,15 +115,131 @@ def validate_documents(
 validate = task(name="validate", retries=0)(validate_documents)
 
 
-def _leakage(frame: pd.DataFrame, exclude: set[int]) -> dict[int, str]:
-    """val/test rows whose text is identical to a train row: they would inflate the scores."""
-    ok = frame.drop(index=list(exclude))
-    train = ok[ok["split"] == "train"].drop_duplicates("sha256").set_index("sha256")["doc_id"]
-    held_out = ok[ok["split"].isin(["val", "test"]) & ok["sha256"].isin(train.index)]
-    return {
-        int(i): f"leakage: same text as train document {train[sha]}"
-        for i, sha in held_out["sha256"].items()
+def _validate_parts(
+    params: ValidateParams,
+    census: _Census,
+    ingested_dir: Path,
+    upstream: StageManifest,
+    out_dir: Path,
+    quarantine_file: Path,
+    report_dir: Path,
+) -> dict[str, Any]:
+    """The second pass: the suite part by part; passing rows to `out_dir`, the rest to
+    quarantine; the summary and Data Docs to `report_dir`."""
+    labels = sorted(census.train_labels)
+    with atomic_dir(report_dir) as report_tmp:
+        suite = DocumentSuite(labels, params.min_chars, params.max_chars, report_tmp / "data_docs")
+        passed = PartedWriter(out_dir, DOCUMENTS, ROWS_PER_PART, 4_096)
+        reasons: Counter[str] = Counter()
+        expectations: list[dict[str, Any]] = []
+        with TableWriter(quarantine_file, QUARANTINE, 4_096) as rejected:
+            first = 0
+            for batch in iter_verified_batches(ingested_dir, upstream, batch_rows=BATCH_ROWS):
+                rows = batch.to_pylist()
+                name = f"ingested rows {first}-{first + len(rows) - 1}"
+                outcome = suite.validate_rows(batch.to_pandas(), name)
+                found = outcome.reasons | _cross_part(rows, first, census, outcome.reasons)
+                first += len(rows)
+                for index, row in enumerate(rows):
+                    reason = found.get(index)
+                    if reason is None:
+                        passed.add(row)
+                    else:
+                        rejected.add(_quarantine_row(row, reason))
+                        reasons[reason.split(" (")[0]] += 1
+                expectations = _merge(expectations, outcome.expectations)
+        parts = passed.close()
+        summary: dict[str, Any] = {
+            "rows": census.rows,
+            "passed": sum(parts.values()),
+            "quarantined": rejected.rows,
+            "quarantined_fraction": rejected.rows / max(census.rows, 1),
+            "failure_budget": params.failure_budget,
+            "labels": labels,
+            "reasons": dict(sorted(reasons.items())),
+            "duplicate_texts": census.duplicate_texts,
+            "expectations": expectations,
+            "warnings": [],
+        }
+        balance = suite.check_class_balance(dict(census.train_labels), params.max_class_ratio)
+        summary["class_balance"] = balance
+        if not balance["success"]:
+            summary["warnings"].append(
+                f"train classes unbalanced: largest/smallest = {balance['largest_to_smallest']} "
+                f"> validate.max_class_ratio {params.max_class_ratio}"
+            )
+            log.warning("validate: %s", summary["warnings"][-1])
+        write_json(report_tmp / "summary.json", summary)
+    return summary | {"parts": parts}
+
+
+def _take_census(ingested_dir: Path, upstream: StageManifest) -> _Census:
+    census = _Census()
+    seen_ids: set[bytes] = set()
+    seen_texts: set[bytes] = set()
+    columns = ["doc_id", "label", "split", "sha256"]
+    for batch in iter_verified_batches(ingested_dir, upstream, columns=columns):
+        for doc_id, label, split, sha in zip(
+            *(batch.column(c).to_pylist() for c in columns), strict=True
+        ):
+            row = census.rows
+            census.rows += 1
+            key = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=16).digest()
+            if key in seen_ids:
+                census.duplicate_ids.add(row)
+            seen_ids.add(key)
+            text = _text_key(sha)
+            census.duplicate_texts += text in seen_texts
+            seen_texts.add(text)
+            if split == "train" and label is not None:
+                census.train_labels[label] += 1
+                census.train_texts.add(text)
+    return census
+
+
+def _cross_part(
+    rows: list[dict[str, Any]], first: int, census: _Census, found: dict[int, str]
+) -> dict[int, str]:
+    """Rows the part-by-part suite cannot see: ids repeated from earlier parts, leakage."""
+    extra: dict[int, str] = {}
+    for index, row in enumerate(rows):
+        split, sha = row["split"], row["sha256"]
+        if index in found:
+            continue
+        if first + index in census.duplicate_ids:
+            extra[index] = "duplicate doc_id"
+        elif split in ("val", "test") and sha and _text_key(sha) in census.train_texts:
+            extra[index] = f"leakage: same text as a train document (sha256 {sha[:12]})"
+    return extra
+
+
+def _text_key(sha256: str | None) -> bytes:
+    return hashlib.blake2b((sha256 or "").encode(), digest_size=16).digest()
+
+
+def _merge(total: list[dict[str, Any]], part: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add one part's per-expectation counts to the running totals."""
+    if not total:
+        return [dict(e) for e in part]
+    for mine, theirs in zip(total, part, strict=True):
+        mine["success"] = mine["success"] and theirs["success"]
+        mine["unexpected_count"] += theirs["unexpected_count"]
+    return total
+
+
+def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {name: row.get(name) for name in QUARANTINE.names} | {
+        "stage": "validate",
+        "reason": reason,
     }
+
+
+def _over_budget(summary: dict[str, Any], quarantine_file: Path, report_dir: Path) -> DoclstmError:
+    return DoclstmError(
+        f"validate: {summary['quarantined']} of {summary['rows']} rows quarantined "
+        f"({summary['quarantined_fraction']:.1%}), over validate.failure_budget "
+        f"{summary['failure_budget']:.1%}; see {quarantine_file} and {report_dir}/summary.json"
+    )
 
 
 def _result(
