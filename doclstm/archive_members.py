@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from doclstm.errors import DoclstmError
 
@@ -101,17 +102,17 @@ def iter_tar(path: Path, limits: ReadLimits) -> Iterator[Member]:
     budget = _Budget(limits)
     last = "<start>"
     try:
-        with tarfile.open(path, mode="r|*") as archive:
-            for info in archive:
+        with tarfile.open(path, mode="r|*", tarinfo=_EndCheckedTarInfo) as archive:
+            while (info := archive.next()) is not None:
+                # tarfile keeps every header it read (400k headers: 150 MiB); a stream needs none.
+                archive.members.clear()  # type: ignore[attr-defined]
                 last = info.name
                 if info.isdir():
                     continue
                 parts, refused = _checked(info.name, _tar_type_refusal(info), budget, info.size)
                 data = b""
                 if refused is None:
-                    handle = archive.extractfile(info)
-                    assert handle is not None, "regular tar members have a file object"
-                    data = handle.read()  # info.size, already checked: tar sizes cannot lie
+                    data = _tar_data(archive, info)
                     refused = budget.take(data)
                 yield Member(info.name, parts, data, refused)
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
@@ -189,6 +190,39 @@ def _checked(
     if isinstance(parts, str):
         return (), parts
     return parts, kind_refusal or budget.refusal(size)
+
+
+# Not in typeshed, but public in tarfile since Python 3.2.
+_HEADER_CUT = (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError)  # type: ignore[attr-defined]
+
+
+class _EndCheckedTarInfo(tarfile.TarInfo):
+    """tarfile ends a stream quietly where a header is cut short or missing, as if the
+    archive had ended there; a truncated archive must fail instead, or documents vanish."""
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(archive)
+        except _HEADER_CUT as exc:
+            raise tarfile.ReadError(f"archive ends without its end marker: {exc}") from exc
+
+
+def _tar_data(archive: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
+    """A regular member's bytes (info.size, already checked: tar sizes cannot lie)."""
+    if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        # Contiguous data: read it straight off the stream, 15% faster over IMDB's 100k
+        # members than extractfile()'s file object, which needs building per member.
+        stream = archive.fileobj
+        assert stream is not None, "an open archive has its stream"
+        stream.seek(info.offset_data)  # where next() left it; a no-op
+        data: bytes = stream.read(info.size)
+        if len(data) != info.size:
+            raise tarfile.ReadError("unexpected end of data")
+        return data
+    handle = archive.extractfile(info)  # sparse members: tarfile reassembles them
+    assert handle is not None, "regular tar members have a file object"
+    return handle.read()
 
 
 def _tar_type_refusal(info: tarfile.TarInfo) -> str | None:

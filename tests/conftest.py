@@ -71,3 +71,14 @@ def built_workspace(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
     for name in ("ingest", "validate", "tokenize", "train", "evaluate"):
         run_stage(name, params)
     return workspace
+
+
+IMDB_ARCHIVE = Path(__file__).resolve().parents[1] / "../shared/data/aclImdb_v1.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def imdb_archive() -> Path:
+    """The shared IMDB archive; tests that need it skip where it is absent."""
+    if not IMDB_ARCHIVE.is_file():
+        pytest.skip(f"{IMDB_ARCHIVE} is absent (only development machines and CI have it)")
+    return IMDB_ARCHIVE.resolve()
