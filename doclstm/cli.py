@@ -76,7 +76,9 @@ def score(
         help="models:/<name>/<version>, models:/<name>@<alias> or a "
         "model folder; default score.model",
     ),
-    input_source: str = typer.Option("", "--input", help="a document source; default score.input"),
+    input_source: str = typer.Option(
+        "", "--input", help="a folder, archive or table; default score.input"
+    ),
     output: str = typer.Option("", help="output folder; default score.output"),
     force: bool = typer.Option(False, help="discard existing outputs and score everything again"),
     params_file: Path = ParamsOption,

@@ -5,7 +5,7 @@ label, split, source, sha256, decode_errors, plus `manifest.json`; documents
 that cannot be used go to `data/quarantine/ingest.parquet` with a reason.
 Sources (`ingest.source`: one or a list) are read in order as streams, so
 memory is bounded by one row group whatever their size. Invariant, checked
-on every run: seen = ingested + quarantined, per source and in total.
+on every run against what the writers wrote: seen = ingested + quarantined.
 
 Run: `doclstm stage ingest` (or the `ingest` task of flows/pipeline.py).
 """
@@ -137,10 +137,6 @@ def _ingest_source(
         decode_flagged += decoded.decode_errors
         by_split[split] += 1
     quarantined = sum(reasons.values())
-    if seen != ingested + quarantined:
-        raise AssertionError(
-            f"ingest lost documents of {source.name}: {seen} seen != {ingested} + {quarantined}"
-        )
     log.info(
         "ingest: %s: %d seen, %d ingested, %d quarantined %s",
         source.name,
