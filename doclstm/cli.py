@@ -3,6 +3,7 @@
     doclstm run                      the Prefect flow: train pipeline, then score
     doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
     doclstm score --model M --input SRC --output DIR
+    doclstm inspect tokens           the tokenize manifest: splits, truncation, lengths
 
 Every command takes `--params params.yaml` and repeatable `--set key=value`.
 Problems a user can fix print as one line, without a traceback (exit 2).
@@ -34,6 +35,8 @@ app = typer.Typer(
 console = Console()
 PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
 
+inspect_app = typer.Typer(no_args_is_help=True, help="Look at what a stage wrote.")
+app.add_typer(inspect_app, name="inspect")
 ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
 SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3")
 
@@ -59,13 +62,16 @@ def stage(
     name: str = typer.Argument(..., help="ingest, validate, tokenize, train, evaluate, register"),
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
+    repair: bool = typer.Option(
+        False, help="tokenize: write missing or corrupt shards again, nothing else"
+    ),
 ) -> None:
     """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
     from doclstm.stages import run_stage
 
     params = load_params(params_file, overrides)
     _log_to_console()
-    result = run_stage(name, params)
+    result = run_stage(name, params, repair=repair)
     console.print(_record(result))
 
 
@@ -92,6 +98,23 @@ def score(
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
     _log_to_console()
     console.print(_record(score_documents(*score_arguments(params, force))))
+
+
+@inspect_app.command("tokens")
+def inspect_tokens(
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+    verify: bool = typer.Option(False, help="also check every shard's checksum"),
+) -> None:
+    """Summary of data/tokens: documents, tokens, truncation and lengths per split."""
+    from doclstm.stages import workspace
+    from doclstm.token_report import print_token_report
+
+    params = load_params(params_file, overrides)
+    if not print_token_report(workspace(params).tokens, console, verify):
+        raise DoclstmError(
+            "some token shards are missing or corrupt; run `doclstm stage tokenize --repair`"
+        )
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ class FileEntry:
     sha256: str
     bytes: int
     rows: int | None = None
+    tokens: int | None = None  # token shards: real tokens in the shard
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,17 @@ class StageManifest:
 
     def problems(self, out_dir: Path) -> list[str]:
         """Files that are missing or whose bytes no longer match the recorded checksum."""
-        found = []
+        return [f"{out_dir / name}: {why}" for name, why in self.broken_files(out_dir).items()]
+
+    def broken_files(self, out_dir: Path) -> dict[str, str]:
+        """Listed file name -> what is wrong with it, for every file that does not verify."""
+        found = {}
         for name, entry in self.files.items():
             path = out_dir / name
             if not path.is_file():
-                found.append(f"{path}: missing")
+                found[name] = "missing"
             elif sha256_file(path) != entry.sha256:
-                found.append(f"{path}: checksum mismatch (corrupt or modified)")
+                found[name] = "checksum mismatch (corrupt or modified)"
         return found
 
     def verified_file(self, out_dir: Path, name: str) -> Path:
@@ -85,8 +90,8 @@ def outside_name(path: Path, out_dir: Path) -> str:
     return Path(os.path.relpath(path, out_dir)).as_posix()
 
 
-def file_entry(path: Path, rows: int | None = None) -> FileEntry:
-    return FileEntry(sha256=sha256_file(path), bytes=path.stat().st_size, rows=rows)
+def file_entry(path: Path, rows: int | None = None, tokens: int | None = None) -> FileEntry:
+    return FileEntry(sha256_file(path), path.stat().st_size, rows, tokens)
 
 
 def fresh_manifest(

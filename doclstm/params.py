@@ -99,12 +99,15 @@ class ValidateParams(_Group):
 
 
 class TokenizeParams(_Group):
-    model: Literal["wordpiece", "bpe"] = "wordpiece"
+    model: Literal["wordpiece", "bpe", "unigram", "wordlevel"] = "wordpiece"
     vocab_size: int = Field(16_000, ge=100)
-    min_frequency: int = Field(2, ge=1)
+    min_frequency: int = Field(2, ge=1)  # not used by unigram, whose trainer prunes by loss
     lowercase: bool = True
+    normalization: Literal["nfkc", "nfc", "nfkd", "nfd", "none"] = "nfkc"
+    strip_accents: bool = False
     max_tokens: int = Field(512, ge=1)
-    truncation: Literal["head", "tail", "head_tail"] = "head"
+    # none: keep whole documents (hierarchical models); longer ones are still counted.
+    truncation: Literal["head", "tail", "head_tail", "none"] = "head"
     shard_tokens: int = Field(1_000_000, ge=1)
     row_group_rows: int = Field(1_024, ge=1)
     encode_batch_docs: int = Field(1_024, ge=1)

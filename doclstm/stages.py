@@ -72,8 +72,12 @@ def stage_function(name: str) -> Any:
     return getattr(importlib.import_module(module), function)
 
 
-def run_stage(name: str, params: Params) -> Any:
-    return stage_function(name)(*stage_arguments(name, params))
+def run_stage(name: str, params: Params, repair: bool = False) -> Any:
+    """Run stage `name`; `repair` (tokenize only) mends broken shards or fails."""
+    if repair and name != "tokenize":
+        raise DoclstmError(f"--repair applies to the tokenize stage, not {name}")
+    extra = {"repair": True} if repair else {}
+    return stage_function(name)(*stage_arguments(name, params), **extra)
 
 
 def score_arguments(params: Params, force: bool = False) -> tuple[Any, ...]:

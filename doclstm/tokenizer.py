@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Encoding, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from doclstm.errors import DoclstmError
 from doclstm.params import TokenizeParams
@@ -23,31 +23,22 @@ CONTINUATION, EOW = "##", "</w>"
 
 
 def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizeParams) -> Tokenizer:
-    """Train a WordPiece or BPE tokenizer; `texts()` yields batches and is called twice.
+    """Train a WordPiece, BPE, Unigram or WordLevel tokenizer; `texts()` yields batches of
+    train text and is called once or twice.
 
-    The result is deterministic: the same text gives a byte-identical
-    tokenizer.json on every run and machine (see `_symbol_ids_fixed_upfront`).
+    WordPiece, BPE and WordLevel are deterministic: the same text gives a
+    byte-identical tokenizer.json on every run and machine (see
+    `_symbol_ids_fixed_upfront` and `_canonical`, which says why Unigram is not).
     """
-    tokenizer: Tokenizer
-    trainer_type: type[trainers.WordPieceTrainer] | type[trainers.BpeTrainer]
-    extra: dict[str, Any]  # WordPieceTrainer refuses end_of_word_suffix=None
-    if params.model == "wordpiece":
-        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK_TOKEN))
-        tokenizer.decoder = decoders.WordPiece()
-        trainer_type, extra = trainers.WordPieceTrainer, {}
-    else:
-        tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN, end_of_word_suffix=EOW))
-        tokenizer.decoder = decoders.BPEDecoder(suffix=EOW)
-        trainer_type, extra = trainers.BpeTrainer, {"end_of_word_suffix": EOW}
-    steps: list[normalizers.Normalizer] = [normalizers.NFKC()]
-    if params.lowercase:
-        steps.append(normalizers.Lowercase())
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    helpers = _symbol_ids_fixed_upfront(tokenizer, texts(), params.model)
+    tokenizer, trainer_type, extra = _blank(params.model)
+    tokenizer.normalizer = normalizers.Sequence(_normalizer_steps(params))
+    helpers: list[str] = []
+    if params.model in ("wordpiece", "bpe"):
+        helpers = _symbol_ids_fixed_upfront(tokenizer, texts(), params.model)
+    if params.model != "unigram":  # the Unigram trainer prunes by loss, not by count
+        extra["min_frequency"] = params.min_frequency
     trainer = trainer_type(
         vocab_size=params.vocab_size,
-        min_frequency=params.min_frequency,
         special_tokens=[PAD_TOKEN, UNK_TOKEN, *helpers],
         show_progress=False,
         **extra,
@@ -57,6 +48,51 @@ def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizePa
     if tokenizer.token_to_id(PAD_TOKEN) != PAD_ID or tokenizer.token_to_id(UNK_TOKEN) != UNK_ID:
         raise AssertionError("special tokens must hold ids 0 and 1")
     return tokenizer
+
+
+def _blank(model: str) -> tuple[Tokenizer, Any, dict[str, Any]]:
+    """An untrained tokenizer of `model`, its trainer class and the trainer's own options."""
+    if model == "unigram":  # SentencePiece style: "▁" marks word starts, so decode is exact
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        return tokenizer, trainers.UnigramTrainer, {"unk_token": UNK_TOKEN}
+    trainer: Any
+    extra: dict[str, Any] = {}
+    if model == "wordpiece":  # WordPieceTrainer refuses end_of_word_suffix=None
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK_TOKEN))
+        tokenizer.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer
+    elif model == "bpe":
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN, end_of_word_suffix=EOW))
+        tokenizer.decoder = decoders.BPEDecoder(suffix=EOW)
+        trainer, extra = trainers.BpeTrainer, {"end_of_word_suffix": EOW}
+    elif model == "wordlevel":
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+        trainer = trainers.WordLevelTrainer
+    else:
+        raise DoclstmError(f"tokenize.model: unknown model {model!r}")
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer, trainer, extra
+
+
+def _normalizer_steps(params: TokenizeParams) -> list[normalizers.Normalizer]:
+    forms = {
+        "nfkc": normalizers.NFKC,
+        "nfc": normalizers.NFC,
+        "nfkd": normalizers.NFKD,
+        "nfd": normalizers.NFD,
+    }
+    steps: list[normalizers.Normalizer] = []
+    if params.normalization != "none":
+        steps.append(forms[params.normalization]())
+    if params.strip_accents:  # accents are combining marks only after a decomposition
+        if params.normalization not in ("nfd", "nfkd"):
+            steps.append(normalizers.NFD())
+        steps.append(normalizers.StripAccents())
+    if params.lowercase:
+        steps.append(normalizers.Lowercase())
+    return steps
 
 
 def _symbol_ids_fixed_upfront(
@@ -85,17 +121,30 @@ def _symbol_ids_fixed_upfront(
 def _canonical(tokenizer: Tokenizer) -> Tokenizer:
     """Only [PAD] and [UNK] stay special; ids: specials, then tokens in sorted order.
 
-    WordPiece encodes by greedy longest match over the token set, and BPE by
-    its merge list, so renumbering changes no encoding, only makes ids stable.
+    WordPiece and WordLevel encode by lookup in the token set, BPE by its
+    merge list and Unigram by piece scores, so renumbering changes no
+    encoding, only makes ids stable. Unigram alone stays inexact: its trainer
+    sums EM statistics in hash-map order, so piece scores differ by up to
+    1e-4 between runs on the same text (tested on BBC News), and a rare
+    near-tie may segment differently. WordPiece, BPE and WordLevel are
+    byte-identical from run to run.
     """
     state = json.loads(tokenizer.to_str())
-    vocab: dict[str, int] = state["model"]["vocab"]
-    rest = sorted(set(vocab) - {PAD_TOKEN, UNK_TOKEN})
-    state["model"]["vocab"] = {PAD_TOKEN: PAD_ID, UNK_TOKEN: UNK_ID} | {
-        token: i for i, token in enumerate(rest, start=2)
-    }
+    model = state["model"]
+    if model["type"] == "Unigram":
+        scores = {piece: score for piece, score in model["vocab"]}
+        rest = sorted(set(scores) - {PAD_TOKEN, UNK_TOKEN})
+        model["vocab"] = [[token, scores[token]] for token in (PAD_TOKEN, UNK_TOKEN, *rest)]
+        model["unk_id"] = UNK_ID
+        ids = {token: i for i, (token, _) in enumerate(model["vocab"])}
+    else:
+        rest = sorted(set(model["vocab"]) - {PAD_TOKEN, UNK_TOKEN})
+        ids = {PAD_TOKEN: PAD_ID, UNK_TOKEN: UNK_ID} | {
+            token: i for i, token in enumerate(rest, start=2)
+        }
+        model["vocab"] = ids
     state["added_tokens"] = [
-        {**t, "id": state["model"]["vocab"][t["content"]]}
+        {**t, "id": ids[t["content"]]}
         for t in state["added_tokens"]
         if t["content"] in (PAD_TOKEN, UNK_TOKEN)
     ]
@@ -112,8 +161,8 @@ def load_tokenizer(path: Path) -> Tokenizer:
 
 
 def truncate(ids: Sequence[int], max_tokens: int, policy: str) -> list[int]:
-    """Cut `ids` to `max_tokens`: keep the head, the tail, or half of each."""
-    if len(ids) <= max_tokens:
+    """Cut `ids` to `max_tokens`: keep the head, the tail, or half of each; `none` keeps all."""
+    if len(ids) <= max_tokens or policy == "none":
         return list(ids)
     if policy == "head":
         return list(ids[:max_tokens])
@@ -127,4 +176,9 @@ def truncate(ids: Sequence[int], max_tokens: int, policy: str) -> list[int]:
 
 def encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     """Token ids of each text, untruncated (batched and parallel in Rust)."""
-    return [enc.ids for enc in tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+    return [enc.ids for enc in encode_batch(tokenizer, texts)]
+
+
+def encode_batch(tokenizer: Tokenizer, texts: list[str]) -> list[Encoding]:
+    """Encodings of `texts`, untruncated, without special tokens or character offsets."""
+    return tokenizer.encode_batch_fast(texts, add_special_tokens=False)

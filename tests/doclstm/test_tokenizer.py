@@ -8,9 +8,9 @@ from doclstm.params import TokenizeParams
 from doclstm.tokenizer import PAD_ID, UNK_ID, encode_ids, train_tokenizer
 
 
-@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "wordlevel"])
 def test_same_text_gives_byte_identical_tokenizer(kind: str, small_corpus: Path) -> None:
-    # Before the fix, three in-process trainings on this slice gave three vocabularies
+    # Before the fixes, three in-process trainings on this slice gave three vocabularies
     # (huggingface/tokenizers#1794).
     texts = [
         p.read_text(encoding="utf-8", errors="replace")
@@ -26,5 +26,17 @@ def test_same_text_gives_byte_identical_tokenizer(kind: str, small_corpus: Path)
     assert [t.content for t in tokenizer.get_added_tokens_decoder().values()] == ["[PAD]", "[UNK]"]
     ids = encode_ids(tokenizer, ["The minister said shares rose."])[0]
     assert UNK_ID not in ids
-    # (BPE's decoder puts a space before punctuation; WordPiece's does not.)
+    # (BPE's and WordLevel's decoders put a space before punctuation; the others do not.)
     assert tokenizer.decode(ids).startswith("the minister said shares rose")
+
+
+def test_unigram_trains_with_fixed_special_ids_and_decodes_exactly(small_corpus: Path) -> None:
+    # Not byte-identical from run to run (see doclstm.tokenizer._canonical); its ids are.
+    texts = [p.read_text(encoding="utf-8") for p in sorted(small_corpus.glob("*/*.txt"))[:200]]
+    tokenizer = train_tokenizer(
+        lambda: iter([texts]), TokenizeParams(model="unigram", vocab_size=1500)
+    )
+    assert (tokenizer.token_to_id("[PAD]"), tokenizer.token_to_id("[UNK]")) == (PAD_ID, UNK_ID)
+    ids = encode_ids(tokenizer, ["The minister said shares rose."])[0]
+    assert UNK_ID not in ids
+    assert tokenizer.decode(ids) == "the minister said shares rose."

@@ -25,6 +25,11 @@ def test_shard_rows_reproduce_the_tokenizer_encoding(built_workspace: Path) -> N
         expected = encode_ids(tokenizer, [texts[d] for d in data.doc_ids])
         for seq, ids in zip(data.sequences, expected, strict=True):
             assert seq.tolist() == truncate(ids, 128, "head")
+            assert tokenizer.decode(seq.tolist()) == tokenizer.decode(ids[:128])
+    for name, entry in StageManifest.load(tokens).files.items():
+        if name.endswith(".parquet"):
+            lengths = pq.read_table(tokens / name, columns=["length"])["length"].to_pylist()
+            assert (entry.rows, entry.tokens) == (len(lengths), sum(lengths))
 
 
 def test_shards_are_sorted_by_length_and_truncation_is_counted(built_workspace: Path) -> None:
@@ -69,3 +74,72 @@ def test_truncation_policies() -> None:
     assert truncate(ids, 4, "tail") == [6, 7, 8, 9]
     assert truncate(ids, 5, "head_tail") == [0, 1, 2, 8, 9]
     assert truncate(ids, 20, "head") == ids
+
+
+def test_a_rerun_writes_only_the_broken_shard_again(built_workspace: Path, tmp_path: Path) -> None:
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built_workspace / "data", ws / "data")
+    params = tiny_params(ws, Path("unused"))
+    tokens = ws / "data/tokens"
+    manifest = StageManifest.load(tokens)
+    bad, gone = tokens / "test/part-00000.parquet", tokens / "val/part-00000.parquet"
+    bad.write_bytes(bad.read_bytes()[:-10] + b"0123456789")
+    gone.unlink()
+    untouched = tokens / "train/part-00000.parquet"
+    stamp = untouched.stat().st_mtime_ns
+    result = run_stage("tokenize", params, repair=True)
+    assert result.repaired == ("test/part-00000.parquet", "val/part-00000.parquet")
+    assert manifest.broken_files(tokens) == {}
+    assert untouched.stat().st_mtime_ns == stamp
+    assert run_stage("tokenize", params).cached is True
+
+
+def test_repair_refuses_to_rebuild_when_the_tokenizer_is_damaged(
+    built_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built_workspace / "data", ws / "data")
+    (ws / "data/tokens/tokenizer.json").write_text("{}")
+    with pytest.raises(DoclstmError, match=r"cannot be repaired in place.*tokenizer"):
+        run_stage("tokenize", tiny_params(ws, Path("unused")), repair=True)
+
+
+def test_keep_whole_counts_long_documents_without_cutting(
+    built_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built_workspace / "data/validated", ws / "data/validated")
+    run_stage("tokenize", tiny_params(ws, Path("unused"), "tokenize.truncation=none"))
+    splits = StageManifest.load(ws / "data/tokens").summary["splits"]
+    assert sum(s["over_max_tokens"] for s in splits.values()) > 0
+    assert sum(s["truncated"] + s["tokens_cut"] for s in splits.values()) == 0
+    assert max(len(seq) for seq in load_split(ws / "data/tokens", "train").sequences) > 128
+
+
+def test_inspect_tokens_prints_splits_and_names_a_corrupt_shard(
+    built_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws"
+    shutil.copytree(built_workspace / "data/tokens", ws / "data/tokens")
+    command = [sys.executable, "-m", "doclstm.cli", "inspect", "tokens", "--verify"]
+    command += ["--set", f"base.workspace={ws}"]
+    ok = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "train" in ok.stdout and "document lengths" in ok.stdout
+    assert "files verify" in ok.stdout
+    shard = ws / "data/tokens/train/part-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "train/part-00000.parquet: checksum mismatch" in bad.stdout
+    assert "--repair" in bad.stdout
