@@ -109,8 +109,7 @@ def fresh_manifest(
     return manifest
 
 
-def stage_fingerprint(stage: str, params: BaseModel, **inputs: Any) -> str:
+def stage_fingerprint(stage: str, params: BaseModel | dict[str, Any], **inputs: Any) -> str:
     """What a stage's output depends on: its name, the code version, its params, its inputs."""
-    return sha256_json(
-        {"stage": stage, "code": __version__, "params": params.model_dump(mode="json"), **inputs}
-    )
+    settings = params if isinstance(params, dict) else params.model_dump(mode="json")
+    return sha256_json({"stage": stage, "code": __version__, "params": settings, **inputs})

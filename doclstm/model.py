@@ -6,8 +6,10 @@ so padding never reaches the recurrence and never changes a prediction. The
 `h_n[-1]` for one direction, `cat(h_n[-2], h_n[-1])` for two (the backward
 half has then read the whole document back to its first token). Reading
 `output[:, -1]` of a padded batch instead is wrong for every sequence shorter
-than the batch. `mean` and `max` pool over valid steps only; `concat` is
-ULMFiT's concat pooling (Howard & Ruder 2018): [last, max, mean].
+than the batch. `mean`, `max` and `attention` pool over valid steps only
+(attention: additive scores, softmax over the real tokens; pads get exactly
+zero weight); `concat` is ULMFiT's concat pooling (Howard & Ruder 2018):
+[last, max, mean].
 
 Two exact paths compute the same function from the same weights (property
 tests prove it): `packed`, and `padded` ("padded exact"), which runs each
@@ -20,7 +22,8 @@ kernel zero-fills a copy of the whole packed input at every time step
 (measured 13.9 s of a 15.5 s step, B=64, T=256; see BENCHMARKS.md).
 
 Binary tasks have one logit (BCEWithLogitsLoss), multi-class one per class
-(CrossEntropyLoss); probabilities are computed at scoring, not here.
+(CrossEntropyLoss), both with optional class weights and label smoothing;
+probabilities are computed at scoring, not here.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from doclstm.errors import DoclstmError
 
-POOLINGS = ("last", "mean", "max", "concat")
+POOLINGS = ("last", "mean", "max", "attention", "concat")
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class SequenceClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         width = config.hidden_size * (2 if config.bidirectional else 1)
+        if config.pooling == "attention":
+            self.attention = nn.Sequential(
+                nn.Linear(width, config.hidden_size), nn.Tanh(), nn.Linear(config.hidden_size, 1)
+            )
         self.head = nn.Linear(width * (3 if config.pooling == "concat" else 1), config.num_outputs)
 
     def forward(
@@ -122,6 +130,9 @@ class SequenceClassifier(nn.Module):
             pooled["max"] = steps.masked_fill(~valid, float("-inf")).amax(1)
         if pooling in ("mean", "concat"):
             pooled["mean"] = (steps * valid).sum(1) / lengths.to(steps.device)[:, None]
+        if pooling == "attention":
+            scores = self.attention(steps).masked_fill(~valid, float("-inf"))
+            pooled["attention"] = (torch.softmax(scores, 1) * steps).sum(1)
         summary = (
             torch.cat((last, pooled["max"], pooled["mean"]), 1)
             if pooling == "concat"
@@ -194,12 +205,51 @@ def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(2)))
 
 
-def loss_function(config: ModelConfig) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if config.num_outputs == 1 else nn.CrossEntropyLoss()
+class ClassificationLoss(nn.Module):
+    """Mean loss of logits against integer labels, for one logit or one per class.
+
+    `class_weights` (one per label) weight each document by its true class and
+    normalise by the summed weights, as CrossEntropyLoss does; label smoothing
+    moves `smoothing` of the target mass evenly over all classes (for the
+    single binary logit: targets eps/2 and 1 - eps/2).
+    """
+
+    class_weights: torch.Tensor | None
+
+    def __init__(
+        self,
+        num_outputs: int,
+        class_weights: torch.Tensor | None = None,
+        smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.binary = num_outputs == 1
+        self.smoothing = smoothing
+        self.register_buffer("class_weights", class_weights, persistent=False)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if not self.binary:
+            return nn.functional.cross_entropy(
+                logits, labels, weight=self.class_weights, label_smoothing=self.smoothing
+            )
+        target = labels.float() * (1 - self.smoothing) + self.smoothing / 2
+        losses = nn.functional.binary_cross_entropy_with_logits(
+            logits.squeeze(1), target, reduction="none"
+        )
+        if self.class_weights is None:
+            return losses.mean()
+        weights = self.class_weights[labels]
+        return (losses * weights).sum() / weights.sum()
 
 
-def loss_target(config: ModelConfig, labels: torch.Tensor) -> torch.Tensor:
-    return labels.float().unsqueeze(1) if config.num_outputs == 1 else labels.long()
+def balanced_class_weights(label_ids: np.ndarray, num_labels: int) -> torch.Tensor:
+    """n / (k * count_c) per class over the k classes present (sklearn's 'balanced');
+    absent classes get 0. Every class then carries the same total weight."""
+    counts = np.bincount(label_ids[label_ids >= 0], minlength=num_labels).astype(np.float64)
+    present = max(int((counts > 0).sum()), 1)
+    weights = np.where(counts > 0, counts.sum() / (present * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

@@ -120,7 +120,7 @@ class ModelParams(_Group):
     num_layers: int = Field(1, ge=1)
     bidirectional: bool = True
     dropout: float = Field(0.3, ge=0, lt=1)
-    pooling: Literal["last", "mean", "max", "concat"] = "last"
+    pooling: Literal["last", "mean", "max", "attention", "concat"] = "last"
     # Two exact paths over the same weights; auto: padded on CPU, packed on CUDA.
     rnn_path: Literal["auto", "packed", "padded"] = "auto"
 
@@ -129,14 +129,28 @@ class TrainParams(_Group):
     run_name: str = Field("main", pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelParams = ModelParams()
     epochs: int = Field(10, ge=1)
-    learning_rate: float = Field(3e-3, gt=0)
+    learning_rate: float = Field(3e-3, gt=0)  # the peak, after warmup
     weight_decay: float = Field(0.01, ge=0)
+    schedule: Literal["warmup_cosine", "one_cycle"] = "warmup_cosine"
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
+    class_weights: Literal["none", "balanced"] = "none"
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
     batch_tokens: int = Field(16_384, ge=1)
     max_batch_size: int = Field(64, ge=1)
+    # Early stopping and best-epoch selection.
+    monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
     patience: int = Field(3, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CUDA only: bf16/fp16 autocast (fp16 with a gradient scaler); auto is fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Not part of the result: how batches are loaded and how often state is saved.
+    loader_workers: int = Field(1, ge=0)
+    checkpoint_steps: int = Field(200, ge=1)
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings the trained weights depend on (what the stage fingerprint hashes)."""
+        return self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
 
 
 class EvaluateParams(_Group):

@@ -14,7 +14,7 @@ from typing import Any
 from doclstm.errors import DoclstmError
 from doclstm.layout import Workspace
 from doclstm.params import Params
-from doclstm.tracking import tracking_uri
+from doclstm.tracking import TrackingTarget, artifact_location, tracking_uri
 
 STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register")
 _FUNCTIONS = {
@@ -46,7 +46,17 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
             ws.validation_reports,
         ),
         "tokenize": (params.tokenize, ws.validated, ws.tokens),
-        "train": (params.train, params.base.seed, ws.tokens, model_dir),
+        "train": (
+            params.train,
+            params.base.seed,
+            ws.tokens,
+            model_dir,
+            TrackingTarget(
+                tracking_uri(params.register_.tracking_uri, ws.mlflow),
+                params.register_.experiment,
+                artifact_location(ws.mlflow),
+            ),
+        ),
         "evaluate": (params.evaluate, model_dir, ws.tokens, ws.reports),
         "register": (
             params.register_,

@@ -1,4 +1,11 @@
-"""One split of the token shards in memory, read through the verified manifest."""
+"""One split of the token shards in memory, read through the verified manifest.
+
+The ids of a split sit in one flat int32 array with int64 offsets, not one
+array per document: a DataLoader worker forked from the trainer then shares
+them page for page instead of touching a million Python objects (and their
+reference counts) and copying them. The `length` column, checked against the
+ids, is all the batch sampler is given.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +23,19 @@ from doclstm.tables import iter_verified_batches
 class TokenSplit:
     doc_ids: list[str]
     label_ids: np.ndarray  # int64, -1 where unlabelled
-    sequences: list[np.ndarray]  # int32 token ids, one array a document
+    tokens: np.ndarray  # int32, every document's ids back to back
+    offsets: np.ndarray  # int64, len(doc_ids) + 1; document i is tokens[offsets[i]:offsets[i+1]]
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.fromiter((len(s) for s in self.sequences), dtype=np.int64, count=len(self))
+        return np.diff(self.offsets)
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
+
+    @property
+    def sequences(self) -> list[np.ndarray]:
+        return [self.sequence(i) for i in range(len(self))]
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -31,14 +46,20 @@ def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = No
     manifest = manifest or StageManifest.load(tokens_dir)
     doc_ids: list[str] = []
     labels: list[np.ndarray] = []
-    sequences: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
     for batch in iter_verified_batches(tokens_dir, manifest, prefix=f"{split}/"):
         doc_ids.extend(batch["doc_id"].to_pylist())
         labels.append(batch["label_id"].to_numpy().astype(np.int64))
         ids = batch["input_ids"]
-        flat = ids.values.to_numpy()
         offsets = ids.offsets.to_numpy()
-        sequences.extend(flat[offsets[i] : offsets[i + 1]] for i in range(len(ids)))
+        chunks.append(ids.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int32))
+        lengths.append(batch["length"].to_numpy().astype(np.int64))
+        if not np.array_equal(lengths[-1], np.diff(offsets)):
+            raise DoclstmError(f"{tokens_dir}/{split}: a length column disagrees with input_ids")
     if not doc_ids:
         raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
-    return TokenSplit(doc_ids, np.concatenate(labels), sequences)
+    all_lengths = np.concatenate(lengths)
+    offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
+    np.cumsum(all_lengths, out=offsets[1:])
+    return TokenSplit(doc_ids, np.concatenate(labels), np.concatenate(chunks), offsets)

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where a training logs: the MLflow store, the experiment, where new artifacts go."""
+
+    uri: str
+    experiment: str
+    artifact_location: str
 
 
 def tracking_uri(configured: str, mlflow_dir: Path) -> str:

@@ -1,29 +1,49 @@
-"""The training loop: AdamW, warmup + cosine schedule, clipping, early stopping.
+"""The training loop: AdamW, warmup + cosine or one-cycle, clipping, early stopping, resume.
 
-The best epoch by validation macro-F1 is kept; training stops after
-`patience` epochs without improvement. Every epoch logs loss, validation
-accuracy/macro-F1, real tokens/s and the sampler's padding waste.
+Batches come from `BucketBatchSampler` through a DataLoader whose worker
+processes pad the next batches while the model trains (pinned memory on
+CUDA). The best epoch by `train.monitor` is kept; training stops after
+`patience` epochs without improvement. Every `checkpoint_steps` optimizer
+steps and at each epoch's end the whole state (weights, best weights,
+optimizer, scheduler, sampler position, epoch/step, every rank's RNG
+states, history) is written atomically to `checkpoint_dir`; a later call
+with the same fingerprint carries on from there and ends with exactly the
+weights an uninterrupted run would have (CPU, same seed).
+
+Under `torchrun` the model is wrapped in DistributedDataParallel, each rank
+trains on its own batches, every rank computes the same validation metrics
+(so early stopping agrees) and only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
-from doclstm.batching import BucketBatchSampler, pad_batch
+from doclstm.batching import BucketBatchSampler, TokenBatches
+from doclstm.distributed import Distributed
+from doclstm.errors import DoclstmError
 from doclstm.inference import predict_probabilities
 from doclstm.metrics import classification_metrics
-from doclstm.model import SequenceClassifier, loss_function, loss_target
+from doclstm.model import SequenceClassifier
+from doclstm.optimization import Optimization
 from doclstm.params import TrainParams
+from doclstm.progress import EpochProgress
 from doclstm.token_data import TokenSplit
+from doclstm.train_state import load_training_state, rng_state, save_training_state, set_rng_state
 
 log = logging.getLogger(__name__)
+LOWER_IS_BETTER = {"val_log_loss"}
+EpochCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,22 @@ class FitResult:
     best_state: dict[str, torch.Tensor]
     best_epoch: int
     history: list[dict[str, Any]]
+    resumed_at_step: int | None  # the optimizer step a checkpoint brought us back to
+
+
+@dataclass
+class _Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 1  # the epoch being trained (1-based)
+    step: int = 0  # optimizer steps done in all
+    best_metric: float | None = None
+    best_epoch: int = 0
+    history: list[dict[str, Any]] | None = None
+    epoch_loss: float = 0.0  # sums over this epoch's steps so far (this rank)
+    epoch_documents: int = 0
+    epoch_tokens: int = 0
+    epoch_seconds: float = 0.0
 
 
 def fit(
@@ -41,78 +77,194 @@ def fit(
     params: TrainParams,
     seed: int,
     device: torch.device,
+    checkpoint_dir: Path | None = None,
+    fingerprint: str = "",
+    on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    torch.manual_seed(seed)
+    """Train `model` in place and return its best state; resumes from `checkpoint_dir`."""
+    dist = Distributed.from_env(device.type)
+    device = dist.device(device)
     model.to(device).train()
-    sampler = BucketBatchSampler(train.lengths, params.batch_tokens, params.max_batch_size, seed)
-    steps_per_epoch = len(sampler)
-    total_steps = steps_per_epoch * params.epochs
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_cosine(int(params.warmup_fraction * total_steps), total_steps)
-    )
-    criterion = loss_function(model.config)
-    history: list[dict[str, Any]] = []
-    best_f1, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
-    for epoch in range(1, params.epochs + 1):
-        sampler.set_epoch(epoch)
-        batches = sampler.batches()
-        started = time.perf_counter()
-        total_loss, real_tokens = 0.0, 0
-        for batch in batches:
-            ids, lengths = pad_batch([train.sequences[i] for i in batch])
-            target = loss_target(model.config, torch.from_numpy(train.label_ids[batch]))
-            logits = model(ids.to(device), lengths)
-            loss = criterion(logits, target.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(batch)
-            real_tokens += int(lengths.sum())
-        seconds = time.perf_counter() - started
-        probs = predict_probabilities(model, val.sequences, params.batch_tokens * 4, device)
-        val_metrics = classification_metrics(val.label_ids, probs, labels)
-        record = {
-            "epoch": epoch,
-            "train_loss": total_loss / len(train),
-            "val_accuracy": val_metrics["accuracy"],
-            "val_macro_f1": val_metrics["macro_f1"],
-            "val_log_loss": val_metrics["log_loss"],
-            "tokens_per_second": real_tokens / seconds,
-            "padding_waste": sampler.padding_waste(batches),
-            "seconds": seconds,
-            "learning_rate": scheduler.get_last_lr()[0],
-        }
-        history.append(record)
-        log.info(
-            "epoch %d/%d  loss %.4f  val acc %.4f  val macro-F1 %.4f  %.0f tokens/s  "
-            "padding %.1f%%",
-            epoch,
-            params.epochs,
-            record["train_loss"],
-            record["val_accuracy"],
-            record["val_macro_f1"],
-            record["tokens_per_second"],
-            100 * record["padding_waste"],
+    net: torch.nn.Module = model
+    if dist.enabled:  # broadcasts rank 0's initial weights to every rank
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
         )
-        if record["val_macro_f1"] > best_f1:
-            best_f1, best_epoch = record["val_macro_f1"], epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= params.patience:
-            log.info("early stop: no val macro-F1 gain for %d epochs", params.patience)
-            break
-    return FitResult(best_state, best_epoch, history)
+    torch.manual_seed(seed + dist.rank)  # dropout differs by rank, as it should
+
+    sampler = BucketBatchSampler(
+        train.lengths,
+        params.batch_tokens,
+        params.max_batch_size,
+        seed,
+        num_replicas=dist.world_size,
+        rank=dist.rank,
+    )
+    total_steps = len(sampler) * params.epochs
+    if total_steps == 0:
+        raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
+    opt = Optimization.build(model, net, params, train.label_ids, total_steps, device)
+    state = _Progress(history=[], best_epoch=0)
+    best_state = copy.deepcopy(model.state_dict())
+    resumed_at = None
+    saved = load_training_state(checkpoint_dir) if checkpoint_dir else None
+    if saved is not None and saved["fingerprint"] != fingerprint:
+        log.info("train: checkpoint in %s is for other data or settings; ignoring", checkpoint_dir)
+        saved = None
+    if saved is not None:
+        state = _Progress(**saved["progress"])
+        model.load_state_dict(saved["model"])
+        best_state = saved["best_model"]
+        opt.load_state_dict(saved["optimization"])
+        sampler.load_state_dict(saved["sampler"])
+        if len(saved["rng"]) != dist.world_size:
+            raise DoclstmError(
+                f"{checkpoint_dir}: saved by {len(saved['rng'])} processes, "
+                f"resumed with {dist.world_size}; resume with the same number"
+            )
+        set_rng_state(saved["rng"][dist.rank])
+        resumed_at = state.step
+        log.info("train: resuming at epoch %d, step %d", state.epoch, state.step)
+    history: list[dict[str, Any]] = state.history or []
+
+    def checkpoint() -> None:
+        rngs = dist.gather(rng_state())  # a collective: every rank calls this at the same step
+        if checkpoint_dir is None or not dist.is_main:
+            return
+        state.history = history
+        save_training_state(
+            checkpoint_dir,
+            {
+                "fingerprint": fingerprint,
+                "progress": vars(state),
+                "model": model.state_dict(),
+                "best_model": best_state,
+                "optimization": opt.state_dict(),
+                "sampler": sampler.state_dict(),
+                "rng": rngs,
+            },
+        )
+
+    loader = DataLoader(
+        TokenBatches(train),
+        sampler=sampler,
+        batch_size=None,
+        num_workers=params.loader_workers,
+        pin_memory=device.type == "cuda",
+        # Workers start with each epoch and are joined at its end, never left to the
+        # garbage collector, which may run them down at an awkward moment.
+        persistent_workers=False,
+        # Its own generator: creating an iterator must not draw from the global RNG,
+        # or a resumed epoch would get other dropout masks than an uninterrupted one.
+        generator=torch.Generator().manual_seed(seed),
+    )
+    stopped = _stopped_early(history, params)
+    with EpochProgress(enabled=dist.is_main) as progress:
+        while state.epoch <= params.epochs and not stopped:
+            sampler.set_epoch(state.epoch)
+            progress.start_epoch(state.epoch, params.epochs, len(sampler), sampler.position)
+            started = time.perf_counter() - state.epoch_seconds
+            loss_sum = torch.zeros((), device=device)
+            for ids, lengths, label_ids in _batches(loader, device):
+                loss = opt.step(ids, lengths, label_ids)
+                sampler.position += 1
+                state.step += 1
+                loss_sum += loss.detach() * len(label_ids)  # no device sync per step
+                state.epoch_documents += len(label_ids)
+                state.epoch_tokens += int(lengths.sum())
+                checkpoint_now = (
+                    state.step % params.checkpoint_steps == 0 and sampler.position < len(sampler)
+                )
+                if checkpoint_now or state.step % 16 == 0:
+                    state.epoch_loss, loss_sum = state.epoch_loss + float(loss_sum), loss_sum * 0
+                    state.epoch_seconds = time.perf_counter() - started
+                    progress.update(
+                        sampler.position,
+                        state.epoch_tokens / state.epoch_seconds,
+                        state.epoch_loss / state.epoch_documents,
+                    )
+                if checkpoint_now:
+                    checkpoint()
+            state.epoch_loss += float(loss_sum)
+            state.epoch_seconds = time.perf_counter() - started
+            record = _epoch_record(model, val, labels, params, device, state, sampler, dist)
+            record["learning_rate"] = opt.scheduler.get_last_lr()[0]
+            history.append(record)
+            _log_epoch(record, params)
+            if _improved(record[params.monitor], state.best_metric, params.monitor):
+                state.best_metric, state.best_epoch = record[params.monitor], state.epoch
+                best_state = copy.deepcopy(model.state_dict())
+            if dist.is_main and on_epoch is not None:
+                on_epoch(record)
+            stopped = _stopped_early(history, params)
+            state.epoch += 1
+            state.epoch_loss, state.epoch_documents, state.epoch_tokens = 0.0, 0, 0
+            state.epoch_seconds = 0.0
+            sampler.set_epoch(state.epoch)
+            checkpoint()
+    if stopped and state.epoch <= params.epochs:
+        log.info("early stop: no %s gain for %d epochs", params.monitor, params.patience)
+    return FitResult(best_state, state.best_epoch, history, resumed_at)
 
 
-def _warmup_cosine(warmup: int, total: int) -> Any:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(total - warmup, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+def _batches(
+    loader: DataLoader[Any], device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    for ids, lengths, label_ids in loader:
+        # lengths stay on the CPU: pack_padded_sequence wants them there.
+        yield ids.to(device, non_blocking=True), lengths, label_ids.to(device, non_blocking=True)
 
-    return factor
+
+def _epoch_record(
+    model: SequenceClassifier,
+    val: TokenSplit,
+    labels: list[str],
+    params: TrainParams,
+    device: torch.device,
+    state: _Progress,
+    sampler: BucketBatchSampler,
+    dist: Distributed,
+) -> dict[str, Any]:
+    probs = predict_probabilities(model, val.sequences, params.batch_tokens * 4, device)
+    metrics = classification_metrics(val.label_ids, probs, labels)
+    documents = dist.sum(state.epoch_documents)
+    tokens = dist.sum(state.epoch_tokens)
+    return {
+        "epoch": state.epoch,
+        "train_loss": dist.sum(state.epoch_loss) / max(documents, 1),
+        "val_accuracy": metrics["accuracy"],
+        "val_macro_f1": metrics["macro_f1"],
+        "val_log_loss": metrics["log_loss"],
+        "tokens_per_second": tokens / max(state.epoch_seconds, 1e-9),
+        "padding_waste": sampler.padding_waste(sampler.global_batches()),
+        "seconds": state.epoch_seconds,
+    }
+
+
+def _log_epoch(record: dict[str, Any], params: TrainParams) -> None:
+    log.info(
+        "epoch %d/%d  loss %.4f  val acc %.4f  val macro-F1 %.4f  %.0f tokens/s  padding %.1f%%",
+        record["epoch"],
+        params.epochs,
+        record["train_loss"],
+        record["val_accuracy"],
+        record["val_macro_f1"],
+        record["tokens_per_second"],
+        100 * record["padding_waste"],
+    )
+
+
+def _improved(value: float, best: float | None, monitor: str) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor in LOWER_IS_BETTER else value > best
+
+
+def _stopped_early(history: list[dict[str, Any]], params: TrainParams) -> bool:
+    """True once `patience` epochs have passed since the best one."""
+    if not history:
+        return False
+    values = [r[params.monitor] for r in history]
+    pick = min if params.monitor in LOWER_IS_BETTER else max
+    best_epoch = values.index(pick(values)) + 1
+    return len(history) - best_epoch >= params.patience

@@ -35,7 +35,14 @@ from doclstm.atomic import write_json
 from doclstm.fingerprint import sha256_json
 from doclstm.manifest import StageManifest
 from doclstm.params import RegisterParams
-from doclstm.tracking import artifact_location, flatten, git_commit, tracking_uri
+from doclstm.tracking import (
+    TrackingTarget,
+    artifact_location,
+    flatten,
+    git_commit,
+    tracking_uri,
+)
+from doclstm.training_run import experiment_id
 
 log = logging.getLogger(__name__)
 PYFUNC_CODE = Path(doclstm.__file__).parent / "pyfunc_model.py"
@@ -87,19 +94,18 @@ def register_model(
         write_json(out_file, asdict(result))
         return result
 
-    experiment = client.get_experiment_by_name(params.experiment)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else client.create_experiment(params.experiment, artifact_location(mlflow_dir))
-    )
+    target = TrackingTarget(uri, params.experiment, artifact_location(mlflow_dir))
+    training_run = _training_run(client, uri, model_manifest)
     history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(
+        run_id=training_run, experiment_id=None if training_run else experiment_id(client, target)
+    ) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(all_params).items()})
-        for record in history:
-            mlflow.log_metrics(
-                {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
-            )
+        if training_run is None:  # else the trainer logged them live
+            for record in history:
+                mlflow.log_metrics(
+                    {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
+                )
         mlflow.log_metrics(_final_metrics(metrics))
         mlflow.set_tags(
             {
@@ -155,6 +161,18 @@ def register_model(
 
 
 register = task(name="register", retries=2, retry_delay_seconds=5)(register_model)
+
+
+def _training_run(client: MlflowClient, uri: str, model_manifest: StageManifest) -> str | None:
+    """The MLflow run the trainer logged into, when it is in this tracking store."""
+    run_id = model_manifest.summary.get("mlflow_run_id")
+    if not run_id or model_manifest.summary.get("mlflow_tracking_uri") != uri:
+        return None
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return None
+    return str(run_id)
 
 
 def _first_champion_decision(

@@ -1,18 +1,29 @@
-"""train: fit a recurrent classifier on the token shards.
+"""train: fit a recurrent classifier on the token shards, resumably.
 
 Output contract (`models/<train.run_name>/`): `model.safetensors`,
 `config.json`, `tokenizer.json`, `labels.json` (a loadable model folder,
 see doclstm.checkpoint), `history.json` (per-epoch metrics) and
-`manifest.json`. The best epoch by validation macro-F1 is what is saved.
+`manifest.json`. The best epoch by `train.monitor` is what is saved.
 
-Run: `doclstm stage train`.
+While training, the resume checkpoint lives beside the model folder in
+`models/<run_name>.resume/` (the model folder itself appears whole, at the
+end, or not at all). A run that is killed and started again with the same
+data and settings carries on from the last checkpoint; the folder is
+removed once the model is written. With a tracking target, per-epoch
+metrics go live to an MLflow run (reopened on resume) whose id the
+manifest keeps, so `register` adds the test metrics and model to it.
+
+Several GPUs: `torchrun --nproc_per_node N -m doclstm.cli stage train`;
+rank 0 writes everything. Run: `doclstm stage train`.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from prefect import task
@@ -20,11 +31,14 @@ from prefect import task
 from doclstm.atomic import atomic_dir, write_json
 from doclstm.checkpoint import MODEL_FILES, save_model_dir
 from doclstm.device import pick_device
+from doclstm.distributed import Distributed
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
+from doclstm.tracking import TrackingTarget
 from doclstm.trainer import fit
+from doclstm.training_run import TrainingRun
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -38,13 +52,28 @@ class TrainResult:
     val_macro_f1: float
     seconds: float
     cached: bool
+    resumed_at_step: int | None = None
 
 
-def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path) -> TrainResult:
+def resume_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.resume")
+
+
+def train_model(
+    params: TrainParams,
+    seed: int,
+    tokens_dir: Path,
+    out_dir: Path,
+    tracking: TrackingTarget | None = None,
+) -> TrainResult:
     """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged."""
     upstream = StageManifest.load(tokens_dir)
     fingerprint = stage_fingerprint(
-        "train", params, seed=seed, input=upstream.fingerprint, torch=torch.__version__
+        "train",
+        params.result_settings(),
+        seed=seed,
+        input=upstream.fingerprint,
+        torch=torch.__version__,
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -63,7 +92,28 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
-    result = fit(model, train, val, labels, params, seed, device)
+    rank = Distributed.from_env(device.type)
+    run = TrainingRun.open(tracking, fingerprint, params) if tracking and rank.is_main else None
+    try:
+        result = fit(
+            model,
+            train,
+            val,
+            labels,
+            params,
+            seed,
+            device,
+            checkpoint_dir=resume_dir(out_dir),
+            fingerprint=fingerprint,
+            on_epoch=run.log_epoch if run else None,
+        )
+    except BaseException:
+        if run:
+            run.close("KILLED")
+        raise
+    if not rank.is_main:
+        rank.barrier()
+        return _result(out_dir, StageManifest.load(out_dir), cached=False)
     best = result.history[result.best_epoch - 1]
     tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
     with atomic_dir(out_dir) as tmp:
@@ -78,17 +128,25 @@ def train_model(params: TrainParams, seed: int, tokens_dir: Path, out_dir: Path)
         )
         write_json(tmp / HISTORY, result.history)
         files = {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}
-        summary = {
+        summary: dict[str, Any] = {
             "best_epoch": result.best_epoch,
             "val_accuracy": best["val_accuracy"],
             "val_macro_f1": best["val_macro_f1"],
             "seconds": sum(r["seconds"] for r in result.history),
             "device": str(device),
+            "processes": rank.world_size,
             "tokens_fingerprint": upstream.fingerprint,
             "seed": seed,
+            "resumed_at_step": result.resumed_at_step,
         }
+        if run:
+            summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
         manifest = StageManifest("train", fingerprint, files, summary)
         manifest.write(tmp)
+    shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
+    if run:
+        run.close("FINISHED")
+    rank.barrier()
     return _result(out_dir, manifest, cached=False)
 
 
@@ -98,5 +156,11 @@ train = task(name="train", retries=0)(train_model)
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TrainResult:
     s = manifest.summary
     return TrainResult(
-        out_dir, s["best_epoch"], s["val_accuracy"], s["val_macro_f1"], s["seconds"], cached
+        out_dir,
+        s["best_epoch"],
+        s["val_accuracy"],
+        s["val_macro_f1"],
+        s["seconds"],
+        cached,
+        s.get("resumed_at_step"),
     )

@@ -50,3 +50,64 @@ def test_epochs_shuffle_and_bucketing_cuts_padding() -> None:
     assert [b.tolist() for b in sampler.batches()] != first
     random_batches = [np.arange(i, min(i + 32, 2000)) for i in range(0, 2000, 32)]
     assert sampler.padding_waste() < 0.05 < sampler.padding_waste(random_batches)
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=params, world=st.integers(1, 4), epoch=st.integers(0, 20))
+def test_ranks_split_the_batches_without_overlap(case: tuple, world: int, epoch: int) -> None:
+    lengths, budget, max_size, seed, pool = case
+    ranks = [
+        BucketBatchSampler(
+            lengths, budget, max_size, seed, pool_batches=pool, num_replicas=world, rank=r
+        )
+        for r in range(world)
+    ]
+    for sampler in ranks:
+        sampler.set_epoch(epoch)
+    per_rank = [sampler.batches() for sampler in ranks]
+    assert len({len(b) for b in per_rank}) == 1  # every rank runs the same number of steps
+    seen = [int(i) for batches in per_rank for batch in batches for i in batch]
+    assert len(seen) == len(set(seen))  # no document on two ranks
+    everything = ranks[0].global_batches()
+    assert len(everything) - sum(len(b) for b in per_rank) < world  # at most world-1 left out
+    left_out = everything[len(everything) - len(everything) % world :]
+    assert sorted(seen + [int(i) for b in left_out for i in b]) == list(range(len(lengths)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=params, epoch=st.integers(0, 20), data=st.data())
+def test_state_dict_resumes_at_the_exact_batch(case: tuple, epoch: int, data) -> None:
+    lengths, budget, max_size, seed, pool = case
+    first = BucketBatchSampler(lengths, budget, max_size, seed, pool_batches=pool)
+    first.set_epoch(epoch)
+    whole = list(first)
+    consumed = data.draw(st.integers(0, len(whole)))
+    first.position = consumed
+    state = first.state_dict()
+    second = BucketBatchSampler(lengths, budget, max_size, seed, pool_batches=pool)
+    second.load_state_dict(state)
+    assert whole[:consumed] + list(second) == whole
+    second.set_epoch(epoch + 1)  # a new epoch starts from its first batch
+    assert second.position == 0 and len(list(second)) == len(second)
+
+
+def test_state_dict_refuses_other_data() -> None:
+    import pytest
+
+    state = BucketBatchSampler([3, 4, 5], 100, 8, seed=1).state_dict()
+    with pytest.raises(ValueError, match="documents"):
+        BucketBatchSampler([3, 4], 100, 8, seed=1).load_state_dict(state)
+    with pytest.raises(ValueError, match="seed"):
+        BucketBatchSampler([3, 4, 5], 100, 8, seed=2).load_state_dict(state)
+
+
+@settings(max_examples=100, deadline=None)
+@given(sequences=st.lists(st.lists(st.integers(1, 99), min_size=1, max_size=20), min_size=1))
+def test_pad_batch_keeps_every_token_in_place(sequences: list[list[int]]) -> None:
+    from doclstm.batching import pad_batch
+
+    ids, lengths = pad_batch([np.asarray(s) for s in sequences])
+    assert lengths.tolist() == [len(s) for s in sequences]
+    assert ids.shape == (len(sequences), max(map(len, sequences)))
+    for row, seq in zip(ids.tolist(), sequences, strict=True):
+        assert row[: len(seq)] == seq and set(row[len(seq) :]) <= {0}

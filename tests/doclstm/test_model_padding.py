@@ -13,7 +13,7 @@ CONFIGS = [
     (cell, bidirectional, pooling, layers)
     for cell in ("lstm", "gru")
     for bidirectional in (True, False)
-    for pooling in ("last", "mean", "max", "concat")
+    for pooling in ("last", "mean", "max", "attention", "concat")
     for layers in (1, 2)
 ]
 
@@ -34,6 +34,17 @@ def _model(cell: str, bidirectional: bool, pooling: str, layers: int, labels: in
     return SequenceClassifier(config).eval()
 
 
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+        ],
+    ),
+]
+
 batches = st.lists(st.integers(1, 30), min_size=1, max_size=7).flatmap(
     lambda lengths: st.tuples(
         st.just(lengths),
@@ -44,26 +55,32 @@ batches = st.lists(st.integers(1, 30), min_size=1, max_size=7).flatmap(
 )
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling", "layers"), CONFIGS)
 @settings(max_examples=10, deadline=None)
 @given(case=batches)
 def test_logits_same_alone_and_in_any_padded_batch(
-    cell: str, bidirectional: bool, pooling: str, layers: int, case: tuple
+    cell: str, bidirectional: bool, pooling: str, layers: int, device: str, case: tuple
 ) -> None:
     lengths, seed, extra_pad, order = case
-    model = _model(cell, bidirectional, pooling, layers)
+    torch.backends.cudnn.allow_tf32 = False  # float32 means float32 on the GPU too
+    model = _model(cell, bidirectional, pooling, layers).to(device)
     rng = np.random.default_rng(seed)
     docs = [rng.integers(2, 40, size=n) for n in lengths]
-    alone = {
-        path: torch.cat([model(*pad_batch([d]), path=path) for d in docs])
-        for path in ("packed", "padded")
-    }
-    shuffled = [docs[i] for i in order]
-    ids, lens = pad_batch(shuffled)
-    ids = torch.cat([ids, torch.zeros(len(docs), extra_pad, dtype=torch.long)], 1)
+
+    def run(ids: torch.Tensor, lens: torch.Tensor, path: str) -> torch.Tensor:
+        return model(ids.to(device), lens, path=path).cpu()
+
     with torch.no_grad():
+        alone = {
+            path: torch.cat([run(*pad_batch([d]), path=path) for d in docs])
+            for path in ("packed", "padded")
+        }
+        shuffled = [docs[i] for i in order]
+        ids, lens = pad_batch(shuffled)
+        ids = torch.cat([ids, torch.zeros(len(docs), extra_pad, dtype=torch.long)], 1)
         for path in ("packed", "padded"):
-            batched = model(ids, lens, path=path)
+            batched = run(ids, lens, path)
             expected = alone["packed"][list(order)]
             torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
             torch.testing.assert_close(alone[path], alone["packed"], atol=1e-5, rtol=0)

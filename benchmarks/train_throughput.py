@@ -1,0 +1,195 @@
+"""Training throughput: the trainer as built against the tutorial baseline, same model, same run.
+
+Trains the classifier of a params profile for a fixed number of optimizer
+steps three ways, from the same initial weights, and prints real
+(unpadded) tokens/s for each:
+
+- built:    the trainer's own pieces: BucketBatchSampler (token budget,
+            length buckets), the DataLoader with `train.loader_workers`
+            workers, `Optimization.step` (the model's exact RNN path, picked
+            by `model.rnn_path`);
+- naive:    the common tutorial: random batches of `max_batch_size`
+            documents padded to the longest, `nn.LSTM` run over the padding
+            (no packing), the same pooling taken over every column;
+- ideal:    batches whose documents all have the same length (the mean),
+            as many as the same token budget holds: no padding at all, the
+            ceiling for any batching scheme (the GPU target compares to it).
+
+Ratios printed: built / naive (target >= 2.5 on CPU for IMDB) and built /
+ideal (target >= 0.85 on a GPU). The first steps of each are warm-up and not
+timed.
+
+    .venv/bin/python -m benchmarks.train_throughput --tokens /path/to/data/tokens
+    .venv/bin/python -m benchmarks.train_throughput   # builds IMDB tokens first (~2 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from doclstm.batching import BucketBatchSampler, TokenBatches, pad_batch
+from doclstm.device import pick_device
+from doclstm.manifest import StageManifest
+from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.optimization import Optimization
+from doclstm.params import Params, load_params
+from doclstm.stages import run_stage
+from doclstm.token_data import TokenSplit, load_split
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ARCHIVE = REPO / "../shared/data/aclImdb_v1.tar.xz"
+WARMUP = 3
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
+    params = load_params(params_file, [f"base.workspace={workspace}", f"ingest.source={archive}"])
+    for stage in ("ingest", "validate", "tokenize"):
+        run_stage(stage, params)
+    return workspace / "data/tokens"
+
+
+def built_batches(train: TokenSplit, params: Params, device: torch.device) -> Iterator[Batch]:
+    sampler = BucketBatchSampler(
+        train.lengths, params.train.batch_tokens, params.train.max_batch_size, params.base.seed
+    )
+    workers = params.train.loader_workers
+    loader = DataLoader(
+        TokenBatches(train),
+        sampler=sampler,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    while True:
+        yield from loader
+        sampler.set_epoch(sampler.epoch + 1)
+
+
+def naive_batches(train: TokenSplit, params: Params) -> Iterator[Batch]:
+    rng = np.random.default_rng(params.base.seed)
+    size = params.train.max_batch_size
+    while True:
+        order = rng.permutation(len(train))
+        for start in range(0, len(order) - size + 1, size):
+            batch = order[start : start + size]
+            ids, lengths = pad_batch([train.sequence(i) for i in batch])
+            yield ids, lengths, torch.from_numpy(train.label_ids[batch])
+
+
+def ideal_batches(train: TokenSplit, params: Params) -> Iterator[Batch]:
+    rng = np.random.default_rng(params.base.seed)
+    length = max(round(float(train.lengths.mean())), 1)
+    size = max(min(params.train.batch_tokens // length, params.train.max_batch_size), 1)
+    vocab = int(train.tokens.max()) + 1
+    while True:
+        ids = torch.from_numpy(rng.integers(2, vocab, size=(size, length)))
+        labels = torch.from_numpy(rng.integers(0, 2, size=size))
+        yield ids, torch.full((size,), length, dtype=torch.long), labels
+
+
+class TutorialForward(torch.nn.Module):
+    """The tutorial model on the same weights: the RNN runs over the pads, pooling sees them."""
+
+    def __init__(self, model: SequenceClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        steps, _ = m.rnn(m.dropout(m.embedding(ids)))
+        if m.config.pooling == "max":
+            summary = steps.amax(1)
+        elif m.config.pooling == "mean":
+            summary = steps.mean(1)
+        else:
+            summary = steps[:, -1]
+        return torch.as_tensor(m.head(m.dropout(summary)))
+
+
+def run(
+    model: SequenceClassifier,
+    net: torch.nn.Module,
+    batches: Iterator[Batch],
+    params: Params,
+    labels: np.ndarray,
+    steps: int,
+    device: torch.device,
+) -> tuple[float, float]:
+    """Real tokens/s and padded tokens / real tokens over `steps` timed steps."""
+    opt = Optimization.build(model, net, params.train, labels, steps + WARMUP, device)
+    real = padded = 0
+    started = 0.0
+    for step in range(steps + WARMUP):
+        ids, lengths, label_ids = next(batches)
+        if step == WARMUP:
+            _sync(device)
+            started, real, padded = time.perf_counter(), 0, 0
+        opt.step(ids.to(device, non_blocking=True), lengths, label_ids.to(device))
+        real += int(lengths.sum())
+        padded += ids.numel()
+    _sync(device)
+    return real / (time.perf_counter() - started), (padded - real) / real
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
+    parser.add_argument("--tokens", type=Path, help="a tokens folder; else IMDB is tokenized")
+    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="doclstm-throughput-") as tmp:
+        tokens = args.tokens or build_tokens(args.params, args.archive.resolve(), Path(tmp))
+        params = load_params(args.params, args.set)
+        manifest = StageManifest.load(tokens)
+        train = load_split(tokens, "train", manifest)
+        device = pick_device(params.train.device)
+        config = ModelConfig(
+            vocab_size=manifest.summary["vocab_size"],
+            num_labels=len(manifest.summary["labels"]),
+            **params.train.model.model_dump(),
+        )
+        print(
+            f"{len(train):,} train documents, mean length {train.lengths.mean():.0f}, "
+            f"max {train.lengths.max()}; {config.cell} bidirectional={config.bidirectional} "
+            f"embedding {config.embedding_dim} hidden {config.hidden_size} pooling "
+            f"{config.pooling}; {args.steps} timed steps each on {device}, "
+            f"{torch.get_num_threads()} threads"
+        )
+        results = {}
+        for name in ("built", "naive", "ideal"):
+            torch.manual_seed(params.base.seed)
+            model = SequenceClassifier(config).to(device).train()
+            net = TutorialForward(model) if name == "naive" else model
+            batches = {
+                "built": lambda: built_batches(train, params, device),
+                "naive": lambda: naive_batches(train, params),
+                "ideal": lambda: ideal_batches(train, params),
+            }[name]()
+            results[name] = run(model, net, batches, params, train.label_ids, args.steps, device)
+            rate, waste = results[name]
+            print(f"{name:>6}: {rate:>10,.0f} real tokens/s   padding {100 * waste:5.1f}%")
+        built = results["built"][0]
+        print(f"built / naive: {built / results['naive'][0]:.2f}  (target >= 2.5 on CPU)")
+        print(f"built / ideal: {built / results['ideal'][0]:.2f}  (target >= 0.85 on a GPU)")
+
+
+if __name__ == "__main__":
+    main()

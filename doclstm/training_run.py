@@ -1,0 +1,66 @@
+"""The MLflow run of one training: per-epoch metrics while it trains, reopened on resume.
+
+The run is tagged with the training fingerprint; a resumed training finds
+its unfinished run by that tag and goes on logging into it, so one model
+has one run whatever happened on the way. `register` later adds the test
+metrics and the model to the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+
+from doclstm.params import TrainParams
+from doclstm.tracking import TrackingTarget, flatten
+
+FINGERPRINT_TAG = "doclstm.train_fingerprint"
+
+
+def experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(target.experiment, target.artifact_location))
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    client: MlflowClient
+    uri: str
+    run_id: str
+
+    @classmethod
+    def open(cls, target: TrackingTarget, fingerprint: str, params: TrainParams) -> TrainingRun:
+        client = MlflowClient(target.uri)
+        exp = experiment_id(client, target)
+        unfinished = [
+            run
+            for run in client.search_runs(
+                [exp],
+                filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
+                order_by=["attributes.start_time DESC"],
+            )
+            if run.info.status != RunStatus.to_string(RunStatus.FINISHED)
+        ]
+        if unfinished:
+            run_id = unfinished[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+        else:
+            run_id = client.create_run(exp, tags={FINGERPRINT_TAG: fingerprint}).info.run_id
+            settings = flatten({"train": params.model_dump(mode="json")})
+            for key, value in settings.items():
+                client.log_param(run_id, key, str(value)[:500])
+        return cls(client, target.uri, run_id)
+
+    def log_epoch(self, record: dict[str, Any]) -> None:
+        step = int(record["epoch"])
+        for key, value in record.items():
+            if key != "epoch":
+                self.client.log_metric(self.run_id, key, float(value), step=step)
+
+    def close(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,46 @@
+"""One rank of the 2-process DDP test: `torchrun --nproc_per_node 2 -m tests.doclstm.ddp_worker
+TOKENS OUT`. Trains through `doclstm.trainer.fit` on the gloo backend and saves this rank's
+final weights and the documents it trained on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from doclstm.distributed import Distributed
+from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.params import TrainParams
+from doclstm.token_data import load_split
+from doclstm.trainer import fit
+
+
+def main(tokens_dir: Path, out: Path) -> None:
+    manifest = json.loads((tokens_dir / "manifest.json").read_text())["summary"]
+    train, val = load_split(tokens_dir, "train"), load_split(tokens_dir, "val")
+    params = TrainParams.model_validate(
+        {
+            "epochs": 2,
+            "batch_tokens": 1024,
+            "loader_workers": 0,
+            "model": {"embedding_dim": 16, "hidden_size": 16},
+        }
+    )
+    labels = manifest["labels"]
+    config = ModelConfig(manifest["vocab_size"], len(labels), **params.model.model_dump())
+    dist = Distributed.from_env("cpu")
+    torch.manual_seed(100 + dist.rank)  # different initial weights: DDP must make them one
+    model = SequenceClassifier(config)
+    result = fit(model, train, val, labels, params, 7, torch.device("cpu"))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out / f"rank{dist.rank}.safetensors"),
+    )
+    (out / f"rank{dist.rank}.json").write_text(json.dumps(result.history))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,99 @@
+"""Kill training mid-epoch with SIGKILL, start it again, end with the uninterrupted weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doclstm.fingerprint import sha256_file
+from doclstm.train_state import STATE
+from tests.conftest import tiny_params
+
+# Small batches, so an epoch has dozens of steps and checkpoints to land between.
+RESUME = [
+    "train.epochs=3",
+    "train.patience=3",
+    "train.batch_tokens=512",
+    "train.checkpoint_steps=3",
+    "train.loader_workers=1",
+]
+
+
+def _workspace(built_workspace: Path, small_corpus: Path, root: Path) -> Path:
+    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
+    params = tiny_params(root, small_corpus, *RESUME).model_dump(mode="json", by_alias=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    return root
+
+
+def _train(root: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "doclstm.cli", "stage", "train", "-p", "params.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE)
+
+
+def _mid_epoch_checkpoint(checkpoint: Path) -> dict | None:
+    try:
+        state = json.loads((checkpoint / STATE).read_text())["state"]
+    except (OSError, ValueError, KeyError):
+        return None  # not written yet, or between renames
+    return state if state["progress"]["epoch"] >= 2 and state["sampler"]["position"] > 0 else None
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    straight = _workspace(built_workspace, small_corpus, tmp_path / "straight")
+    killed = _workspace(built_workspace, small_corpus, tmp_path / "killed")
+    assert _train(straight).wait(timeout=600) == 0
+
+    process = _train(killed)
+    checkpoint = killed / "models/main.resume"
+    deadline = time.monotonic() + 600
+    while (seen := _mid_epoch_checkpoint(checkpoint)) is None:
+        assert process.poll() is None, "training ended before a mid-epoch checkpoint was seen"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "models/main").exists()  # no model folder that looks whole
+
+    resumed = _train(killed)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err.decode()[-3000:]
+    ours, theirs = killed / "models/main", straight / "models/main"
+    summary = json.loads((ours / "manifest.json").read_text())["summary"]
+    assert summary["resumed_at_step"] >= seen["progress"]["step"] > 0
+    assert sha256_file(ours / "model.safetensors") == sha256_file(theirs / "model.safetensors")
+    ours_history = json.loads((ours / "history.json").read_text())
+    theirs_history = json.loads((theirs / "history.json").read_text())
+    for key in ("epoch", "train_loss", "val_accuracy", "val_macro_f1", "val_log_loss"):
+        assert [r[key] for r in ours_history] == [r[key] for r in theirs_history]
+    assert not checkpoint.exists()  # removed once the model is written
+
+
+def test_checkpoint_for_other_settings_is_not_resumed(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    from doclstm.stages import run_stage
+    from tasks.train import resume_dir
+
+    root = tmp_path
+    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
+    params = tiny_params(root, small_corpus, "train.epochs=1")
+    checkpoint = resume_dir(root / "models/main")
+    from doclstm.train_state import save_training_state
+
+    save_training_state(checkpoint, {"fingerprint": "some other training"})
+    result = run_stage("train", params)
+    assert result.resumed_at_step is None and not checkpoint.exists()
