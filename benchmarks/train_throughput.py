@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from doclstm.batching import BucketBatchSampler, TokenBatches, pad_batch
+from doclstm.batching import BucketBatchSampler, batch_loader, pad_batch
 from doclstm.device import pick_device
 from doclstm.manifest import StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
@@ -61,15 +60,7 @@ def built_batches(train: TokenSplit, params: Params, device: torch.device) -> It
     sampler = BucketBatchSampler(
         train.lengths, params.train.batch_tokens, params.train.max_batch_size, params.base.seed
     )
-    workers = params.train.loader_workers
-    loader = DataLoader(
-        TokenBatches(train),
-        sampler=sampler,
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-    )
+    loader = batch_loader(train, sampler, params.train.loader_workers, device, 0)
     while True:
         yield from loader
         sampler.set_epoch(sampler.epoch + 1)

@@ -18,12 +18,13 @@ ahead, so the sampler cannot count for itself) and iteration starts there.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from doclstm.token_data import TokenSplit
 from doclstm.tokenizer import PAD_ID
@@ -155,3 +156,35 @@ class TokenBatches(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     def __getitem__(self, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, lengths = pad_batch([self.split.sequence(i) for i in batch])
         return ids, lengths, torch.from_numpy(self.split.label_ids[batch])
+
+
+def batch_loader(
+    split: TokenSplit,
+    sampler: BucketBatchSampler,
+    workers: int,
+    device: torch.device,
+    seed: int,
+) -> DataLoader[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Batches of `split` in `sampler` order, padded by `workers` processes ahead of use.
+
+    Workers start from a fork server (torch preloaded), not by forking the trainer:
+    a process forked from one that runs a Prefect flow dies in the interpreter's
+    exit path with status 1. They start with each epoch and are joined at its
+    end rather than left to the garbage collector. The loader has its own
+    generator: creating an iterator would otherwise draw from the global RNG,
+    and a resumed epoch would get other dropout masks than an uninterrupted one.
+    """
+    context = None
+    if workers > 0:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["doclstm.batching"])
+    return DataLoader(
+        TokenBatches(split),
+        sampler=sampler,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
+        multiprocessing_context=context,
+    )

@@ -29,7 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from doclstm.batching import BucketBatchSampler, TokenBatches
+from doclstm.batching import BucketBatchSampler, batch_loader
 from doclstm.distributed import Distributed
 from doclstm.errors import DoclstmError
 from doclstm.inference import predict_probabilities
@@ -145,19 +145,7 @@ def fit(
             },
         )
 
-    loader = DataLoader(
-        TokenBatches(train),
-        sampler=sampler,
-        batch_size=None,
-        num_workers=params.loader_workers,
-        pin_memory=device.type == "cuda",
-        # Workers start with each epoch and are joined at its end, never left to the
-        # garbage collector, which may run them down at an awkward moment.
-        persistent_workers=False,
-        # Its own generator: creating an iterator must not draw from the global RNG,
-        # or a resumed epoch would get other dropout masks than an uninterrupted one.
-        generator=torch.Generator().manual_seed(seed),
-    )
+    loader = batch_loader(train, sampler, params.loader_workers, device, seed)
     stopped = _stopped_early(history, params)
     with EpochProgress(enabled=dist.is_main) as progress:
         while state.epoch <= params.epochs and not stopped:

@@ -107,9 +107,9 @@ def train_model(
             fingerprint=fingerprint,
             on_epoch=run.log_epoch if run else None,
         )
-    except BaseException:
-        if run:
-            run.close("KILLED")
+    except BaseException as exc:
+        if run:  # reopened by the next attempt, which resumes the checkpoint
+            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     if not rank.is_main:
         rank.barrier()

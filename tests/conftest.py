@@ -26,6 +26,7 @@ TINY = [
     "train.model.hidden_size=32",
     "train.epochs=2",
     "train.batch_tokens=4096",
+    "train.loader_workers=0",  # the flow and resume tests run loader workers
     "register.min_accuracy=0.0",
     "register.min_macro_f1=0.0",
     "score.docs_per_shard=70",

@@ -6,6 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from doclstm.manifest import StageManifest
 from tests.conftest import DOCS_PER_LABEL, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
         f"ingest.source={small_corpus}",
         f"score.input={small_corpus}",
         *TINY,
+        "train.loader_workers=1",  # worker processes started inside a Prefect task
     ]
     state = pipeline_then_score(str(ROOT / "params.yaml"), overrides, return_state=True)
     assert state.is_completed()
@@ -42,6 +44,17 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     assert training.register.version == "1"
     assert run.score.documents == 5 * DOCS_PER_LABEL and run.score.shards_skipped == 0
     assert pq.read_table(run.score.out_dir).num_rows == 5 * DOCS_PER_LABEL
+
+    # One MLflow run per model: the trainer logged each epoch live into it, and
+    # register added the test metrics and the model to that same run.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(training.register.tracking_uri)
+    train_summary = StageManifest.load(training.train.model_dir).summary
+    assert training.register.run_id == train_summary["mlflow_run_id"]
+    epochs = client.get_metric_history(training.register.run_id, "val_macro_f1")
+    assert [m.step for m in epochs] == [1, 2]
+    assert "test_accuracy" in client.get_run(training.register.run_id).data.metrics
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_DESC)
