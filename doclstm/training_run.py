@@ -51,7 +51,7 @@ class TrainingRun:
             client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(exp, tags={FINGERPRINT_TAG: fingerprint}).info.run_id
-            settings = flatten({"train": params.model_dump(mode="json")})
+            settings = flatten({"train": params.result_settings()})
             for key, value in settings.items():
                 client.log_param(run_id, key, str(value)[:500])
         return cls(client, target.uri, run_id)

@@ -100,7 +100,11 @@ def register_model(
     with mlflow.start_run(
         run_id=training_run, experiment_id=None if training_run else experiment_id(client, target)
     ) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in flatten(all_params).items()})
+        # A reused training run already holds the train.* settings it was trained with.
+        logged = client.get_run(training_run).data.params if training_run else {}
+        mlflow.log_params(
+            {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
+        )
         if training_run is None:  # else the trainer logged them live
             for record in history:
                 mlflow.log_metrics(
