@@ -29,7 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from doclstm.batching import BucketBatchSampler, batch_loader
+from doclstm.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.distributed import Distributed
 from doclstm.errors import DoclstmError
 from doclstm.inference import predict_probabilities
@@ -147,49 +147,53 @@ def fit(
 
     loader = batch_loader(train, sampler, params.loader_workers, device, seed)
     stopped = _stopped_early(history, params)
-    with EpochProgress(enabled=dist.is_main) as progress:
-        while state.epoch <= params.epochs and not stopped:
-            sampler.set_epoch(state.epoch)
-            progress.start_epoch(state.epoch, params.epochs, len(sampler), sampler.position)
-            started = time.perf_counter() - state.epoch_seconds
-            loss_sum = torch.zeros((), device=device)
-            for ids, lengths, label_ids in _batches(loader, device):
-                loss = opt.step(ids, lengths, label_ids)
-                sampler.position += 1
-                state.step += 1
-                loss_sum += loss.detach() * len(label_ids)  # no device sync per step
-                state.epoch_documents += len(label_ids)
-                state.epoch_tokens += int(lengths.sum())
-                checkpoint_now = (
-                    state.step % params.checkpoint_steps == 0 and sampler.position < len(sampler)
-                )
-                if checkpoint_now or state.step % 16 == 0:
-                    state.epoch_loss, loss_sum = state.epoch_loss + float(loss_sum), loss_sum * 0
-                    state.epoch_seconds = time.perf_counter() - started
-                    progress.update(
-                        sampler.position,
-                        state.epoch_tokens / state.epoch_seconds,
-                        state.epoch_loss / state.epoch_documents,
-                    )
-                if checkpoint_now:
-                    checkpoint()
-            state.epoch_loss += float(loss_sum)
-            state.epoch_seconds = time.perf_counter() - started
-            record = _epoch_record(model, val, labels, params, device, state, sampler, dist)
-            record["learning_rate"] = opt.scheduler.get_last_lr()[0]
-            history.append(record)
-            _log_epoch(record, params)
-            if _improved(record[params.monitor], state.best_metric, params.monitor):
-                state.best_metric, state.best_epoch = record[params.monitor], state.epoch
-                best_state = copy.deepcopy(model.state_dict())
-            if dist.is_main and on_epoch is not None:
-                on_epoch(record)
-            stopped = _stopped_early(history, params)
-            state.epoch += 1
-            state.epoch_loss, state.epoch_documents, state.epoch_tokens = 0.0, 0, 0
-            state.epoch_seconds = 0.0
-            sampler.set_epoch(state.epoch)
-            checkpoint()
+    try:
+        with EpochProgress(enabled=dist.is_main) as progress:
+            while state.epoch <= params.epochs and not stopped:
+                sampler.set_epoch(state.epoch)
+                progress.start_epoch(state.epoch, params.epochs, len(sampler), sampler.position)
+                started = time.perf_counter() - state.epoch_seconds
+                loss_sum = torch.zeros((), device=device)
+                for ids, lengths, label_ids in _batches(loader, device):
+                    loss = opt.step(ids, lengths, label_ids)
+                    sampler.position += 1
+                    state.step += 1
+                    loss_sum += loss.detach() * len(label_ids)  # no device sync per step
+                    state.epoch_documents += len(label_ids)
+                    state.epoch_tokens += int(lengths.sum())
+                    # Mid-epoch only: the epoch's last step is followed by the epoch-end one.
+                    mid_epoch = sampler.position < len(sampler)
+                    checkpoint_now = mid_epoch and state.step % params.checkpoint_steps == 0
+                    if checkpoint_now or state.step % 16 == 0:
+                        state.epoch_loss += float(loss_sum)
+                        loss_sum.zero_()
+                        state.epoch_seconds = time.perf_counter() - started
+                        progress.update(
+                            sampler.position,
+                            state.epoch_tokens / state.epoch_seconds,
+                            state.epoch_loss / state.epoch_documents,
+                        )
+                    if checkpoint_now:
+                        checkpoint()
+                state.epoch_loss += float(loss_sum)
+                state.epoch_seconds = time.perf_counter() - started
+                record = _epoch_record(model, val, labels, params, device, state, sampler, dist)
+                record["learning_rate"] = opt.scheduler.get_last_lr()[0]
+                history.append(record)
+                _log_epoch(record, params)
+                if _improved(record[params.monitor], state.best_metric, params.monitor):
+                    state.best_metric, state.best_epoch = record[params.monitor], state.epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                if dist.is_main and on_epoch is not None:
+                    on_epoch(record)
+                stopped = _stopped_early(history, params)
+                state.epoch += 1
+                state.epoch_loss, state.epoch_documents, state.epoch_tokens = 0.0, 0, 0
+                state.epoch_seconds = 0.0
+                sampler.set_epoch(state.epoch)
+                checkpoint()
+    finally:
+        close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", params.monitor, params.patience)
     return FitResult(best_state, state.best_epoch, history, resumed_at)
