@@ -60,8 +60,6 @@ class _Progress:
 
     epoch: int = 1  # the epoch being trained (1-based)
     step: int = 0  # optimizer steps done in all
-    best_metric: float | None = None
-    best_epoch: int = 0
     history: list[dict[str, Any]] | None = None
     epoch_loss: float = 0.0  # sums over this epoch's steps so far (this rank)
     epoch_documents: int = 0
@@ -104,7 +102,7 @@ def fit(
     if total_steps == 0:
         raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
     opt = Optimization.build(model, net, params, train.label_ids, total_steps, device)
-    state = _Progress(history=[], best_epoch=0)
+    state = _Progress(history=[])
     best_state = copy.deepcopy(model.state_dict())
     resumed_at = None
     saved = load_training_state(checkpoint_dir) if checkpoint_dir else None
@@ -181,8 +179,7 @@ def fit(
                 record["learning_rate"] = opt.scheduler.get_last_lr()[0]
                 history.append(record)
                 _log_epoch(record, params)
-                if _improved(record[params.monitor], state.best_metric, params.monitor):
-                    state.best_metric, state.best_epoch = record[params.monitor], state.epoch
+                if _best_epoch(history, params.monitor) == state.epoch:
                     best_state = copy.deepcopy(model.state_dict())
                 if dist.is_main and on_epoch is not None:
                     on_epoch(record)
@@ -196,7 +193,7 @@ def fit(
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", params.monitor, params.patience)
-    return FitResult(best_state, state.best_epoch, history, resumed_at)
+    return FitResult(best_state, _best_epoch(history, params.monitor), history, resumed_at)
 
 
 def _batches(
@@ -246,17 +243,15 @@ def _log_epoch(record: dict[str, Any], params: TrainParams) -> None:
     )
 
 
-def _improved(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return True
-    return value < best if monitor in LOWER_IS_BETTER else value > best
+def _best_epoch(history: list[dict[str, Any]], monitor: str) -> int:
+    """The first epoch (1-based) with the best `monitor` value; 0 before any epoch."""
+    values = [record[monitor] for record in history]
+    if not values:
+        return 0
+    best = min(values) if monitor in LOWER_IS_BETTER else max(values)
+    return values.index(best) + 1
 
 
 def _stopped_early(history: list[dict[str, Any]], params: TrainParams) -> bool:
     """True once `patience` epochs have passed since the best one."""
-    if not history:
-        return False
-    values = [r[params.monitor] for r in history]
-    pick = min if params.monitor in LOWER_IS_BETTER else max
-    best_epoch = values.index(pick(values)) + 1
-    return len(history) - best_epoch >= params.patience
+    return bool(history) and len(history) - _best_epoch(history, params.monitor) >= params.patience
