@@ -1,10 +1,10 @@
 """One split of the token shards in memory, read through the verified manifest.
 
 The ids of a split sit in one flat int32 array with int64 offsets, not one
-array per document: a DataLoader worker forked from the trainer then shares
-them page for page instead of touching a million Python objects (and their
-reference counts) and copying them. The `length` column, checked against the
-ids, is all the batch sampler is given.
+array per document: handing the split to a DataLoader worker then pickles
+two buffers instead of a million small arrays, and memory holds no
+per-document Python objects. The `length` column, checked against the ids,
+is all the batch sampler is given.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class _Progress:
 
     epoch: int = 1  # the epoch being trained (1-based)
     step: int = 0  # optimizer steps done in all
-    history: list[dict[str, Any]] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
     epoch_loss: float = 0.0  # sums over this epoch's steps so far (this rank)
     epoch_documents: int = 0
     epoch_tokens: int = 0
@@ -102,7 +102,7 @@ def fit(
     if total_steps == 0:
         raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
     opt = Optimization.build(model, net, params, train.label_ids, total_steps, device)
-    state = _Progress(history=[])
+    state = _Progress()
     best_state = copy.deepcopy(model.state_dict())
     resumed_at = None
     saved = load_training_state(checkpoint_dir) if checkpoint_dir else None
@@ -110,26 +110,25 @@ def fit(
         log.info("train: checkpoint in %s is for other data or settings; ignoring", checkpoint_dir)
         saved = None
     if saved is not None:
-        state = _Progress(**saved["progress"])
-        model.load_state_dict(saved["model"])
-        best_state = saved["best_model"]
-        opt.load_state_dict(saved["optimization"])
-        sampler.load_state_dict(saved["sampler"])
         if len(saved["rng"]) != dist.world_size:
             raise DoclstmError(
                 f"{checkpoint_dir}: saved by {len(saved['rng'])} processes, "
                 f"resumed with {dist.world_size}; resume with the same number"
             )
+        state = _Progress(**saved["progress"])
+        model.load_state_dict(saved["model"])
+        best_state = saved["best_model"]
+        opt.load_state_dict(saved["optimization"])
+        sampler.load_state_dict(saved["sampler"])
         set_rng_state(saved["rng"][dist.rank])
         resumed_at = state.step
         log.info("train: resuming at epoch %d, step %d", state.epoch, state.step)
-    history: list[dict[str, Any]] = state.history or []
+    history = state.history
 
     def checkpoint() -> None:
         rngs = dist.gather(rng_state())  # a collective: every rank calls this at the same step
         if checkpoint_dir is None or not dist.is_main:
             return
-        state.history = history
         save_training_state(
             checkpoint_dir,
             {

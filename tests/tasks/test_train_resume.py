@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from doclstm.fingerprint import sha256_file
-from doclstm.train_state import STATE
+from doclstm.stages import run_stage
+from doclstm.train_state import STATE, save_training_state
+from tasks.train import resume_dir
 from tests.conftest import tiny_params
 
 # Small batches, so an epoch has dozens of steps and checkpoints to land between.
@@ -85,15 +87,9 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
 def test_checkpoint_for_other_settings_is_not_resumed(
     built_workspace: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    from doclstm.stages import run_stage
-    from tasks.train import resume_dir
-
-    root = tmp_path
-    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
-    params = tiny_params(root, small_corpus, "train.epochs=1")
-    checkpoint = resume_dir(root / "models/main")
-    from doclstm.train_state import save_training_state
-
+    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
+    params = tiny_params(tmp_path, small_corpus, "train.epochs=1")
+    checkpoint = resume_dir(tmp_path / "models/main")
     save_training_state(checkpoint, {"fingerprint": "some other training"})
     result = run_stage("train", params)
     assert result.resumed_at_step is None and not checkpoint.exists()
