@@ -3,6 +3,8 @@
     doclstm run                      the Prefect flow: train pipeline, then score
     doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
     doclstm score --model M --input SRC --output DIR
+    doclstm promote VERSION --reason TEXT   make a version champion by hand
+    doclstm rollback --reason TEXT          champion back to the previous champion
     doclstm inspect tokens           the tokenize manifest: splits, truncation, lengths
 
 Every command takes `--params params.yaml` and repeatable `--set key=value`.
@@ -45,12 +47,7 @@ SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3"
 def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
     """Run the training pipeline flow, then score `score.input` with the new model."""
     params = load_params(params_file, overrides)
-    # Prefect forwards these standard loggers into flow-run logs (and its console).
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
-        logging.getLogger(name).setLevel(logging.INFO)
-    _quiet_libraries()
+    _prefect_logging()
     from flows.pipeline import pipeline_then_score
 
     result = pipeline_then_score(str(params_file), list(overrides))
@@ -58,8 +55,37 @@ def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> N
 
 
 @app.command()
+def promote(
+    version: str = typer.Argument(..., help="the model version to make champion"),
+    reason: str = typer.Option(..., help="why; recorded on the version and in Prefect"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Make VERSION of `register.model_name` the champion, bypassing the gate."""
+    from doclstm.registry import manual_actor
+
+    registry = _registry(load_params(params_file, overrides))
+    _record_decision(registry.name, registry.promote(version, reason, manual_actor()))
+
+
+@app.command()
+def rollback(
+    reason: str = typer.Option(..., help="why; recorded on both versions and in Prefect"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Put the previous champion back (the one the current champion replaced)."""
+    from doclstm.registry import manual_actor
+
+    registry = _registry(load_params(params_file, overrides))
+    _record_decision(registry.name, registry.rollback(reason, manual_actor()))
+
+
+@app.command()
 def stage(
-    name: str = typer.Argument(..., help="ingest, validate, tokenize, train, evaluate, register"),
+    name: str = typer.Argument(
+        ..., help="ingest, validate, tokenize, train, evaluate, register, gate"
+    ),
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
     repair: bool = typer.Option(
@@ -125,6 +151,36 @@ def main() -> None:
         sys.exit(2)
 
 
+def _registry(params: Params) -> Any:
+    from doclstm.registry import Registry
+    from doclstm.stages import workspace
+    from doclstm.tracking import tracking_uri
+
+    uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)
+    return Registry(uri, params.register_.model_name)
+
+
+def _record_decision(model_name: str, decision: Any) -> None:
+    """Print the decision, then publish it to Prefect like the gate's."""
+    console.print(decision.markdown(model_name), highlight=False)
+    _prefect_logging()
+    from flows.registry import record_decision
+
+    record_decision(
+        decision.markdown(model_name),
+        f"{model_name} version {decision.version}: {decision.decision}",
+    )
+
+
+def _prefect_logging() -> None:
+    # Prefect forwards these standard loggers into flow-run logs (and its console).
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
+        logging.getLogger(name).setLevel(logging.INFO)
+    _quiet_libraries()
+
+
 def _log_to_console() -> None:
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -178,9 +234,12 @@ def _print_summary(result: Any, params: Params) -> None:
         ),
         (
             "MLflow",
-            f"run {t.register.run_id}, {t.register.model_name} version "
-            f"{t.register.version} {t.register.aliases}; {t.register.decision}: "
-            f"{t.register.reason}",
+            f"run {t.register.run_id}, {t.register.model_name} version {t.register.version}",
+        ),
+        (
+            "gate",
+            f"{t.gate.decision}: {t.gate.reason}; champion: version {t.gate.champion}"
+            + _cached(t.gate.cached),
         ),
         (
             "predictions",

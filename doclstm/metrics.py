@@ -1,4 +1,9 @@
-"""Classification metrics from labels and probabilities (scikit-learn's definitions)."""
+"""Classification metrics from labels and probabilities (scikit-learn's definitions).
+
+`classification_metrics` is what evaluate writes to `metrics.json`: point
+metrics, ranking metrics (ROC-AUC, PR-AUC; one-vs-rest for multi-class),
+calibration (expected calibration error) and 95% bootstrap intervals.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +13,148 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     confusion_matrix,
     f1_score,
     log_loss,
     precision_recall_fscore_support,
+    roc_auc_score,
 )
+
+BOOTSTRAP_SAMPLES = 1_000
+CALIBRATION_BINS = 15
 
 
 def classification_metrics(
-    label_ids: np.ndarray, probs: np.ndarray, labels: list[str]
+    label_ids: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    seed: int = 0,
+    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, log loss, per-class precision/recall/F1 and the confusion matrix."""
+    """Everything `metrics.json` holds except the length buckets."""
     predicted = probs.argmax(1)
     classes = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(
         label_ids, predicted, labels=classes, zero_division=0
     )
+    roc, pr = one_vs_rest_auc(label_ids, probs)
+    reliability = calibration(label_ids, probs)
+    per_class = {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+            "roc_auc": roc[i],
+            "pr_auc": pr[i],
+        }
+        for i, name in enumerate(labels)
+    }
     return {
         "accuracy": float(accuracy_score(label_ids, predicted)),
-        "macro_f1": float(
-            f1_score(label_ids, predicted, labels=classes, average="macro", zero_division=0)
-        ),
+        "macro_f1": macro_f1(label_ids, predicted, len(labels)),
+        "roc_auc": _binary_or_macro(roc, len(labels)),
+        "pr_auc": _binary_or_macro(pr, len(labels)),
         "log_loss": float(log_loss(label_ids, np.clip(probs, 1e-7, 1), labels=classes)),
+        "expected_calibration_error": reliability["ece"],
         "documents": len(label_ids),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(labels)
-        },
+        "intervals_95": bootstrap_intervals(
+            label_ids, predicted, len(labels), seed, bootstrap_samples
+        ),
+        "per_class": per_class,
         "confusion_matrix": confusion_matrix(label_ids, predicted, labels=classes).tolist(),
+        "calibration_bins": reliability["bins"],
     }
+
+
+def macro_f1(label_ids: np.ndarray, predicted: np.ndarray, n_labels: int) -> float:
+    return float(
+        f1_score(
+            label_ids, predicted, labels=list(range(n_labels)), average="macro", zero_division=0
+        )
+    )
+
+
+def one_vs_rest_auc(
+    label_ids: np.ndarray, probs: np.ndarray
+) -> tuple[list[float | None], list[float | None]]:
+    """ROC-AUC and PR-AUC (average precision) of each class against the rest; None for a
+    class absent from (or alone in) the labels, where the curve is undefined."""
+    roc: list[float | None] = []
+    pr: list[float | None] = []
+    for i in range(probs.shape[1]):
+        positive = label_ids == i
+        if positive.all() or not positive.any():
+            roc.append(None)
+            pr.append(None)
+            continue
+        roc.append(float(roc_auc_score(positive, probs[:, i])))
+        pr.append(float(average_precision_score(positive, probs[:, i])))
+    return roc, pr
+
+
+def _binary_or_macro(values: list[float | None], n_labels: int) -> float | None:
+    """Binary: the positive class's value (label 1); multi-class: mean over defined classes."""
+    if n_labels == 2:
+        return values[1]
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def calibration(
+    label_ids: np.ndarray, probs: np.ndarray, bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """Top-label reliability: per equal-width confidence bin, the mean confidence, the
+    accuracy and the count; `ece` is their count-weighted mean absolute gap."""
+    confidence = probs.max(1)
+    correct = probs.argmax(1) == label_ids
+    index = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    rows = []
+    gap = 0.0
+    for b in range(bins):
+        mask = index == b
+        if not mask.any():
+            continue
+        conf, acc = float(confidence[mask].mean()), float(correct[mask].mean())
+        rows.append({"bin": b, "confidence": conf, "accuracy": acc, "documents": int(mask.sum())})
+        gap += mask.sum() * abs(conf - acc)
+    return {"ece": float(gap / max(len(label_ids), 1)), "bins": rows}
+
+
+def bootstrap_intervals(
+    label_ids: np.ndarray,
+    predicted: np.ndarray,
+    n_labels: int,
+    seed: int = 0,
+    samples: int = BOOTSTRAP_SAMPLES,
+) -> dict[str, list[float]]:
+    """95% percentile-bootstrap intervals of accuracy and macro-F1 (documents resampled
+    with replacement, `samples` times, seeded so the report is reproducible)."""
+    rng = np.random.default_rng(seed)
+    n = len(label_ids)
+    accuracy = np.empty(samples)
+    f1 = np.empty(samples)
+    for s in range(samples):
+        pick = rng.integers(0, n, n)
+        y, p = label_ids[pick], predicted[pick]
+        accuracy[s] = (y == p).mean()
+        f1[s] = _fast_macro_f1(y, p, n_labels)
+    return {
+        "accuracy": [float(np.quantile(accuracy, 0.025)), float(np.quantile(accuracy, 0.975))],
+        "macro_f1": [float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))],
+    }
+
+
+def _fast_macro_f1(y: np.ndarray, p: np.ndarray, n_labels: int) -> float:
+    """Macro-F1 as scikit-learn computes it with zero_division=0, from one bincount."""
+    counts = np.bincount(y * n_labels + p, minlength=n_labels * n_labels).reshape(
+        n_labels, n_labels
+    )
+    tp = np.diag(counts).astype(np.float64)
+    denom = counts.sum(0) + counts.sum(1)  # 2tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros(n_labels), where=denom > 0)
+    return float(f1.mean())
 
 
 def accuracy_by_length(

@@ -155,6 +155,7 @@ class TrainParams(_Group):
 
 class EvaluateParams(_Group):
     batch_tokens: int = Field(65_536, ge=1)
+    bootstrap_samples: int = Field(1_000, ge=10)  # resamples for the 95% intervals
 
 
 class RegisterParams(_Group):
@@ -162,9 +163,20 @@ class RegisterParams(_Group):
     tracking_uri: str = ""
     experiment: str = "doclstm"
     model_name: str = Field("doclstm-bbcnews", pattern=r"^[A-Za-z0-9_.-]+$")
-    # With no champion yet, the first challenger meeting these becomes champion.
+
+
+class GateParams(_Group):
+    """When the challenger replaces the champion (doclstm/gate.py)."""
+
+    # With no champion yet, the challenger becomes champion if it meets these.
     min_accuracy: float = Field(0.9, ge=0, le=1)
     min_macro_f1: float = Field(0.9, ge=0, le=1)
+    # Against a champion: test accuracy higher by at least this much...
+    min_improvement: float = Field(0.0, ge=0, le=1)
+    # ...with a one-sided exact McNemar p-value below this...
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # ...and no class's recall lower than the champion's by more than this.
+    max_recall_drop: float = Field(0.05, ge=0, le=1)
 
 
 class ScoreParams(_Group):
@@ -188,6 +200,7 @@ class Params(_Group):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     register_: RegisterParams = Field(RegisterParams(), alias="register")
+    gate: GateParams = GateParams()
     score: ScoreParams = ScoreParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

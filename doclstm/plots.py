@@ -10,6 +10,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 from doclstm.atomic import atomic_path
 
@@ -52,3 +58,73 @@ def _save(fig: Any, dest: Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return dest
+
+
+def plot_roc(label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path) -> Path:
+    """ROC curve: the positive class for a binary task, one-vs-rest per class otherwise."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, name, positive in _curve_classes(label_ids, labels):
+        fpr, tpr, _ = roc_curve(positive, probs[:, i])
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(positive, probs[:, i]):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC (test)")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, dest)
+
+
+def plot_precision_recall(
+    label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path
+) -> Path:
+    """Precision-recall curve, per class as for the ROC plot."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, name, positive in _curve_classes(label_ids, labels):
+        precision, recall, _ = precision_recall_curve(positive, probs[:, i])
+        ap = average_precision_score(positive, probs[:, i])
+        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("Precision-recall (test)")
+    ax.legend(loc="lower left", fontsize=8)
+    return _save(fig, dest)
+
+
+def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+    ax.plot(
+        [b["confidence"] for b in bins],
+        [b["accuracy"] for b in bins],
+        marker="o",
+        label=f"model (ECE {ece:.3f})",
+    )
+    for b in bins:
+        ax.annotate(
+            str(b["documents"]),
+            (b["confidence"], b["accuracy"]),
+            fontsize=7,
+            xytext=(3, -9),
+            textcoords="offset points",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability (test; numbers: documents per bin)")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, dest)
+
+
+def _curve_classes(label_ids: np.ndarray, labels: list[str]) -> list[tuple[int, str, np.ndarray]]:
+    """(class index, name, is-positive mask) for each class that has a defined curve."""
+    chosen = [1] if len(labels) == 2 else range(len(labels))
+    out = []
+    for i in chosen:
+        positive = label_ids == i
+        if positive.any() and not positive.all():
+            out.append((i, labels[i], positive))
+    return out

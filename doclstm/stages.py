@@ -14,9 +14,9 @@ from typing import Any
 from doclstm.errors import DoclstmError
 from doclstm.layout import Workspace
 from doclstm.params import Params
-from doclstm.tracking import TrackingTarget, artifact_location, tracking_uri
+from doclstm.tracking import tracking_target, tracking_uri
 
-STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register")
+STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register", "gate")
 _FUNCTIONS = {
     "ingest": "tasks.ingest:ingest_documents",
     "validate": "tasks.validate:validate_documents",
@@ -24,6 +24,7 @@ _FUNCTIONS = {
     "train": "tasks.train:train_model",
     "evaluate": "tasks.evaluate:evaluate_model",
     "register": "tasks.register:register_model",
+    "gate": "tasks.gate:gate_challenger",
 }
 REGISTRATION_FILE = "registration.json"
 
@@ -36,6 +37,7 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
     """Positional arguments of stage `name`'s function, all derived from `params`."""
     ws = workspace(params)
     model_dir = ws.model_dir(params.train.run_name)
+    target = tracking_target(params.register_.tracking_uri, params.register_.experiment, ws.mlflow)
     arguments: dict[str, tuple[Any, ...]] = {
         "ingest": (params.ingest, ws.root, ws.ingested, ws.quarantine),
         "validate": (
@@ -51,11 +53,7 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
             params.base.seed,
             ws.tokens,
             model_dir,
-            TrackingTarget(
-                tracking_uri(params.register_.tracking_uri, ws.mlflow),
-                params.register_.experiment,
-                artifact_location(ws.mlflow),
-            ),
+            target,
         ),
         "evaluate": (params.evaluate, model_dir, ws.tokens, ws.reports),
         "register": (
@@ -65,8 +63,15 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
             ws.reports,
             ws.tokens,
             ws.validation_reports,
-            ws.mlflow,
+            target,
             ws.reports / REGISTRATION_FILE,
+        ),
+        "gate": (
+            params.gate,
+            ws.reports,
+            ws.validated,
+            ws.model_cache,
+            params.evaluate.batch_tokens,
         ),
     }
     if name not in arguments:

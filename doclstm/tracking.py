@@ -11,11 +11,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TrackingTarget:
-    """Where a training logs: the MLflow store, the experiment, where new artifacts go."""
+    """Where a training logs: the MLflow store, the experiment, and where a new
+    experiment's artifacts go (None: the tracking server's own default)."""
 
     uri: str
     experiment: str
-    artifact_location: str
+    artifact_location: str | None
+
+
+def tracking_target(configured_uri: str, experiment: str, mlflow_dir: Path) -> TrackingTarget:
+    """A configured server keeps its artifact root; the default SQLite store puts
+    artifacts beside it under the workspace."""
+    if configured_uri:
+        return TrackingTarget(configured_uri, experiment, None)
+    artifacts = (mlflow_dir / "artifacts").resolve().as_uri()
+    return TrackingTarget(tracking_uri(configured_uri, mlflow_dir), experiment, artifacts)
 
 
 def tracking_uri(configured: str, mlflow_dir: Path) -> str:
@@ -23,10 +33,6 @@ def tracking_uri(configured: str, mlflow_dir: Path) -> str:
         return configured
     mlflow_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
-
-
-def artifact_location(mlflow_dir: Path) -> str:
-    return (mlflow_dir / "artifacts").resolve().as_uri()
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

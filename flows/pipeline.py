@@ -11,10 +11,12 @@ from pathlib import Path
 
 from prefect import flow
 
+from doclstm.errors import DoclstmError
 from doclstm.params import load_params
 from doclstm.stages import stage_arguments
 from flows.score import score_archive
 from tasks.evaluate import EvaluateResult, evaluate
+from tasks.gate import GateResult, gate
 from tasks.ingest import IngestResult, ingest
 from tasks.register import RegisterResult, register
 from tasks.score import ScoreResult
@@ -31,6 +33,7 @@ class TrainingRun:
     train: TrainResult
     evaluate: EvaluateResult
     register: RegisterResult
+    gate: GateResult
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class PipelineRun:
 def train_pipeline(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> TrainingRun:
-    """ingest -> validate -> tokenize -> train -> evaluate -> register."""
+    """ingest -> validate -> tokenize -> train -> evaluate -> register -> gate."""
     params = load_params(Path(params_file), overrides or [])
     return TrainingRun(
         ingest=ingest(*stage_arguments("ingest", params)),
@@ -52,6 +55,7 @@ def train_pipeline(
         train=train(*stage_arguments("train", params)),
         evaluate=evaluate(*stage_arguments("evaluate", params)),
         register=register(*stage_arguments("register", params)),
+        gate=gate(*stage_arguments("gate", params)),
     )
 
 
@@ -59,8 +63,13 @@ def train_pipeline(
 def pipeline_then_score(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> PipelineRun:
-    """Train, then score `score.input` with the new version (or `score.model` if set)."""
+    """Train, then score `score.input` with the champion the gate left (or `score.model`)."""
     training = train_pipeline(params_file, overrides)
     params = load_params(Path(params_file), overrides or [])
-    model = params.score.model or training.register.model_uri
+    model = params.score.model or training.gate.champion_uri
+    if model is None:
+        raise DoclstmError(
+            f"nothing to score with: the gate did not promote {training.register.model_uri} "
+            f"({training.gate.reason}) and there is no champion; set score.model to score anyway"
+        )
     return PipelineRun(training, score_archive(params_file, overrides, model=model))

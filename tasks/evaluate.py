@@ -1,11 +1,13 @@
 """evaluate: score the test split with the trained model and report.
 
-Output contract (`reports/`): `metrics.json` (accuracy, macro-F1, log loss,
-per-class precision/recall/F1, confusion matrix, accuracy by length bucket),
-`plots/confusion_matrix.png`, `plots/accuracy_by_length.png`,
-`test_predictions.parquet` (doc_id, label_id, predicted label,
-probabilities, so any two models can be compared row by row), and
-`evaluate.manifest.json`.
+Output contract (`reports/`): `metrics.json` (accuracy and macro-F1 with 95%
+bootstrap intervals, ROC-AUC and PR-AUC (one-vs-rest when multi-class), log
+loss, expected calibration error with its bins, per-class
+precision/recall/F1/ROC-AUC/PR-AUC, confusion matrix, accuracy by length
+bucket), `plots/{confusion_matrix,roc,precision_recall,reliability,
+accuracy_by_length}.png`, `test_predictions.parquet` (doc_id, label_id,
+label, predicted label, probabilities, so any two models can be compared row
+by row), and `evaluate.manifest.json`.
 
 Run: `doclstm stage evaluate`.
 """
@@ -25,7 +27,13 @@ from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.metrics import accuracy_by_length, classification_metrics
 from doclstm.params import EvaluateParams
-from doclstm.plots import plot_accuracy_by_length, plot_confusion_matrix
+from doclstm.plots import (
+    plot_accuracy_by_length,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_reliability,
+    plot_roc,
+)
 from doclstm.tables import write_table
 from doclstm.token_data import load_split
 
@@ -33,7 +41,11 @@ log = logging.getLogger(__name__)
 MANIFEST = "evaluate.manifest.json"
 METRICS = "metrics.json"
 PREDICTIONS = "test_predictions.parquet"
-CONFUSION_PNG, LENGTH_PNG = "plots/confusion_matrix.png", "plots/accuracy_by_length.png"
+PLOTS = {
+    name: f"plots/{name}.png"
+    for name in ("confusion_matrix", "roc", "precision_recall", "reliability", "accuracy_by_length")
+}
+BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same intervals
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,20 @@ def evaluate_model(
     loaded = load_model_dir(model_dir)
     test = load_split(tokens_dir, "test", tokens)
     probs = predict_probabilities(loaded.model, test.sequences, params.batch_tokens)
-    metrics = classification_metrics(test.label_ids, probs, loaded.labels)
-    metrics["accuracy_by_length"] = accuracy_by_length(test.label_ids, probs, test.lengths)
+    y = test.label_ids
+    metrics = classification_metrics(
+        y, probs, loaded.labels, BOOTSTRAP_SEED, params.bootstrap_samples
+    )
+    metrics["accuracy_by_length"] = accuracy_by_length(y, probs, test.lengths)
     metrics["model_best_epoch"] = model_manifest.summary["best_epoch"]
     write_json(out_dir / METRICS, metrics)
-    plot_confusion_matrix(metrics["confusion_matrix"], loaded.labels, out_dir / CONFUSION_PNG)
-    plot_accuracy_by_length(metrics["accuracy_by_length"], out_dir / LENGTH_PNG)
+    plots = {name: out_dir / rel for name, rel in PLOTS.items()}
+    plot_confusion_matrix(metrics["confusion_matrix"], loaded.labels, plots["confusion_matrix"])
+    plot_roc(y, probs, loaded.labels, plots["roc"])
+    plot_precision_recall(y, probs, loaded.labels, plots["precision_recall"])
+    ece = metrics["expected_calibration_error"]
+    plot_reliability(metrics["calibration_bins"], ece, plots["reliability"])
+    plot_accuracy_by_length(metrics["accuracy_by_length"], plots["accuracy_by_length"])
     predicted = probs.argmax(1)
     table = pa.table(
         {
@@ -80,7 +100,7 @@ def evaluate_model(
         }
     ).replace_schema_metadata({"labels": ",".join(loaded.labels)})
     write_table(table, out_dir / PREDICTIONS)
-    files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, CONFUSION_PNG, LENGTH_PNG)}
+    files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, *PLOTS.values())}
     summary = {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
@@ -103,7 +123,7 @@ evaluate = task(name="evaluate", retries=0)(evaluate_model)
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateResult:
     return EvaluateResult(
         metrics_file=out_dir / METRICS,
-        plots=[out_dir / CONFUSION_PNG, out_dir / LENGTH_PNG],
+        plots=[out_dir / rel for rel in PLOTS.values()],
         predictions_file=out_dir / PREDICTIONS,
         accuracy=manifest.summary["accuracy"],
         macro_f1=manifest.summary["macro_f1"],

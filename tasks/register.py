@@ -1,16 +1,16 @@
 """register: log the training to MLflow and register the model as `challenger`.
 
-One MLflow run per trained model: every param (flattened), per-epoch and
-test metrics, the plots, the data lineage (token manifest, validation
-summary, git commit), and the model as a models-from-code pyfunc that takes
-raw text. The new version gets the alias `challenger`. When the registry has
-no `champion` yet, the challenger becomes champion if it meets
-`register.min_accuracy` and `register.min_macro_f1`; with a champion in
-place the version is left as challenger (the comparison gate decides).
+One MLflow run per trained model (the one the trainer logged its epochs
+into): every param (flattened), per-epoch and test metrics, the plots, the
+metrics and test predictions, the manifests, the tokenizer, the data lineage
+as tags (git commit, tokens fingerprint and manifest sha256, dvc.lock
+hashes under `dvc repro`; doclstm/lineage.py), and the model as a
+models-from-code pyfunc that takes raw text. The new version gets the alias
+`challenger`; whether it becomes champion is the gate's decision (tasks/gate.py).
 Re-registering the same trained model reuses its version.
 
-Output contract: `reports/registration.json` (run id, model name, version,
-aliases, decision). Run: `doclstm stage register`.
+Output contract: `reports/registration.json` (tracking URI, run id, model
+name, version, aliases). Run: `doclstm stage register`.
 """
 
 from __future__ import annotations
@@ -33,21 +33,16 @@ from prefect import task
 import doclstm
 from doclstm.atomic import write_json
 from doclstm.fingerprint import sha256_json
+from doclstm.lineage import lineage_tags
 from doclstm.manifest import StageManifest
 from doclstm.params import RegisterParams
-from doclstm.tracking import (
-    TrackingTarget,
-    artifact_location,
-    flatten,
-    git_commit,
-    tracking_uri,
-)
+from doclstm.registry import CHALLENGER
+from doclstm.tracking import TrackingTarget, flatten
 from doclstm.training_run import experiment_id
 
 log = logging.getLogger(__name__)
 PYFUNC_CODE = Path(doclstm.__file__).parent / "pyfunc_model.py"
 FINGERPRINT_TAG = "doclstm.fingerprint"
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 @dataclass(frozen=True)
@@ -57,8 +52,6 @@ class RegisterResult:
     model_name: str
     version: str
     aliases: list[str]
-    decision: str
-    reason: str
     cached: bool
 
     @property
@@ -73,11 +66,11 @@ def register_model(
     reports_dir: Path,
     tokens_dir: Path,
     validation_dir: Path,
-    mlflow_dir: Path,
+    target: TrackingTarget,
     out_file: Path,
 ) -> RegisterResult:
     """Log, register and alias the trained model; idempotent for an unchanged model."""
-    uri = tracking_uri(params.tracking_uri, mlflow_dir)
+    uri = target.uri
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     model_manifest = StageManifest.load(model_dir)
@@ -94,7 +87,6 @@ def register_model(
         write_json(out_file, asdict(result))
         return result
 
-    target = TrackingTarget(uri, params.experiment, artifact_location(mlflow_dir))
     training_run = _training_run(client, uri, model_manifest)
     history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
     with mlflow.start_run(
@@ -111,21 +103,15 @@ def register_model(
                     {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
                 )
         mlflow.log_metrics(_final_metrics(metrics))
-        mlflow.set_tags(
-            {
-                FINGERPRINT_TAG: fingerprint,
-                "git_commit": git_commit(Path.cwd()),
-                "tokens.fingerprint": StageManifest.load(tokens_dir).fingerprint,
-                "tokens.tokenizer_sha256": StageManifest.load(tokens_dir).summary[
-                    "tokenizer_sha256"
-                ],
-            }
-        )
+        mlflow.set_tags({FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir)})
         for path in sorted((reports_dir / "plots").glob("*.png")):
             mlflow.log_artifact(str(path), "plots")
-        mlflow.log_artifact(str(reports_dir / "metrics.json"), "reports")
+        for name in ("metrics.json", "test_predictions.parquet", "evaluate.manifest.json"):
+            mlflow.log_artifact(str(reports_dir / name), "reports")
         mlflow.log_artifact(str(tokens_dir / "manifest.json"), "data/tokens")
         mlflow.log_artifact(str(validation_dir / "summary.json"), "data/validation")
+        mlflow.log_artifact(str(model_dir / "manifest.json"), "train")
+        mlflow.log_artifact(str(model_dir / "tokenizer.json"), "tokenizer")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_CODE),
@@ -139,20 +125,13 @@ def register_model(
     version = client.get_model_version(params.model_name, str(info.registered_model_version))
     client.set_model_version_tag(params.model_name, version.version, FINGERPRINT_TAG, fingerprint)
     client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
-    decision, reason = _first_champion_decision(client, params, metrics)
     for key, value in {
-        "decision": decision,
-        "reason": reason,
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
         "run_id": run.info.run_id,
     }.items():
         client.set_model_version_tag(params.model_name, version.version, key, str(value))
-    if decision == "promoted":
-        client.set_registered_model_alias(params.model_name, CHAMPION, version.version)
-    log.info(
-        "register: %s version %s (%s: %s)", params.model_name, version.version, decision, reason
-    )
+    log.info("register: %s version %s is the challenger", params.model_name, version.version)
     result = _result(
         client,
         uri,
@@ -177,27 +156,6 @@ def _training_run(client: MlflowClient, uri: str, model_manifest: StageManifest)
     except MlflowException:
         return None
     return str(run_id)
-
-
-def _first_champion_decision(
-    client: MlflowClient, params: RegisterParams, metrics: dict[str, Any]
-) -> tuple[str, str]:
-    try:
-        champion = client.get_model_version_by_alias(params.model_name, CHAMPION)
-    except MlflowException:
-        champion = None
-    if champion is not None:
-        return "held", f"version {champion.version} is champion; the comparison gate decides"
-    if metrics["accuracy"] >= params.min_accuracy and metrics["macro_f1"] >= params.min_macro_f1:
-        return "promoted", (
-            f"no champion yet; test accuracy {metrics['accuracy']:.4f} >= {params.min_accuracy} "
-            f"and macro-F1 {metrics['macro_f1']:.4f} >= {params.min_macro_f1}"
-        )
-    return "rejected", (
-        f"no champion yet, but test accuracy {metrics['accuracy']:.4f} or macro-F1 "
-        f"{metrics['macro_f1']:.4f} is below register.min_accuracy {params.min_accuracy} / "
-        f"min_macro_f1 {params.min_macro_f1}"
-    )
 
 
 def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str) -> Any:
@@ -239,7 +197,5 @@ def _result(
         model_name=name,
         version=str(version.version),
         aliases=aliases,
-        decision=version.tags.get("decision", ""),
-        reason=version.tags.get("reason", ""),
         cached=cached,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,8 @@ TINY = [
     "train.epochs=2",
     "train.batch_tokens=4096",
     "train.loader_workers=0",  # the flow and resume tests run loader workers
-    "register.min_accuracy=0.0",
-    "register.min_macro_f1=0.0",
+    "gate.min_accuracy=0.0",
+    "gate.min_macro_f1=0.0",
     "score.docs_per_shard=70",
 ]
 
@@ -83,3 +84,12 @@ def imdb_archive() -> Path:
     if not IMDB_ARCHIVE.is_file():
         pytest.skip(f"{IMDB_ARCHIVE} is absent (only development machines and CI have it)")
     return IMDB_ARCHIVE.resolve()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server process on loopback for the whole session."""
+    from tests.mlflow_server import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as uri:
+        yield uri

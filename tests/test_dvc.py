@@ -1,5 +1,6 @@
 """dvc.yaml agrees with the code, and `dvc repro` runs the same stages and then rests."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -42,7 +43,12 @@ def test_every_path_a_stage_reads_or_writes_is_declared() -> None:
     for name in STAGES:
         declared = _declared(DVC[name])
         for arg in stage_arguments(name, params):
-            if isinstance(arg, Path) and str(arg) not in (".", "data/quarantine", "data/mlflow"):
+            if isinstance(arg, Path) and str(arg) not in (
+                ".",
+                "data/quarantine",
+                "data/mlflow",
+                "data/model_cache",
+            ):
                 covered = any(
                     str(arg) == d or str(arg).startswith(f"{d}/") or d.startswith(f"{arg}/")
                     for d in declared
@@ -83,6 +89,16 @@ def test_dvc_repro_builds_then_does_nothing(small_corpus: Path, tmp_path: Path) 
     for stage in [*STAGES, "score"]:
         assert f"Running stage '{stage}'" in first.stdout
     assert (repo / "reports/metrics.json").is_file() and (repo / "dvc.lock").is_file()
+    # Under dvc repro, the MLflow run records the data hashes DVC locked for it.
+    from mlflow import MlflowClient
+
+    registration = json.loads((repo / "reports/registration.json").read_text())
+    run = MlflowClient(registration["tracking_uri"]).get_run(registration["run_id"])
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert run.data.tags["data.dvc"] == "dvc repro"
+    tokens_md5 = next(o["md5"] for o in lock["tokenize"]["outs"] if o["path"] == "data/tokens")
+    assert run.data.tags["dvc.tokenize.data/tokens.md5"] == tokens_md5
+    assert json.loads((repo / "reports/gate.json").read_text())["result"]["decision"] == "promoted"
 
     second = subprocess.run(
         ["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=300

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.manifest import StageManifest
+from doclstm.stages import STAGES
 from tests.conftest import DOCS_PER_LABEL, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,13 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     prefect_server: None, small_corpus: Path, tmp_path: Path
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.sorting import TaskRunSort
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        TaskRunFilter,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort, TaskRunSort
 
     from flows.pipeline import pipeline_then_score
 
@@ -42,6 +49,8 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     training = run.training
     assert training.ingest.seen == 5 * DOCS_PER_LABEL
     assert training.register.version == "1"
+    assert (training.gate.decision, training.gate.champion) == ("promoted", "1")
+    assert run.score.model_version == "1"  # the champion scores
     assert run.score.documents == 5 * DOCS_PER_LABEL and run.score.shards_skipped == 0
     assert pq.read_table(run.score.out_dir).num_rows == 5 * DOCS_PER_LABEL
 
@@ -59,7 +68,17 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_DESC)
         names = {t.name.rsplit("-", 1)[0] for t in runs}
-    assert {"ingest", "validate", "tokenize", "train", "evaluate", "register", "score"} <= names
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gate-decision"])),
+            flow_run_filter=FlowRunFilter(),  # the sync client sends None for any left out
+            task_run_filter=TaskRunFilter(),
+            limit=10,
+            offset=0,
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    assert {*STAGES, "score"} <= names
+    assert len(artifacts) == 1 and artifacts[0].type == "markdown"
+    assert "version 1: promoted" in str(artifacts[0].data)
 
     second = pipeline_then_score(str(ROOT / "params.yaml"), overrides)
     t = second.training
@@ -70,4 +89,5 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
         True,
     )
     assert (t.evaluate.cached, t.register.cached, t.register.version) == (True, True, "1")
+    assert (t.gate.cached, t.gate.decision, t.gate.champion) == (True, "promoted", "1")
     assert second.score.shards_skipped == second.score.shards

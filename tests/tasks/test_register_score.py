@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from mlflow import MlflowClient
 
 from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_file
+from doclstm.manifest import StageManifest
 from doclstm.stages import run_stage, score_arguments
 from tasks.score import score_documents
 from tests.conftest import tiny_params
@@ -21,15 +24,34 @@ def registered(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> P
     return workspace
 
 
-def test_register_creates_version_with_aliases_and_is_idempotent(
+def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     registered: Path, small_corpus: Path
 ) -> None:
     record = json.loads((registered / "reports/registration.json").read_text())
-    assert record["version"] == "1"
-    assert record["aliases"] == ["challenger", "champion"]  # first model, thresholds met
-    assert record["decision"] == "promoted"
+    assert (record["version"], record["aliases"]) == ("1", ["challenger"])  # the gate decides
+    run = MlflowClient(record["tracking_uri"]).get_run(record["run_id"])
+    tokens = registered / "data/tokens"
+    assert run.data.tags["data.tokens.manifest_sha256"] == sha256_file(tokens / "manifest.json")
+    assert run.data.tags["data.tokens.fingerprint"] == StageManifest.load(tokens).fingerprint
+    assert run.data.tags["data.dvc"] == "not run by dvc" and run.data.tags["git_commit"]
+    assert run.data.params["train.model.cell"] == "lstm"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(
+        json.loads((registered / "reports/metrics.json").read_text())["accuracy"]
+    )
+    logged = {
+        a.path
+        for folder in ("tokenizer", "reports", "plots", "train")
+        for a in MlflowClient(record["tracking_uri"]).list_artifacts(record["run_id"], folder)
+    }
+    assert {
+        "tokenizer/tokenizer.json",
+        "reports/test_predictions.parquet",
+        "plots/roc.png",
+    } <= logged
     again = run_stage("register", tiny_params(registered, small_corpus))
     assert (again.cached, again.version) == (True, "1")
+    gate = run_stage("gate", tiny_params(registered, small_corpus))  # thresholds 0 in TINY
+    assert (gate.decision, gate.champion) == ("promoted", "1")
 
 
 def test_pyfunc_loads_by_registry_uri_in_a_fresh_process_and_predicts_raw_text(
@@ -39,7 +61,7 @@ def test_pyfunc_loads_by_registry_uri_in_a_fresh_process_and_predicts_raw_text(
     code = f"""
 import json, mlflow, pandas as pd
 mlflow.set_tracking_uri({uri!r})
-for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@champion"):
+for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@challenger"):
     model = mlflow.pyfunc.load_model(ref)
     out = model.predict(pd.DataFrame({{"text": ["The striker scored twice.", "Shares fell 5%."]}}))
     print(json.dumps(out.to_dict(orient="list")))
@@ -59,7 +81,7 @@ for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@champion"):
             abs(sum(out[f"prob_{n}"][i] for n in labels) - 1) < 1e-4
             for i in range(len(out["label"]))
         )
-    assert lines[0] == lines[2]  # version 1 is the champion
+    assert lines[0] == lines[2]  # version 1 is the challenger
 
 
 def test_scoring_covers_every_document_once_and_resumes(

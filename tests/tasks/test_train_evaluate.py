@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from doclstm.checkpoint import load_model_dir
 from doclstm.fingerprint import sha256_file
@@ -30,17 +31,30 @@ def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path)
     assert set(metrics["per_class"]) == {"business", "entertainment", "politics", "sports", "tech"}
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["documents"]
     assert sum(r["documents"] for r in metrics["accuracy_by_length"]) == metrics["documents"]
-    for png in ("confusion_matrix.png", "accuracy_by_length.png"):
-        assert (reports / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in (
+        "confusion_matrix",
+        "roc",
+        "precision_recall",
+        "reliability",
+        "accuracy_by_length",
+    ):
+        assert (reports / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import pyarrow.parquet as pq
 
     predictions = pq.read_table(reports / "test_predictions.parquet")
     assert predictions.num_rows == metrics["documents"]
-    accuracy = np.mean(
-        np.asarray(predictions["label"].to_pylist())
-        == np.asarray(predictions["predicted"].to_pylist())
-    )
-    assert accuracy == metrics["accuracy"]
+    truth = np.asarray(predictions["label_id"].to_pylist())
+    probs = np.asarray(predictions["probabilities"].to_pylist())
+    assert np.mean(truth == probs.argmax(1)) == metrics["accuracy"]
+    # Every figure of metrics.json can be recomputed from the saved predictions.
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(truth, probs, multi_class="ovr"))
+    assert metrics["log_loss"] == pytest.approx(log_loss(truth, probs), rel=1e-4)
+    low, high = metrics["intervals_95"]["accuracy"]
+    assert low <= metrics["accuracy"] <= high
+    assert sum(b["documents"] for b in metrics["calibration_bins"]) == metrics["documents"]
+    assert 0 <= metrics["expected_calibration_error"] <= 1
 
 
 def test_same_seed_same_weights_and_metrics_on_cpu(

@@ -1,0 +1,218 @@
+"""gate: promote the challenger to champion only if it is better on the same test data.
+
+The challenger is the version `register` just wrote (`reports/registration.json`)
+with its test predictions from `evaluate`; the current champion is downloaded
+from the registry and scores the same test documents from their validated
+text with its own tokenizer. doclstm/gate.py decides; doclstm/registry.py
+moves the alias and tags the version. With no champion yet the absolute
+thresholds decide.
+
+Output contract (`reports/`): `gate.json` (the decision, its reason and
+evidence, both versions) and `gate.md` (the same for people); the Prefect
+task also publishes `gate.md` as a markdown artifact. The decision is reused
+while challenger, champion and gate settings are unchanged.
+
+Run: `doclstm stage gate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+from doclstm.atomic import atomic_path, write_json
+from doclstm.checkpoint import load_model_dir
+from doclstm.device import pick_device
+from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_json
+from doclstm.gate import challenger_wins, compare, meets_thresholds
+from doclstm.manifest import StageManifest
+from doclstm.model_ref import resolve_model
+from doclstm.params import GateParams
+from doclstm.predictor import TextPredictor
+from doclstm.registry import Registry
+from doclstm.tables import iter_verified_batches
+
+log = logging.getLogger(__name__)
+GATE_JSON, GATE_MD = "gate.json", "gate.md"
+DECIDED_BY = "gate"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    model_name: str
+    challenger: str
+    champion: str | None  # after the decision
+    decision: str  # promoted | rejected | unchanged (already champion)
+    reason: str
+    evidence: dict[str, Any]
+    tracking_uri: str
+    cached: bool
+
+    @property
+    def champion_uri(self) -> str | None:
+        return f"models:/{self.model_name}/{self.champion}" if self.champion else None
+
+
+def gate_challenger(
+    params: GateParams,
+    reports_dir: Path,
+    validated_dir: Path,
+    model_cache: Path,
+    batch_tokens: int,
+) -> GateResult:
+    """Compare the registered challenger with the champion and record the decision."""
+    registration = json.loads((reports_dir / "registration.json").read_text(encoding="utf-8"))
+    uri, name, challenger = (
+        registration["tracking_uri"],
+        registration["model_name"],
+        registration["version"],
+    )
+    registry = Registry(uri, name)
+    champion = registry.champion()
+    key = sha256_json({"params": params.model_dump(mode="json"), "challenger": challenger})
+    previous = _previous(reports_dir, key, champion)
+    if previous is not None:
+        log.info("gate: challenger %s and champion %s unchanged, reusing", challenger, champion)
+        return previous
+    if champion == challenger:
+        result = _result(name, uri, challenger, champion, "unchanged", "already champion", {})
+        return _write(reports_dir, key, result)
+
+    metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
+    if champion is None:
+        wins, reason = meets_thresholds(metrics, params)
+        evidence: dict[str, Any] = {
+            "challenger_accuracy": metrics["accuracy"],
+            "challenger_macro_f1": metrics["macro_f1"],
+        }
+    else:
+        doc_ids, truth, challenger_labels = _challenger_predictions(reports_dir)
+        champion_labels = _champion_predictions(
+            uri, name, champion, doc_ids, validated_dir, model_cache, batch_tokens
+        )
+        comparison = compare(truth, challenger_labels, champion_labels)
+        wins, reason = challenger_wins(comparison, params)
+        evidence = {"champion_version": champion, **comparison.evidence()}
+    act = registry.promote if wins else registry.reject
+    decision = act(challenger, reason, DECIDED_BY, **evidence)
+    log.info("gate: %s version %s %s: %s", name, challenger, decision.decision, reason)
+    result = _result(
+        name, uri, challenger, decision.champion_after, decision.decision, reason, evidence
+    )
+    _write_markdown(reports_dir, decision.markdown(name))
+    return _write(reports_dir, key, result)
+
+
+def gate_with_artifact(
+    params: GateParams,
+    reports_dir: Path,
+    validated_dir: Path,
+    model_cache: Path,
+    batch_tokens: int,
+) -> GateResult:
+    """The stage, then its decision as a Prefect markdown artifact of the flow run."""
+    result = gate_challenger(params, reports_dir, validated_dir, model_cache, batch_tokens)
+    if not result.cached:
+        create_markdown_artifact(
+            markdown=(reports_dir / GATE_MD).read_text(encoding="utf-8"),
+            key="gate-decision",
+            description=f"{result.model_name} version {result.challenger}: {result.decision}",
+        )
+    return result
+
+
+gate = task(name="gate", retries=0)(gate_with_artifact)
+
+
+def _challenger_predictions(reports_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    columns = ["doc_id", "label", "predicted"]
+    table = pq.read_table(reports_dir / "test_predictions.parquet", columns=columns)
+    return (
+        table["doc_id"].to_pylist(),
+        table["label"].to_pylist(),
+        table["predicted"].to_pylist(),
+    )
+
+
+def _champion_predictions(
+    uri: str,
+    name: str,
+    version: str,
+    doc_ids: list[str],
+    validated_dir: Path,
+    model_cache: Path,
+    batch_tokens: int,
+) -> list[str]:
+    """The champion's labels for `doc_ids`, in that order, from the validated text."""
+    texts = _test_texts(validated_dir, doc_ids)
+    resolved = resolve_model(f"models:/{name}/{version}", uri, model_cache)
+    device = pick_device("auto")
+    predictor = TextPredictor(load_model_dir(resolved.model_dir, device), batch_tokens, str(device))
+    probs = predictor.predict(texts)
+    return [predictor.labels[i] for i in probs.argmax(1)]
+
+
+def _test_texts(validated_dir: Path, doc_ids: list[str]) -> list[str]:
+    wanted = set(doc_ids)
+    found: dict[str, str] = {}
+    manifest = StageManifest.load(validated_dir)
+    columns = ["doc_id", "text", "split"]
+    for batch in iter_verified_batches(validated_dir, manifest, columns=columns):
+        rows = batch.filter(pc.equal(batch["split"], "test"))
+        for doc_id, text in zip(rows["doc_id"].to_pylist(), rows["text"].to_pylist(), strict=True):
+            if doc_id in wanted:
+                found[doc_id] = text
+    missing = wanted - found.keys()
+    if missing:
+        raise DoclstmError(
+            f"gate: {len(missing)} test documents of the evaluation (e.g. {sorted(missing)[0]}) "
+            f"are not in {validated_dir}; run evaluate again on the current data"
+        )
+    return [found[d] for d in doc_ids]
+
+
+def _previous(reports_dir: Path, key: str, champion: str | None) -> GateResult | None:
+    """The recorded decision on this challenger, if the champion is still what it left."""
+    path = reports_dir / GATE_JSON
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("key") != key or record["result"]["champion"] != champion:
+        return None
+    return GateResult(**{**record["result"], "cached": True})
+
+
+def _write(reports_dir: Path, key: str, result: GateResult) -> GateResult:
+    write_json(reports_dir / GATE_JSON, {"key": key, "result": asdict(result)})
+    if result.decision == "unchanged":
+        _write_markdown(
+            reports_dir,
+            f"# {result.model_name} version {result.challenger}: already champion\n",
+        )
+    return result
+
+
+def _write_markdown(reports_dir: Path, text: str) -> None:
+    with atomic_path(reports_dir / GATE_MD) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _result(
+    name: str,
+    uri: str,
+    challenger: str,
+    champion: str | None,
+    decision: str,
+    reason: str,
+    evidence: dict[str, Any],
+) -> GateResult:
+    return GateResult(name, challenger, champion, decision, reason, evidence, uri, cached=False)
