@@ -67,10 +67,7 @@ def plot_roc(label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: 
         fpr, tpr, _ = roc_curve(positive, probs[:, i])
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(positive, probs[:, i]):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC (test)")
-    ax.legend(loc="lower right", fontsize=8)
+    _unit_axes(ax, "false positive rate", "true positive rate", "ROC (test)", "lower right")
     return _save(fig, dest)
 
 
@@ -83,12 +80,7 @@ def plot_precision_recall(
         precision, recall, _ = precision_recall_curve(positive, probs[:, i])
         ap = average_precision_score(positive, probs[:, i])
         ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall (test)")
-    ax.legend(loc="lower left", fontsize=8)
+    _unit_axes(ax, "recall", "precision", "Precision-recall (test)", "lower left")
     return _save(fig, dest)
 
 
@@ -110,13 +102,24 @@ def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path
             xytext=(3, -9),
             textcoords="offset points",
         )
+    _unit_axes(
+        ax,
+        "confidence (top-class probability)",
+        "accuracy",
+        "Reliability (test; numbers: documents per bin)",
+        "upper left",
+    )
+    return _save(fig, dest)
+
+
+def _unit_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    """Both axes on [0, 1] (a little headroom above), labels, title, legend."""
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("confidence (top-class probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability (test; numbers: documents per bin)")
-    ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, dest)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend, fontsize=8)
 
 
 def _curve_classes(label_ids: np.ndarray, labels: list[str]) -> list[tuple[int, str, np.ndarray]]:

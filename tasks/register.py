@@ -167,9 +167,22 @@ def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str)
 
 
 def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    final = {f"test_{k}": float(metrics[k]) for k in ("accuracy", "macro_f1", "log_loss")}
+    """The scalar test metrics; an AUC undefined on this split (None) is left out."""
+    scalars = (
+        "accuracy",
+        "macro_f1",
+        "log_loss",
+        "roc_auc",
+        "pr_auc",
+        "expected_calibration_error",
+    )
+    final = {f"test_{k}": float(metrics[k]) for k in scalars if metrics[k] is not None}
+    for key, (low, high) in metrics["intervals_95"].items():
+        final |= {f"test_{key}_ci95_low": low, f"test_{key}_ci95_high": high}
     for name, values in metrics["per_class"].items():
-        final |= {f"test_{key}.{name}": float(values[key]) for key in ("precision", "recall", "f1")}
+        for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
+            if values[key] is not None:
+                final[f"test_{key}.{name}"] = float(values[key])
     return final
 
 

@@ -181,6 +181,19 @@ def test_champion_loads_by_alias_in_fresh_processes(
 ) -> None:
     champion = MlflowClient(mlflow_server_uri).get_model_version_by_alias(MODEL, CHAMPION).version
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server_uri}
+
+    def fresh_process(*command: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, *command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
     code = f"""
 import json, mlflow, pandas as pd
 texts = pd.DataFrame({{"text": ["The striker scored twice.", "Shares fell 5%."]}})
@@ -188,31 +201,15 @@ by_alias = mlflow.pyfunc.load_model("models:/{MODEL}@champion").predict(texts)
 by_number = mlflow.pyfunc.load_model("models:/{MODEL}/{champion}").predict(texts)
 print(json.dumps([by_alias.to_dict(orient="list"), by_number.to_dict(orient="list")]))
 """
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    loaded = fresh_process("-c", code)
     by_alias, by_number = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert by_alias == by_number and len(by_alias["label"]) == 2
 
     (tmp_path / "input.csv").write_text('text\n"The striker scored twice."\n"Shares fell 5%."\n')
-    cli = subprocess.run(
-        [
-            *(sys.executable, "-m", "mlflow", "models", "predict"),
-            *("-m", f"models:/{MODEL}@champion", "-i", str(tmp_path / "input.csv")),
-            *("-t", "csv", "--env-manager", "local", "-o", str(tmp_path / "out.json")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
+    fresh_process(
+        *("-m", "mlflow", "models", "predict"),
+        *("-m", f"models:/{MODEL}@champion", "-i", str(tmp_path / "input.csv")),
+        *("-t", "csv", "--env-manager", "local", "-o", str(tmp_path / "out.json")),
     )
-    assert cli.returncode == 0, cli.stderr[-3000:]
     predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
     assert [row["label"] for row in predictions] == by_alias["label"]

@@ -35,6 +35,9 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     assert run.data.tags["data.tokens.fingerprint"] == StageManifest.load(tokens).fingerprint
     assert run.data.tags["data.dvc"] == "not run by dvc" and run.data.tags["git_commit"]
     assert run.data.params["train.model.cell"] == "lstm"
+    assert {"test_roc_auc", "test_accuracy_ci95_low", "test_expected_calibration_error"} <= set(
+        run.data.metrics
+    )
     assert run.data.metrics["test_accuracy"] == pytest.approx(
         json.loads((registered / "reports/metrics.json").read_text())["accuracy"]
     )
