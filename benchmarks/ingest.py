@@ -58,13 +58,16 @@ def stage(archive: Path, workspace: Path) -> tuple[int, float]:
     return result.seen, time.perf_counter() - started
 
 
-def copies(archive: Path, dest: Path, times: int) -> Path:
-    """The archive's members `times` over (copy k renamed k-<name>), as a fast .tar.gz."""
+def copies(archive: Path, dest: Path, times: int, under: str = "") -> Path:
+    """The archive's members `times` over (copy k renamed k-<name>), as a fast .tar.gz;
+    with `under`, only the members below that folder."""
     with (
         tarfile.open(archive, mode="r|*") as source,
         tarfile.open(dest, mode="w:gz", compresslevel=1) as out,
     ):
         for info in source:
+            if under and not info.name.startswith(f"{under.rstrip('/')}/"):
+                continue
             handle = source.extractfile(info) if info.isreg() else None
             data = handle.read() if handle is not None else None
             for k in range(times):

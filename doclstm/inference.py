@@ -9,6 +9,7 @@ import torch
 
 from doclstm.batching import BucketBatchSampler, pad_batch
 from doclstm.model import SequenceClassifier, probabilities
+from doclstm.windowed import windowed_logits
 
 
 @torch.no_grad()
@@ -18,16 +19,34 @@ def predict_probabilities(
     batch_tokens: int,
     device: torch.device | str = "cpu",
     max_batch_size: int = 512,
+    window: int | None = None,
 ) -> np.ndarray:
-    """Class probabilities (n_docs, n_labels), float32, in the order of `sequences`."""
+    """Class probabilities (n_docs, n_labels), float32, in the order of `sequences`.
+
+    With `window` (unidirectional models), sequences longer than it run in
+    windows of that many tokens with the state carried (doclstm/windowed.py),
+    in groups of similar length that fill `batch_tokens` per window.
+    """
     was_training = model.training
     model.eval()
     out = np.zeros((len(sequences), max(model.config.num_labels, 2)), dtype=np.float32)
-    lengths = [len(s) for s in sequences]
-    sampler = BucketBatchSampler(lengths, batch_tokens, max_batch_size, seed=0, shuffle=False)
-    for batch in sampler.batches():
-        ids, lens = pad_batch([sequences[i] for i in batch])
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    short = np.arange(len(sequences)) if window is None else np.flatnonzero(lengths <= window)
+    sampler = BucketBatchSampler(
+        lengths[short].tolist(), batch_tokens, max_batch_size, seed=0, shuffle=False
+    )
+    for batch in sampler.batches() if len(short) else []:
+        rows = short[batch]
+        ids, lens = pad_batch([sequences[i] for i in rows])
         logits = model(ids.to(device), lens)
-        out[batch] = probabilities(logits).cpu().numpy()
+        out[rows] = probabilities(logits).cpu().numpy()
+    if window is not None:
+        long = np.flatnonzero(lengths > window)
+        long = long[np.argsort(lengths[long], kind="stable")]
+        group = max(1, min(max_batch_size, batch_tokens // window))
+        for start in range(0, len(long), group):
+            rows = long[start : start + group]
+            logits = windowed_logits(model, [sequences[i] for i in rows], window, device)
+            out[rows] = probabilities(logits).cpu().numpy()
     model.train(was_training)
     return out

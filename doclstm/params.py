@@ -183,11 +183,15 @@ class ScoreParams(_Group):
     # Any ingest source (a path, or a mapping like one entry of ingest.source).
     input: SourceParams = SourceParams(path="builtin:bbcnews")
     output: Path = Path("predictions")
-    # Empty: the version the pipeline just registered. Else models:/<name>/<version>,
+    # Empty: the champion after the gate. Else models:/<name>/<version>,
     # models:/<name>@<alias>, or a model folder written by the train stage.
     model: str = ""
     docs_per_shard: int = Field(1_000, ge=1)
     batch_tokens: int = Field(65_536, ge=1)
+    # Documents over the model's window (tokenize.max_tokens at training): `window` reads
+    # them whole, window by window with the state carried (exact; unidirectional models,
+    # others fall back to truncate); `truncate` cuts them as training did.
+    long_documents: Literal["window", "truncate"] = "window"
 
     _input_path = field_validator("input", mode="before")(_as_source)
 

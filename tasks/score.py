@@ -6,14 +6,18 @@ collides with, or overwrites, what an earlier version wrote. The source is
 read in order and cut into input shards of `score.docs_per_shard`
 documents. Input shard N becomes `part-NNNNN.parquet` (doc_id, label, probabilities as
 list<float32> in the order of the `labels` schema metadata, model_name,
-model_version, scored_at, reason), rows in source order, written
+model_version, scored_at, reason, tokens, long_document), rows in source order, written
 atomically and followed by its completion marker `_done/part-NNNNN.json`
 (underscore folders are skipped by Arrow and Spark, so the output folder
 reads as one dataset). A
 rerun skips every shard whose marker and output verify, so a crash resumes
 at the first unfinished shard and no document is scored twice. Documents
 that cannot be scored (empty, refused by the reader) get a row with a null
-label and the reason. `force` rescoring starts the folder over.
+label and the reason. Documents over the model's window are read whole in
+windows carrying the recurrent state when the model is unidirectional and
+`score.long_documents` is `window`, else truncated as in training;
+`long_document` says which, and the markers and the result count both.
+`force` rescoring starts the folder over.
 
 Run: `doclstm score --model models:/<name>@champion --input SRC --output DIR`.
 """
@@ -58,6 +62,8 @@ class ScoreResult:
     shards_skipped: int
     documents: int
     unscored: int
+    windowed: int = 0  # documents over the model's window, read whole in windows
+    truncated: int = 0  # documents over the model's window, cut as in training
 
 
 def score_documents(
@@ -78,11 +84,15 @@ def score_documents(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device("auto")
     predictor = TextPredictor(
-        load_model_dir(model.model_dir, device), params.batch_tokens, str(device)
+        load_model_dir(model.model_dir, device),
+        params.batch_tokens,
+        str(device),
+        params.long_documents,
     )
     source = resolve_source(params.input, workspace_root)
     schema = _schema(predictor.labels)
     shards = skipped = documents = unscored = 0
+    long = {"windowed": 0, "truncated": 0}
     for index, chunk in enumerate(
         _chunks(iter_documents(source, ReadLimits()), params.docs_per_shard)
     ):
@@ -94,10 +104,15 @@ def score_documents(
         if done is not None:
             skipped += 1
             unscored += done["unscored"]
+            for key in long:
+                long[key] += done.get(key, 0)  # markers written before these counts
             continue
         rows = _score_chunk(chunk, predictor, model.name, model.version)
         bad = sum(r["label"] is None for r in rows)
         unscored += bad
+        counts = {k: sum(r["long_document"] == k for r in rows) for k in long}
+        for key in long:
+            long[key] += counts[key]
         write_table(pa.Table.from_pylist(rows, schema=schema), dest)
         write_json(
             marker,
@@ -106,6 +121,7 @@ def score_documents(
                 "input_shard": index,
                 "rows": len(rows),
                 "unscored": bad,
+                **counts,
                 "sha256": sha256_file(dest),
                 "model_name": model.name,
                 "model_version": model.version,
@@ -119,7 +135,9 @@ def score_documents(
         documents,
         out_dir,
     )
-    return ScoreResult(out_dir, model.name, model.version, shards, skipped, documents, unscored)
+    return ScoreResult(
+        out_dir, model.name, model.version, shards, skipped, documents, unscored, **long
+    )
 
 
 score = task(name="score", retries=0)(score_documents)
@@ -147,14 +165,20 @@ def _score_chunk(
                 "model_version": version,
                 "scored_at": now,
                 "reason": reason,
+                "tokens": None,
+                "long_document": None,
             }
         )
-    probs = iter(predictor.predict(texts))
+    scores = predictor.score(texts)
+    window = predictor.loaded.max_tokens
+    scored = iter(zip(scores.probabilities, scores.tokens.tolist(), strict=True))
     for row in rows:
         if row["reason"] is None:
-            p = next(probs)
+            p, tokens = next(scored)
             row["label"] = predictor.labels[int(p.argmax())]
             row["probabilities"] = p.tolist()
+            row["tokens"] = tokens
+            row["long_document"] = scores.long_documents if tokens > window else None
     return rows
 
 
@@ -191,6 +215,8 @@ def _schema(labels: list[str]) -> pa.Schema:
             ("model_version", pa.string()),
             ("scored_at", pa.timestamp("us", tz="UTC")),
             ("reason", pa.string()),
+            ("tokens", pa.int32()),
+            ("long_document", pa.string()),
         ],
         metadata={"labels": json.dumps(labels)},
     )

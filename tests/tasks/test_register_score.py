@@ -21,6 +21,7 @@ def registered(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> P
     workspace = tmp_path_factory.mktemp("registered")
     shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
     run_stage("register", tiny_params(workspace, small_corpus))
+    run_stage("gate", tiny_params(workspace, small_corpus))  # TINY: thresholds 0
     return workspace
 
 
@@ -53,8 +54,8 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     } <= logged
     again = run_stage("register", tiny_params(registered, small_corpus))
     assert (again.cached, again.version) == (True, "1")
-    gate = run_stage("gate", tiny_params(registered, small_corpus))  # thresholds 0 in TINY
-    assert (gate.decision, gate.champion) == ("promoted", "1")
+    gate = run_stage("gate", tiny_params(registered, small_corpus))
+    assert (gate.cached, gate.decision, gate.champion) == (True, "promoted", "1")
 
 
 def test_pyfunc_loads_by_registry_uri_in_a_fresh_process_and_predicts_raw_text(

@@ -1,0 +1,142 @@
+"""Bulk scoring end to end against the model's forward pass alone, and memory at 1x and 4x.
+
+Input: the 50,000 unlabelled IMDB reviews (`aclImdb/train/unsup`), read
+straight from the shared .tar.xz (the archive's other members are refused as
+outside that root, each with a row saying so). End to end is the score
+stage: read and decode, tokenize, batch by length, forward, write Parquet
+shards and completion markers. Baseline, in the same run: the same model's
+forward pass alone over the same documents, tokenized, truncated and padded
+into the same length-bucketed batches beforehand. Both print documents/s;
+the ratio is end to end / forward alone. The goal is >= 0.8.
+
+`--rss` also writes the unlabelled reviews once and four times over as
+.tar.gz files, scores each in a fresh process and prints both peak RSS
+figures: memory must not grow with the archive (goal: 4x within 15% of 1x).
+
+    .venv/bin/python -m benchmarks.score --model models/main [--archive ...] [--rss]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.ingest import DEFAULT_ARCHIVE, _own_peak_kib, copies
+from doclstm.archive_members import ReadLimits
+from doclstm.batching import BucketBatchSampler, pad_batch
+from doclstm.checkpoint import load_model_dir
+from doclstm.documents import decode_text
+from doclstm.model import probabilities
+from doclstm.params import ScoreParams, SourceParams
+from doclstm.sources import iter_documents, resolve_source
+from doclstm.tokenizer import UNK_ID, encode_ids, truncate
+from tasks.score import ScoreResult, score_documents
+
+UNSUP = "aclImdb/train/unsup"
+
+
+def _source(archive: Path, root: str) -> SourceParams:
+    return SourceParams(path=str(archive), root=root, layout="files")
+
+
+def score_stage(
+    source: SourceParams, model: Path, out: Path, batch_tokens: int
+) -> tuple[ScoreResult, float]:
+    params = ScoreParams(
+        input=source, output=out, model=str(model), docs_per_shard=10_000, batch_tokens=batch_tokens
+    )
+    started = time.perf_counter()
+    result = score_documents(params, "", out, out / "model_cache")
+    return result, time.perf_counter() - started
+
+
+def forward_alone(source: SourceParams, model_dir: Path, batch_tokens: int) -> tuple[int, float]:
+    """Documents and seconds for the forward passes only, everything else done before."""
+    loaded = load_model_dir(model_dir)
+    texts = [
+        decode_text(d.data).text
+        for d in iter_documents(resolve_source(source, Path(".")), ReadLimits())
+        if not d.refused
+    ]
+    ids = [
+        np.asarray(truncate(x, loaded.max_tokens, loaded.truncation) or [UNK_ID], dtype=np.int64)
+        for x in encode_ids(loaded.tokenizer, texts)
+    ]
+    sampler = BucketBatchSampler([len(x) for x in ids], batch_tokens, 512, seed=0, shuffle=False)
+    batches = [pad_batch([ids[i] for i in batch]) for batch in sampler.batches()]
+    model = loaded.model.eval()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for tokens, lengths in batches:
+            probabilities(model(tokens, lengths)).numpy()
+    return len(texts), time.perf_counter() - started
+
+
+def peak_rss(archive: Path, model: Path, out: Path, batch_tokens: int) -> dict[str, float]:
+    command = [
+        *(sys.executable, "-m", "benchmarks.score", "--measure"),
+        *(str(archive), str(model), str(out), str(batch_tokens)),
+    ]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _measure(archive: Path, model: Path, out: Path, batch_tokens: int) -> None:
+    result, seconds = score_stage(_source(archive, UNSUP), model, out, batch_tokens)
+    scored = result.documents - result.unscored
+    print(json.dumps({"scored": scored, "seconds": seconds, "mib": _own_peak_kib() / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--model", type=Path, default=Path("models/main"), help="model folder")
+    parser.add_argument("--batch-tokens", type=int, default=65_536)
+    parser.add_argument("--rss", action="store_true", help="also compare peak memory, 1x vs 4x")
+    parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        archive, model, out, batch_tokens = args.measure
+        _measure(Path(archive), Path(model), Path(out), int(batch_tokens))
+        return
+    archive, model = args.archive.resolve(), args.model.resolve()
+    if not archive.is_file():
+        sys.exit(f"{archive}: not found; pass --archive PATH")
+    print(f"torch threads {torch.get_num_threads()}, model {model}")
+    with tempfile.TemporaryDirectory(prefix="doclstm-bench-") as tmp:
+        source = _source(archive, UNSUP)
+        result, e2e_s = score_stage(source, model, Path(tmp) / "e2e", args.batch_tokens)
+        scored = result.documents - result.unscored
+        docs, forward_s = forward_alone(source, model, args.batch_tokens)
+        assert docs == scored, (docs, scored)
+        print(
+            f"end to end (score stage): {scored:,} scored ({result.unscored:,} other members "
+            f"refused) in {e2e_s:.1f} s = {scored / e2e_s:,.0f} docs/s; "
+            f"{result.truncated:,} truncated, {result.windowed:,} windowed"
+        )
+        rate = docs / forward_s
+        print(f"forward pass alone:       {docs:,} in {forward_s:.1f} s = {rate:,.0f} docs/s")
+        print(f"ratio end to end / forward alone: {forward_s / e2e_s:.2f}  (goal >= 0.80)")
+        if args.rss:
+            runs = {}
+            for times in (1, 4):
+                packed = copies(archive, Path(tmp) / f"{times}x.tar.gz", times, under=UNSUP)
+                runs[times] = peak_rss(packed, model, Path(tmp) / f"rss{times}", args.batch_tokens)
+                run = runs[times]
+                print(
+                    f"peak RSS {times}x: {run['scored']:,} documents in {run['seconds']:.0f} s, "
+                    f"{run['mib']:.0f} MiB"
+                )
+            print(f"RSS ratio 4x/1x: {runs[4]['mib'] / runs[1]['mib']:.2f}  (goal <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
