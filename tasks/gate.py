@@ -78,7 +78,13 @@ def gate_challenger(
     )
     registry = Registry(uri, name)
     champion = registry.champion()
-    key = sha256_json({"params": params.model_dump(mode="json"), "challenger": challenger})
+    key = sha256_json(
+        {
+            "params": params.model_dump(mode="json"),
+            "registry": [uri, name],
+            "challenger": challenger,
+        }
+    )
     previous = _previous(reports_dir, key, champion)
     if previous is not None:
         log.info("gate: challenger %s and champion %s unchanged, reusing", challenger, champion)
