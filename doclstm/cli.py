@@ -118,12 +118,14 @@ def score(
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
     from doclstm.stages import score_arguments
+    from doclstm.workspace_lock import workspace_lock
     from tasks.score import score_documents
 
     given = {"score.model": model, "score.input": input_source, "score.output": output}
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
     _log_to_console()
-    console.print(_record(score_documents(*score_arguments(params, force))))
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        console.print(_record(score_documents(*score_arguments(params, force))))
 
 
 @inspect_app.command("tokens")

@@ -30,6 +30,8 @@ class _Group(BaseModel):
 class BaseParams(_Group):
     seed: int = 1234
     workspace: Path = Path(".")
+    # A second run on a busy workspace waits this long for it, then fails (0: at once).
+    lock_wait_seconds: float = Field(0.0, ge=0)
 
 
 class SourceParams(_Group):

@@ -15,6 +15,7 @@ from doclstm.errors import DoclstmError
 from doclstm.layout import Workspace
 from doclstm.params import Params
 from doclstm.tracking import tracking_target, tracking_uri
+from doclstm.workspace_lock import workspace_lock
 
 STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register", "gate")
 _FUNCTIONS = {
@@ -92,7 +93,8 @@ def run_stage(name: str, params: Params, repair: bool = False) -> Any:
     if repair and name != "tokenize":
         raise DoclstmError(f"--repair applies to the tokenize stage, not {name}")
     extra = {"repair": True} if repair else {}
-    return stage_function(name)(*stage_arguments(name, params), **extra)
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        return stage_function(name)(*stage_arguments(name, params), **extra)
 
 
 def score_arguments(params: Params, force: bool = False) -> tuple[Any, ...]:

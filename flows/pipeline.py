@@ -14,6 +14,7 @@ from prefect import flow
 from doclstm.errors import DoclstmError
 from doclstm.params import load_params
 from doclstm.stages import stage_arguments
+from doclstm.workspace_lock import workspace_lock
 from flows.score import score_archive
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.gate import GateResult, gate
@@ -48,15 +49,16 @@ def train_pipeline(
 ) -> TrainingRun:
     """ingest -> validate -> tokenize -> train -> evaluate -> register -> gate."""
     params = load_params(Path(params_file), overrides or [])
-    return TrainingRun(
-        ingest=ingest(*stage_arguments("ingest", params)),
-        validate=validate(*stage_arguments("validate", params)),
-        tokenize=tokenize(*stage_arguments("tokenize", params)),
-        train=train(*stage_arguments("train", params)),
-        evaluate=evaluate(*stage_arguments("evaluate", params)),
-        register=register(*stage_arguments("register", params)),
-        gate=gate(*stage_arguments("gate", params)),
-    )
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        return TrainingRun(
+            ingest=ingest(*stage_arguments("ingest", params)),
+            validate=validate(*stage_arguments("validate", params)),
+            tokenize=tokenize(*stage_arguments("tokenize", params)),
+            train=train(*stage_arguments("train", params)),
+            evaluate=evaluate(*stage_arguments("evaluate", params)),
+            register=register(*stage_arguments("register", params)),
+            gate=gate(*stage_arguments("gate", params)),
+        )
 
 
 @flow(name="pipeline_then_score")
@@ -64,12 +66,14 @@ def pipeline_then_score(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> PipelineRun:
     """Train, then score `score.input` with the champion the gate left (or `score.model`)."""
-    training = train_pipeline(params_file, overrides)
     params = load_params(Path(params_file), overrides or [])
-    model = params.score.model or training.gate.champion_uri
-    if model is None:
-        raise DoclstmError(
-            f"nothing to score with: the gate did not promote {training.register.model_uri} "
-            f"({training.gate.reason}) and there is no champion; set score.model to score anyway"
-        )
-    return PipelineRun(training, score_archive(params_file, overrides, model=model))
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        training = train_pipeline(params_file, overrides)
+        model = params.score.model or training.gate.champion_uri
+        if model is None:
+            raise DoclstmError(
+                f"nothing to score with: the gate did not promote {training.register.model_uri} "
+                f"({training.gate.reason}) and there is no champion; set score.model to score "
+                "anyway"
+            )
+        return PipelineRun(training, score_archive(params_file, overrides, model=model))

@@ -8,6 +8,7 @@ from prefect import flow
 
 from doclstm.params import load_params
 from doclstm.stages import score_arguments
+from doclstm.workspace_lock import workspace_lock
 from tasks.score import ScoreResult, score
 
 
@@ -21,4 +22,5 @@ def score_archive(
     """Score `score.input` into `score.output`; `model` overrides `score.model`."""
     extra = [f"score.model={model}"] if model else []
     params = load_params(Path(params_file), [*(overrides or []), *extra])
-    return score(*score_arguments(params, force))
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        return score(*score_arguments(params, force))
