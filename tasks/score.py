@@ -19,6 +19,9 @@ windows carrying the recurrent state when the model is unidirectional and
 `long_document` says which, and the markers and the result count both.
 `force` rescoring starts the folder over.
 
+SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
+`data/validated`), read with its own doc_ids.
+
 Run: `doclstm score --model models:/<name>@champion --input SRC --output DIR`.
 """
 

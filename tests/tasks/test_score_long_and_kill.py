@@ -107,3 +107,23 @@ def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
     assert len(ids) == len(set(ids)) == len(clean)  # every document exactly once
     strip = lambda r: {k: v for k, v in r.items() if k != "scored_at"}  # noqa: E731
     assert [strip(r) for r in resumed] == [strip(r) for r in clean]
+
+
+@pytest.mark.parametrize("dataset", ["data/ingested", "data/validated"])
+def test_a_dataset_the_pipeline_wrote_scores_as_it_is(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path, dataset: str
+) -> None:
+    params = tiny_params(
+        tmp_path,
+        small_corpus,
+        f"score.model={built_workspace / 'models/main'}",
+        f"score.input={built_workspace / dataset}",
+    )
+    result = score_documents(*score_arguments(params))
+    parts = sorted((built_workspace / dataset).glob("part-*.parquet"))
+    expected = [
+        i for p in parts for i in pq.read_table(p, columns=["doc_id"])["doc_id"].to_pylist()
+    ]
+    rows = pq.read_table(result.out_dir).to_pylist()
+    assert [r["doc_id"] for r in rows] == expected  # its own ids, in its order
+    assert result.unscored == 0 and all(r["label"] for r in rows)
