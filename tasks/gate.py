@@ -39,6 +39,7 @@ from doclstm.model_ref import resolve_model
 from doclstm.params import GateParams
 from doclstm.predictor import TextPredictor
 from doclstm.registry import Registry
+from doclstm.retry_policy import io_retry_options
 from doclstm.tables import iter_verified_batches
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def gate_with_artifact(
     return result
 
 
-gate = task(name="gate", retries=0)(gate_with_artifact)
+gate = task(name="gate", **io_retry_options())(gate_with_artifact)
 
 
 def _challenger_predictions(reports_dir: Path) -> tuple[list[str], list[str], list[str]]:

@@ -34,6 +34,7 @@ from doclstm.manifest import (
 )
 from doclstm.params import IngestParams
 from doclstm.read_ahead import read_ahead
+from doclstm.retry_policy import io_retry_options
 from doclstm.sources import ResolvedSource, resolve_source, source_fingerprint
 from doclstm.splits import assign_split
 from doclstm.table_writer import PartedWriter, TableWriter
@@ -93,7 +94,7 @@ def ingest_documents(
     return _result(out_dir, quarantine_file, summary, cached=False)
 
 
-ingest = task(name="ingest", retries=0)(ingest_documents)
+ingest = task(name="ingest", **io_retry_options())(ingest_documents)
 
 
 def _ingest_source(

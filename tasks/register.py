@@ -37,6 +37,7 @@ from doclstm.lineage import lineage_tags
 from doclstm.manifest import StageManifest
 from doclstm.params import RegisterParams
 from doclstm.registry import CHALLENGER
+from doclstm.retry_policy import io_retry_options
 from doclstm.tracking import TrackingTarget, flatten
 from doclstm.training_run import experiment_id
 
@@ -143,7 +144,7 @@ def register_model(
     return result
 
 
-register = task(name="register", retries=2, retry_delay_seconds=5)(register_model)
+register = task(name="register", **io_retry_options())(register_model)
 
 
 def _training_run(client: MlflowClient, uri: str, model_manifest: StageManifest) -> str | None:

@@ -50,6 +50,7 @@ from doclstm.fingerprint import sha256_file
 from doclstm.model_ref import resolve_model
 from doclstm.params import ScoreParams
 from doclstm.predictor import TextPredictor
+from doclstm.retry_policy import io_retry_options
 from doclstm.sources import iter_documents, resolve_source
 from doclstm.tables import part_name, write_table
 
@@ -143,7 +144,7 @@ def score_documents(
     )
 
 
-score = task(name="score", retries=0)(score_documents)
+score = task(name="score", **io_retry_options())(score_documents)
 
 
 def _score_chunk(

@@ -150,7 +150,9 @@ def train_model(
     return _result(out_dir, manifest, cached=False)
 
 
-train = task(name="train", retries=0)(train_model)
+# Tagged `gpu`: a Prefect tag concurrency limit of 1 (infra/prefect.yaml) keeps two
+# trainings off one GPU; without that limit on the server the tag changes nothing.
+train = task(name="train", retries=0, tags=["gpu"])(train_model)
 
 
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TrainResult:

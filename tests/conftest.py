@@ -89,7 +89,16 @@ def imdb_archive() -> Path:
 @pytest.fixture(scope="session")
 def mlflow_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLflow tracking server process on loopback for the whole session."""
-    from tests.mlflow_server import mlflow_server
+    from tests.local_servers import mlflow_server
 
     with mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as uri:
         yield uri
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect server (SQLite) shared by every test that runs a flow."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,6 +1,5 @@
 """The Prefect flows end to end on a small slice of the real corpus."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,14 +10,6 @@ from doclstm.stages import STAGES
 from tests.conftest import DOCS_PER_LABEL, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.mark.slow
