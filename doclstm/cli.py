@@ -1,6 +1,7 @@
 """The `doclstm` command line: the whole pipeline, single stages, and scoring.
 
     doclstm run                      the Prefect flow: train pipeline, then score
+    doclstm nightly                  retrain if data or params changed; score on promotion
     doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
     doclstm score --model M --input SRC --output DIR
     doclstm promote VERSION --reason TEXT   make a version champion by hand
@@ -52,6 +53,17 @@ def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> N
 
     result = pipeline_then_score(str(params_file), list(overrides))
     _print_summary(result, params)
+
+
+@app.command()
+def nightly(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+    """The nightly_retrain flow once: skip when nothing changed since the champion."""
+    load_params(params_file, overrides)  # a bad params file fails here, in one line
+    _prefect_logging()
+    from flows.nightly import nightly_retrain
+
+    result = nightly_retrain(str(params_file), list(overrides))
+    console.print(result.markdown(), highlight=False)
 
 
 @app.command()

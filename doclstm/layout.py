@@ -47,3 +47,8 @@ class Workspace:
     @property
     def validation_reports(self) -> Path:
         return self.reports / "validation"
+
+    @property
+    def hash_state(self) -> Path:
+        """DVC's hash cache for `nightly_retrain`'s source hashes."""
+        return self.root / "data" / "hash_state"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -185,7 +186,8 @@ class ScoreParams(_Group):
     # Any ingest source (a path, or a mapping like one entry of ingest.source).
     input: SourceParams = SourceParams(path="builtin:bbcnews")
     output: Path = Path("predictions")
-    # Empty: the champion after the gate. Else models:/<name>/<version>,
+    # Empty: the registry's champion (models:/<register.model_name>@champion; in
+    # `doclstm run`, the champion the gate left). Else models:/<name>/<version>,
     # models:/<name>@<alias>, or a model folder written by the train stage.
     model: str = ""
     docs_per_shard: int = Field(1_000, ge=1)
@@ -198,6 +200,29 @@ class ScoreParams(_Group):
     _input_path = field_validator("input", mode="before")(_as_source)
 
 
+class NightlyParams(_Group):
+    """When `nightly_retrain` runs; infra/prefect.yaml carries the same schedule (tested)."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"  # an IANA name: cron times are local to it, DST included
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r}: a cron schedule has five fields, e.g. '0 2 * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Berlin") from exc
+        return value
+
+
 class Params(_Group):
     base: BaseParams = BaseParams()
     ingest: IngestParams = IngestParams()
@@ -208,6 +233,7 @@ class Params(_Group):
     register_: RegisterParams = Field(RegisterParams(), alias="register")
     gate: GateParams = GateParams()
     score: ScoreParams = ScoreParams()
+    nightly: NightlyParams = NightlyParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -98,9 +98,15 @@ def run_stage(name: str, params: Params, repair: bool = False) -> Any:
 
 
 def score_arguments(params: Params, force: bool = False) -> tuple[Any, ...]:
+    """The score stage's arguments; an empty `score.model` means the registry's champion."""
     ws = workspace(params)
+    score = params.score
+    if not score.model:
+        score = score.model_copy(
+            update={"model": f"models:/{params.register_.model_name}@champion"}
+        )
     return (
-        params.score,
+        score,
         tracking_uri(params.register_.tracking_uri, ws.mlflow),
         ws.root,
         ws.model_cache,

@@ -16,6 +16,7 @@ from doclstm.params import load_params
 from doclstm.stages import stage_arguments
 from doclstm.workspace_lock import workspace_lock
 from flows.score import score_archive
+from flows.summary import publish_training_summary
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.gate import GateResult, gate
 from tasks.ingest import IngestResult, ingest
@@ -47,10 +48,10 @@ class PipelineRun:
 def train_pipeline(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> TrainingRun:
-    """ingest -> validate -> tokenize -> train -> evaluate -> register -> gate."""
+    """ingest -> validate -> tokenize -> train -> evaluate -> register -> gate, then a summary."""
     params = load_params(Path(params_file), overrides or [])
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        return TrainingRun(
+        run = TrainingRun(
             ingest=ingest(*stage_arguments("ingest", params)),
             validate=validate(*stage_arguments("validate", params)),
             tokenize=tokenize(*stage_arguments("tokenize", params)),
@@ -59,6 +60,8 @@ def train_pipeline(
             register=register(*stage_arguments("register", params)),
             gate=gate(*stage_arguments("gate", params)),
         )
+        publish_training_summary(run)
+        return run
 
 
 @flow(name="pipeline_then_score")

@@ -9,6 +9,7 @@ from prefect import flow
 from doclstm.params import load_params
 from doclstm.stages import score_arguments
 from doclstm.workspace_lock import workspace_lock
+from flows.summary import publish_score_summary
 from tasks.score import ScoreResult, score
 
 
@@ -23,4 +24,7 @@ def score_archive(
     extra = [f"score.model={model}"] if model else []
     params = load_params(Path(params_file), [*(overrides or []), *extra])
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        return score(*score_arguments(params, force))
+        arguments = score_arguments(params, force)
+        result = score(*arguments)
+        publish_score_summary(result, tracking_uri=arguments[1])
+        return result

@@ -1,4 +1,8 @@
-"""A real `mlflow server` on loopback (SQLite backend, proxied local artifacts) for tests."""
+"""Real servers on loopback for tests: `mlflow server` and `prefect server`.
+
+Each runs in its own process group with its state under a test folder, is
+awaited on its health endpoint, and is stopped (the whole group) at exit.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -22,10 +26,8 @@ def _free_port() -> int:
 
 @contextmanager
 def mlflow_server(root: Path, timeout: float = 120.0) -> Iterator[str]:
-    """Start the server, wait for /health, yield its URI; stop the whole process group."""
-    port = _free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    log = (root / "server.log").open("wb")
+    """An MLflow server (SQLite backend, proxied local artifacts); yields its URI."""
+    port = free_port()
     command = [
         *(sys.executable, "-m", "mlflow", "server"),
         *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
@@ -33,23 +35,61 @@ def mlflow_server(root: Path, timeout: float = 120.0) -> Iterator[str]:
         *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
     ]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    proc = subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
+    with _running(command, env, f"{uri}/health", root, timeout):
+        yield uri
+
+
+def prefect_env(root: Path, api_url: str | None = None) -> dict[str, str]:
+    """Environment for Prefect processes whose home (and SQLite database) is `root`."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PREFECT_HOME": str(root / "home"),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{root / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+@contextmanager
+def prefect_server(root: Path, timeout: float = 180.0) -> Iterator[str]:
+    """A Prefect server (SQLite); yields its API URL."""
+    port = free_port()
+    prefect = str(Path(sys.executable).parent / "prefect")
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    api = f"http://127.0.0.1:{port}/api"
+    with _running(command, prefect_env(root), f"{api}/health", root, timeout):
+        yield api
+
+
+@contextmanager
+def _running(
+    command: list[str], env: dict[str, str], health_url: str, root: Path, timeout: float
+) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "server.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()}")
+                raise RuntimeError(f"{command[0]} exited: {log_path.read_text()}")
             try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
+                with urllib.request.urlopen(health_url, timeout=2) as reply:
                     if reply.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not answer /health in time")
+                raise RuntimeError(f"no answer from {health_url} in {timeout} s")
             time.sleep(0.3)
-        yield uri
+        yield
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

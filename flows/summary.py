@@ -1,0 +1,132 @@
+"""The Prefect artifacts every run publishes: a markdown summary and links to MLflow.
+
+`train_pipeline` publishes counts, metrics and the gate decision with a link
+to the MLflow run; `score_archive` the scoring counts with a link to the model
+version; `nightly_retrain` what it did and why. Links are web links when the
+tracking store is an MLflow server; with the default SQLite store the
+markdown says how to open it (`mlflow ui`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlflow import MlflowClient
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+if TYPE_CHECKING:
+    from flows.pipeline import TrainingRun
+    from tasks.score import ScoreResult
+
+SUMMARY_KEY, MLFLOW_KEY = "run-summary", "mlflow-run"
+
+
+def training_markdown(run: TrainingRun) -> str:
+    i, v, t, tr, e, r, g = (
+        run.ingest,
+        run.validate,
+        run.tokenize,
+        run.train,
+        run.evaluate,
+        run.register,
+        run.gate,
+    )
+    splits = ", ".join(f"{name} {count}" for name, count in sorted(i.by_split.items()))
+    return "\n".join(
+        [
+            f"# Training: {r.model_name} version {r.version}, {g.decision}",
+            "",
+            "| stage | result |",
+            "|---|---|",
+            f"| ingest | {i.ingested} documents ({splits}), {i.quarantined} quarantined"
+            f"{_reused(i.cached)} |",
+            f"| validate | {v.passed} passed, {v.quarantined} quarantined, "
+            f"{len(v.labels)} labels{_reused(v.cached)} |",
+            f"| tokenize | {t.documents} documents, {t.tokens} tokens in {t.shards} shards, "
+            f"{t.truncated} truncated{_reused(t.cached)} |",
+            f"| train | best epoch {tr.best_epoch}, val accuracy {tr.val_accuracy:.4f}, "
+            f"val macro-F1 {tr.val_macro_f1:.4f}, {tr.seconds:.0f} s{_reused(tr.cached)} |",
+            f"| evaluate | test accuracy {e.accuracy:.4f}, macro-F1 {e.macro_f1:.4f}"
+            f"{_reused(e.cached)} |",
+            f"| register | run {r.run_id}, {r.model_uri}{_reused(r.cached)} |",
+            f"| gate | {g.decision}: {g.reason}; champion {g.champion or 'none'} |",
+            "",
+            _open_hint(r.tracking_uri, f"run {r.run_id}"),
+        ]
+    )
+
+
+def score_markdown(result: ScoreResult, tracking_uri: str) -> str:
+    return "\n".join(
+        [
+            f"# Scoring with {result.model_name} version {result.model_version}",
+            "",
+            f"- output: `{result.out_dir}`",
+            f"- shards: {result.shards} ({result.shards_skipped} already complete)",
+            f"- documents: {result.documents}; unscored (empty or undecodable): {result.unscored}",
+            f"- long documents: {result.windowed} read whole in windows, "
+            f"{result.truncated} truncated",
+            "",
+            _open_hint(tracking_uri, f"model {result.model_name}"),
+        ]
+    )
+
+
+def mlflow_run_url(tracking_uri: str, run_id: str) -> str | None:
+    if not _is_web(tracking_uri):
+        return None
+    experiment = MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+
+
+def model_version_url(tracking_uri: str, name: str, version: str) -> str | None:
+    if not _is_web(tracking_uri):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
+
+
+@task(name="publish_training_summary")
+def publish_training_summary(run: TrainingRun) -> None:
+    r = run.register
+    _publish(
+        training_markdown(run),
+        f"{r.model_name} version {r.version}: {run.gate.decision}",
+        mlflow_run_url(r.tracking_uri, r.run_id),
+    )
+
+
+@task(name="publish_score_summary")
+def publish_score_summary(result: ScoreResult, tracking_uri: str) -> None:
+    _publish(
+        score_markdown(result, tracking_uri),
+        f"{result.documents} documents scored with {result.model_name} "
+        f"version {result.model_version}",
+        model_version_url(tracking_uri, result.model_name, result.model_version),
+    )
+
+
+@task(name="publish_nightly_summary")
+def publish_nightly_summary(markdown: str, description: str) -> None:
+    _publish(markdown, description, None)
+
+
+def _publish(markdown: str, description: str, link: str | None) -> None:
+    """The markdown summary, and the MLflow link when there is a web UI to link to."""
+    create_markdown_artifact(markdown=markdown, key=SUMMARY_KEY, description=description)
+    if link is not None:
+        create_link_artifact(link=link, link_text="MLflow", key=MLFLOW_KEY, description=description)
+
+
+def _reused(cached: bool) -> str:
+    return " (reused)" if cached else ""
+
+
+def _is_web(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def _open_hint(tracking_uri: str, what: str) -> str:
+    if _is_web(tracking_uri):
+        return f"MLflow: {tracking_uri} ({what})"
+    return f"MLflow {what}: open with `mlflow ui --backend-store-uri {tracking_uri}`"

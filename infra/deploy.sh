@@ -1,0 +1,23 @@
+#!/bin/sh
+# The work pool, the gpu concurrency limit and the deployments of infra/prefect.yaml, on
+# the Prefect server at $PREFECT_API_URL. Safe to run again.
+#   DOCLSTM_HOME         the checkout the worker runs flows from (default: this repo)
+#   MLFLOW_TRACKING_URI  the MLflow server the flows log to (empty: SQLite in the workspace)
+#   DOCLSTM_WORKSPACE    where data/, models/, reports/ live on the worker (default: DOCLSTM_HOME)
+#   DOCLSTM_POOL         the work pool (default: doclstm)
+#   DOCLSTM_PARAMS_FILE  the params file the flows load, relative to DOCLSTM_HOME (default: params.yaml)
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+export DOCLSTM_HOME="${DOCLSTM_HOME:-$here}"
+cd "$DOCLSTM_HOME"
+pool="${DOCLSTM_POOL:-doclstm}"
+
+prefect work-pool create "$pool" --type process --overwrite
+# Tag limit: at most one task tagged gpu (the train task) runs at a time on this server.
+prefect concurrency-limit create gpu 1
+overrides="\"register.tracking_uri=${MLFLOW_TRACKING_URI:-}\", \"base.workspace=${DOCLSTM_WORKSPACE:-.}\""
+parameters="{\"params_file\": \"${DOCLSTM_PARAMS_FILE:-params.yaml}\", \"overrides\": [$overrides]}"
+# One at a time: `prefect deploy --all` ignores --pool and --params.
+for name in nightly train score-archive; do
+  prefect deploy --prefect-file infra/prefect.yaml --name "$name" --pool "$pool" --params "$parameters"
+done

