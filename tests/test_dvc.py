@@ -1,4 +1,5 @@
-"""dvc.yaml agrees with the code, and `dvc repro` runs the same stages and then rests."""
+"""dvc.yaml agrees with the code; `dvc repro` runs the same stages, rests, renders plots,
+pushes and pulls through the default remote, and reruns only what a changed param touches."""
 
 import json
 import os
@@ -57,21 +58,18 @@ def test_every_path_a_stage_reads_or_writes_is_declared() -> None:
 
 
 @pytest.mark.slow
-def test_dvc_repro_builds_then_does_nothing(small_corpus: Path, tmp_path: Path) -> None:
+def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
+    small_corpus: Path, tmp_path: Path
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
     for item in [f"ingest.source={small_corpus}", f"score.input={small_corpus}", *TINY]:
         key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[leaf] = yaml.safe_load(value)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+        _set_param(repo / "params.yaml", key, yaml.safe_load(value))
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -109,3 +107,69 @@ def test_dvc_repro_builds_then_does_nothing(small_corpus: Path, tmp_path: Path) 
 
     status = subprocess.run(["dvc", "status"], cwd=repo, env=env, capture_output=True, text=True)
     assert "up to date" in status.stdout.lower()
+
+    def dvc(*args: str, timeout: int = 300) -> str:
+        done = subprocess.run(
+            ["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode == 0, f"dvc {' '.join(args)}: {done.stdout[-2000:]}{done.stderr}"
+        return done.stdout
+
+    # `dvc plots show` renders the evaluation plots into one HTML page.
+    dvc("plots", "show", "-o", "plots_html")
+    page = (repo / "plots_html/index.html").read_text()
+    for plot in DVC["evaluate"]["plots"]:
+        assert Path(next(iter(plot))).name in page
+
+    # The default remote (a folder beside the repository) round-trips data and models.
+    cached = _cached_outs(repo)
+    before = _checksums(repo, cached)
+    assert before and any(p.startswith("models/main/") for p in before)
+    dvc("push")
+    assert any((tmp_path / "doclstm-dvc-remote").rglob("*")), "nothing pushed"
+    shutil.rmtree(repo / ".dvc/cache")
+    for out in cached:
+        target = repo / out
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    dvc("pull")
+    assert _checksums(repo, cached) == before
+    assert "up to date" in dvc("status").lower()
+
+    # A changed param reruns the stages that depend on it, and nothing upstream.
+    _set_param(repo / "params.yaml", "gate.alpha", 0.01)
+    rerun = dvc("repro", timeout=600)
+    assert "Running stage 'gate'" in rerun
+    assert [s for s in [*STAGES, "score"] if f"Running stage '{s}'" in rerun] == ["gate"]
+
+
+def _cached_outs(repo: Path) -> list[str]:
+    """Every out of dvc.lock that DVC caches (so pushes): not the cache: false ones."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    uncached = {
+        next(iter(entry))
+        for stage in stages.values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind, [])
+        if isinstance(entry, dict) and next(iter(entry.values())).get("cache") is False
+    }
+    return [
+        o["path"] for s in lock.values() for o in s.get("outs", []) if o["path"] not in uncached
+    ]
+
+
+def _checksums(repo: Path, outs: list[str]) -> dict[str, str]:
+    from doclstm.fingerprint import sha256_file
+
+    files = [f for out in outs for f in [repo / out, *(repo / out).rglob("*")] if f.is_file()]
+    return {str(f.relative_to(repo)): sha256_file(f) for f in files}
+
+
+def _set_param(params_file: Path, key: str, value: object) -> None:
+    params = yaml.safe_load(params_file.read_text())
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    params_file.write_text(yaml.safe_dump(params))
