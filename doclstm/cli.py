@@ -125,19 +125,37 @@ def score(
     ),
     output: str = typer.Option("", help="output folder; default score.output"),
     force: bool = typer.Option(False, help="discard existing outputs and score everything again"),
+    runner: str = typer.Option(
+        "",
+        help="inline (one process), threads or ray (input shards as parallel Prefect "
+        "tasks); default score.runner",
+    ),
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
     from doclstm.stages import score_arguments
     from doclstm.workspace_lock import workspace_lock
-    from tasks.score import score_documents
+    from tasks.score import prepare_score, score_documents
 
-    given = {"score.model": model, "score.input": input_source, "score.output": output}
+    given = {
+        "score.model": model,
+        "score.input": input_source,
+        "score.output": output,
+        "score.runner": runner,
+    }
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
     _log_to_console()
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        console.print(_record(score_documents(*score_arguments(params, force))))
+        arguments = score_arguments(params, force)
+        if params.score.runner == "inline":
+            result = score_documents(*arguments)
+        else:
+            from flows.score import score_shards, task_runner
+
+            job = prepare_score(*arguments)
+            result = score_shards.with_options(task_runner=task_runner(params.score))(job)
+        console.print(_record(result))
 
 
 @inspect_app.command("tokens")

@@ -196,6 +196,14 @@ class ScoreParams(_Group):
     # them whole, window by window with the state carried (exact; unidirectional models,
     # others fall back to truncate); `truncate` cuts them as training did.
     long_documents: Literal["window", "truncate"] = "window"
+    # How the score_archive flow runs the input shards: `inline` reads and scores in one
+    # process (least overhead); `threads` and `ray` stage each input shard and score them
+    # as parallel Prefect tasks, in threads or on a Ray cluster (prefect-ray).
+    runner: Literal["inline", "threads", "ray"] = "inline"
+    workers: int = Field(2, ge=1)  # shards scored at once (threads; tasks in flight on Ray)
+    # Ray: empty starts a local Ray instance, unless RAY_ADDRESS is set; else
+    # ray://<head>:10001 or auto (infra/ray/cluster.yaml).
+    ray_address: str = ""
 
     _input_path = field_validator("input", mode="before")(_as_source)
 

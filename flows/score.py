@@ -1,16 +1,40 @@
-"""Prefect flow `score_archive`: bulk-score a document source with a registered model."""
+"""Prefect flow `score_archive`: bulk-score a document source with a registered model.
+
+With `score.runner: inline` one task reads and scores the source. With
+`threads` or `ray`, the flow reads the source once, stages each input shard
+that still needs scoring, and submits one `score-shard` task per shard to a
+task runner: Prefect's thread pool, or prefect-ray's RayTaskRunner (a local
+Ray instance, or the cluster at `score.ray_address` / RAY_ADDRESS). At most
+`2 x score.workers` shards wait staged on disk at a time, so a slow model
+never lets the whole archive pile up there. Every shard is still written
+once with its completion marker, so a killed run resumes with any runner.
+"""
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 from prefect import flow
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from doclstm.params import load_params
+from doclstm.params import ScoreParams, load_params
 from doclstm.stages import score_arguments
 from doclstm.workspace_lock import workspace_lock
 from flows.summary import publish_score_summary
-from tasks.score import ScoreResult, score
+from tasks.score import (
+    ScoreJob,
+    ScoreResult,
+    ShardDone,
+    prepare_score,
+    score,
+    score_shard,
+    stage_input_shards,
+    summarize_score,
+)
 
 
 @flow(name="score_archive")
@@ -25,6 +49,39 @@ def score_archive(
     params = load_params(Path(params_file), [*(overrides or []), *extra])
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
         arguments = score_arguments(params, force)
-        result = score(*arguments)
+        if params.score.runner == "inline":
+            result = score(*arguments)
+        else:
+            job = prepare_score(*arguments)
+            runner = task_runner(params.score)
+            result = score_shards.with_options(task_runner=runner)(job)
         publish_score_summary(result, tracking_uri=arguments[1])
         return result
+
+
+@flow(name="score_shards")
+def score_shards(job: ScoreJob) -> ScoreResult:
+    """Stage the input shards in order and score them as parallel tasks."""
+    window = 2 * job.params.workers
+    pending: deque[PrefectFuture[ShardDone]] = deque()
+    outcomes: list[ShardDone] = []
+    for staged in stage_input_shards(job):
+        if isinstance(staged, ShardDone):
+            outcomes.append(staged)
+            continue
+        while len(pending) >= window:  # backpressure: bounded staged shards
+            outcomes.append(pending.popleft().result())
+        pending.append(score_shard.submit(job, staged))
+    outcomes.extend(future.result() for future in pending)
+    return summarize_score(job, outcomes)
+
+
+def task_runner(params: ScoreParams) -> TaskRunner[Any]:
+    """The task runner `score.runner` names."""
+    if params.runner == "ray":
+        from prefect_ray.task_runners import RayTaskRunner
+
+        address = params.ray_address or os.environ.get("RAY_ADDRESS") or None
+        local = {"num_cpus": params.workers, "include_dashboard": False}
+        return RayTaskRunner(address=address, init_kwargs=None if address else local)
+    return ThreadPoolTaskRunner(max_workers=params.workers)

@@ -22,6 +22,15 @@ windows carrying the recurrent state when the model is unidirectional and
 SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
 `data/validated`), read with its own doc_ids.
 
+Two ways to run, same rows out. `score_documents` reads and scores in one
+process, shard after shard: least overhead on one machine. For scale-out,
+`stage_input_shards` reads the source once, in order, and writes each input
+shard that still needs scoring to `<out>/_input/part-NNNNN.parquet` (the raw
+bytes, atomically); `score_input_shard` then scores one staged shard, in
+any process that sees the folder (a thread, a Ray worker), writes its output
+and marker, and deletes the staged copy. flows/score.py fans the shards out
+as Prefect tasks.
+
 Run: `doclstm score --model models:/<name>@champion --input SRC --output DIR`.
 """
 
@@ -33,16 +42,18 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import task
 
 from doclstm.archive_members import ReadLimits
 from doclstm.atomic import write_json
-from doclstm.checkpoint import load_model_dir
+from doclstm.checkpoint import LoadedModel, load_model_dir
 from doclstm.device import pick_device
 from doclstm.documents import RawDocument, decode_text
 from doclstm.errors import DoclstmError
@@ -51,7 +62,7 @@ from doclstm.model_ref import resolve_model
 from doclstm.params import ScoreParams
 from doclstm.predictor import TextPredictor
 from doclstm.retry_policy import io_retry_options
-from doclstm.sources import iter_documents, resolve_source
+from doclstm.sources import ResolvedSource, iter_documents, resolve_source
 from doclstm.tables import part_name, write_table
 
 log = logging.getLogger(__name__)
@@ -70,14 +81,40 @@ class ScoreResult:
     truncated: int = 0  # documents over the model's window, cut as in training
 
 
-def score_documents(
+@dataclass(frozen=True)
+class ScoreJob:
+    """Everything a process needs to score shards of one source with one model."""
+
+    params: ScoreParams
+    source: ResolvedSource
+    model_dir: Path
+    model_name: str
+    model_version: str
+    out_dir: Path
+
+    @property
+    def staging(self) -> Path:
+        return self.out_dir / "_input"
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    index: int
+    documents: int
+    unscored: int
+    windowed: int
+    truncated: int
+    skipped: bool  # complete before this run
+
+
+def prepare_score(
     params: ScoreParams,
     tracking: str,
     workspace_root: Path,
     model_cache: Path,
     force: bool = False,
-) -> ScoreResult:
-    """Score `params.input` with `params.model` into `params.output`."""
+) -> ScoreJob:
+    """Resolve the model (downloading a registry version once) and the output folder."""
     if not params.model:
         raise DoclstmError("score.model is empty; give models:/<name>/<version> or a model folder")
     model = resolve_model(params.model, tracking, model_cache)
@@ -86,65 +123,181 @@ def score_documents(
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device("auto")
-    predictor = TextPredictor(
-        load_model_dir(model.model_dir, device),
-        params.batch_tokens,
-        str(device),
-        params.long_documents,
-    )
     source = resolve_source(params.input, workspace_root)
-    schema = _schema(predictor.labels)
-    shards = skipped = documents = unscored = 0
-    long = {"windowed": 0, "truncated": 0}
-    for index, chunk in enumerate(
-        _chunks(iter_documents(source, ReadLimits()), params.docs_per_shard)
-    ):
-        shards += 1
-        documents += len(chunk)
-        dest = out_dir / part_name(index)
-        marker = _marker_path(dest)
-        done = _completed(dest, marker, model.name, model.version)
+    return ScoreJob(params, source, model.model_dir, model.name, model.version, out_dir)
+
+
+def score_documents(
+    params: ScoreParams,
+    tracking: str,
+    workspace_root: Path,
+    model_cache: Path,
+    force: bool = False,
+) -> ScoreResult:
+    """Score `params.input` with `params.model` into `params.output`, in this process."""
+    job = prepare_score(params, tracking, workspace_root, model_cache, force)
+    predictor = _predictor(job)
+    outcomes = []
+    for index, chunk in enumerate(_chunks(_documents(job), params.docs_per_shard)):
+        done = _completed_shard(job, index, len(chunk))
+        outcomes.append(done or _write_shard(job, index, chunk, predictor))
+    return summarize_score(job, outcomes)
+
+
+def stage_input_shards(job: ScoreJob) -> Iterator[ShardDone | int]:
+    """Read the source once; yield a complete shard's outcome, or the index of a staged one.
+
+    A staged shard is written atomically, then its sha256 beside it
+    (`part-NNNNN.json`), so one left by a killed run is reused only when it
+    verifies, and one whose output completed before the kill is removed.
+    """
+    job.staging.mkdir(exist_ok=True)
+    for index, chunk in enumerate(_chunks(_documents(job), job.params.docs_per_shard)):
+        staged = job.staging / part_name(index)
+        done = _completed_shard(job, index, len(chunk))
         if done is not None:
-            skipped += 1
-            unscored += done["unscored"]
-            for key in long:
-                long[key] += done.get(key, 0)  # markers written before these counts
+            staged.unlink(missing_ok=True)
+            _staged_marker(staged).unlink(missing_ok=True)
+            yield done
             continue
-        rows = _score_chunk(chunk, predictor, model.name, model.version)
-        bad = sum(r["label"] is None for r in rows)
-        unscored += bad
-        counts = {k: sum(r["long_document"] == k for r in rows) for k in long}
-        for key in long:
-            long[key] += counts[key]
-        write_table(pa.Table.from_pylist(rows, schema=schema), dest)
-        write_json(
-            marker,
-            {
-                "input_source": source.name,
-                "input_shard": index,
-                "rows": len(rows),
-                "unscored": bad,
-                **counts,
-                "sha256": sha256_file(dest),
-                "model_name": model.name,
-                "model_version": model.version,
-            },
+        if _staged_sha(staged) is None:
+            write_table(pa.Table.from_pylist([_staged_row(d) for d in chunk], _STAGED), staged)
+            write_json(_staged_marker(staged), {"sha256": sha256_file(staged)})
+        yield index
+
+
+def score_input_shard(job: ScoreJob, index: int) -> ShardDone:
+    """Score staged input shard `index`: output and marker, then the staged copy goes."""
+    staged = job.staging / part_name(index)
+    if _staged_sha(staged) is None:
+        raise DoclstmError(f"{staged}: staged input shard missing or corrupt; score again")
+    chunk = [
+        RawDocument(
+            r["doc_id"], r["data"] if r["text"] is None else r["text"], None, None, r["refused"]
         )
-        log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
+        for r in pq.read_table(staged).to_pylist()
+    ]
+    done = _completed_shard(job, index, len(chunk)) or _write_shard(
+        job, index, chunk, _predictor(job)
+    )
+    staged.unlink()
+    _staged_marker(staged).unlink()
+    return done
+
+
+def summarize_score(job: ScoreJob, outcomes: list[ShardDone]) -> ScoreResult:
+    """One result for the whole source, once every shard is complete."""
+    outcomes = sorted(outcomes, key=lambda o: o.index)
+    if [o.index for o in outcomes] != list(range(len(outcomes))):
+        raise DoclstmError(f"{job.out_dir}: shards missing from this run's outcomes")
+    shutil.rmtree(job.staging, ignore_errors=True)  # every shard is complete: nothing to keep
+    result = ScoreResult(
+        job.out_dir,
+        job.model_name,
+        job.model_version,
+        shards=len(outcomes),
+        shards_skipped=sum(o.skipped for o in outcomes),
+        documents=sum(o.documents for o in outcomes),
+        unscored=sum(o.unscored for o in outcomes),
+        windowed=sum(o.windowed for o in outcomes),
+        truncated=sum(o.truncated for o in outcomes),
+    )
     log.info(
         "score: %d shards (%d already complete), %d documents into %s",
-        shards,
-        skipped,
-        documents,
-        out_dir,
+        result.shards,
+        result.shards_skipped,
+        result.documents,
+        result.out_dir,
     )
-    return ScoreResult(
-        out_dir, model.name, model.version, shards, skipped, documents, unscored, **long
-    )
+    return result
 
 
 score = task(name="score", **io_retry_options())(score_documents)
+score_shard = task(name="score-shard", **io_retry_options())(score_input_shard)
+
+# A staged input shard: the document as the source gave it, bytes or text, or its refusal.
+_STAGED = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("data", pa.large_binary()),
+        ("text", pa.large_string()),
+        ("refused", pa.string()),
+    ]
+)
+
+
+def _staged_row(doc: RawDocument) -> dict[str, Any]:
+    text = doc.data if isinstance(doc.data, str) else None
+    data = doc.data if isinstance(doc.data, bytes) else None
+    return {"doc_id": doc.doc_id, "data": data, "text": text, "refused": doc.refused}
+
+
+def _staged_marker(staged: Path) -> Path:
+    return staged.with_suffix(".json")
+
+
+def _staged_sha(staged: Path) -> str | None:
+    """The staged shard's recorded sha256 when the file is there and matches it."""
+    marker = _staged_marker(staged)
+    if not (staged.is_file() and marker.is_file()):
+        return None
+    sha: str = json.loads(marker.read_text(encoding="utf-8"))["sha256"]
+    return sha if sha256_file(staged) == sha else None
+
+
+@lru_cache(maxsize=2)
+def _loaded(model_dir: Path, device: str) -> LoadedModel:
+    """One copy of the model per process, shared by every shard it scores."""
+    return load_model_dir(model_dir, device)
+
+
+def _predictor(job: ScoreJob) -> TextPredictor:
+    device = str(pick_device("auto"))
+    return TextPredictor(
+        _loaded(job.model_dir, device),
+        job.params.batch_tokens,
+        device,
+        job.params.long_documents,
+    )
+
+
+def _documents(job: ScoreJob) -> Iterator[RawDocument]:
+    return iter_documents(job.source, ReadLimits())
+
+
+def _completed_shard(job: ScoreJob, index: int, documents: int) -> ShardDone | None:
+    dest = job.out_dir / part_name(index)
+    done = _completed(dest, _marker_path(dest), job.model_name, job.model_version)
+    if done is None:
+        return None
+    # Markers written before these counts existed have none.
+    long = {k: done.get(k, 0) for k in ("windowed", "truncated")}
+    return ShardDone(index, documents, done["unscored"], **long, skipped=True)
+
+
+def _write_shard(
+    job: ScoreJob, index: int, chunk: list[RawDocument], predictor: TextPredictor
+) -> ShardDone:
+    rows = _score_chunk(chunk, predictor, job.model_name, job.model_version)
+    bad = sum(r["label"] is None for r in rows)
+    counts = {k: sum(r["long_document"] == k for r in rows) for k in ("windowed", "truncated")}
+    dest = job.out_dir / part_name(index)
+    write_table(pa.Table.from_pylist(rows, schema=_schema(predictor.labels)), dest)
+    write_json(
+        _marker_path(dest),
+        {
+            "input_source": job.source.name,
+            "input_shard": index,
+            "rows": len(rows),
+            "unscored": bad,
+            **counts,
+            "sha256": sha256_file(dest),
+            "model_name": job.model_name,
+            "model_version": job.model_version,
+        },
+    )
+    log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
+    return ShardDone(index, len(rows), bad, **counts, skipped=False)
 
 
 def _score_chunk(

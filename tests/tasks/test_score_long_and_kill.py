@@ -69,17 +69,18 @@ def test_a_bidirectional_model_truncates_and_counts(
     assert {r["long_document"] for r in long} == {"truncated"}
 
 
-def _score_command(model: Path, corpus: Path, out: Path) -> list[str]:
+def _score_command(model: Path, corpus: Path, out: Path, runner: str = "inline") -> list[str]:
     return [
-        *(sys.executable, "-m", "doclstm.cli", "score"),
+        *(sys.executable, "-m", "doclstm.cli", "score", "--runner", runner),
         *("--model", str(model), "--input", str(corpus), "--output", str(out)),
         *("--params", str(ROOT / "params.yaml")),
         *("--set", "score.docs_per_shard=4", "--set", "score.batch_tokens=1024"),
     ]
 
 
+@pytest.mark.parametrize("runner", ["inline", pytest.param("threads", marks=pytest.mark.slow)])
 def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
-    built_workspace: Path, small_corpus: Path, tmp_path: Path
+    built_workspace: Path, small_corpus: Path, tmp_path: Path, runner: str
 ) -> None:
     model = built_workspace / "models/main"
     killed_out, clean_out = tmp_path / "killed", tmp_path / "clean"
@@ -87,21 +88,27 @@ def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
     clean = pq.read_table(clean_out).to_pylist()
     shards = len(list(clean_out.rglob("_done/*.json")))
 
+    # Its own process group: the kill takes the scorer and everything it started (the
+    # temporary Prefect server, the shard threads) at once, as a lost machine would.
     proc = subprocess.Popen(
-        _score_command(model, small_corpus, killed_out),
+        _score_command(model, small_corpus, killed_out, runner),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300
     while len(list(killed_out.rglob("_done/*.json"))) < 3:
         assert proc.poll() is None and time.monotonic() < deadline, "finished before the kill"
         time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_at_kill = len(list(killed_out.rglob("_done/*.json")))
     assert 3 <= done_at_kill < shards  # killed mid-archive
+    if runner != "inline":
+        assert any(killed_out.rglob("_input/part-*.parquet"))  # staged shards left behind
 
-    subprocess.run(_score_command(model, small_corpus, killed_out), check=True, timeout=600)
+    subprocess.run(_score_command(model, small_corpus, killed_out, runner), check=True, timeout=600)
+    assert not any(killed_out.rglob("_input"))  # staging cleared once all are complete
     resumed = pq.read_table(killed_out).to_pylist()
     ids = [r["doc_id"] for r in resumed]
     assert len(ids) == len(set(ids)) == len(clean)  # every document exactly once
