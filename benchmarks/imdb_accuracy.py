@@ -1,0 +1,126 @@
+"""Test accuracy of a params profile on IMDB, against a TF-IDF baseline trained in the same run.
+
+Trains the classifier exactly as the train stage does (`doclstm.trainer.fit`:
+bucketed batches, packed sequences, the profile's schedule, early stopping
+and best-epoch selection on the val split carved from train), then scores the
+test split with the best epoch's weights. Baseline, same run, same tokens:
+TF-IDF over token-id unigrams and bigrams with logistic regression (the
+classic strong linear baseline on IMDB; 0.906 on words per the issue).
+
+    .venv/bin/python -m benchmarks.imdb_accuracy --tokens WORKSPACE/data/tokens
+    .venv/bin/python -m benchmarks.imdb_accuracy --tokens T --set train.epochs=8 --json out.json
+
+It needs only the tokens folder (train, val and test shards, manifest,
+tokenizer), so a GPU machine without the pipeline's servers can run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from doclstm.device import pick_device
+from doclstm.inference import predict_probabilities
+from doclstm.manifest import StageManifest
+from doclstm.metrics import classification_metrics
+from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.params import load_params
+from doclstm.token_data import TokenSplit, load_split
+from doclstm.trainer import fit
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 0.91
+
+
+def tfidf_baseline(train: TokenSplit, test: TokenSplit) -> tuple[float, float]:
+    """Accuracy and seconds of TF-IDF (token-id uni+bigrams) + logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+
+    def text(split: TokenSplit) -> list[str]:
+        return [" ".join(map(str, s.tolist())) for s in split.sequences]
+
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\d+"
+    )
+    x_train = vectorizer.fit_transform(text(train))
+    classifier = LogisticRegression(C=4.0, max_iter=2000).fit(x_train, train.label_ids)
+    predicted = classifier.predict(vectorizer.transform(text(test)))
+    return float((predicted == test.label_ids).mean()), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
+    parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
+    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    params = load_params(args.params, args.set)
+    manifest = StageManifest.load(args.tokens)
+    labels: list[str] = manifest.summary["labels"]
+    train, val, test = (load_split(args.tokens, s, manifest) for s in ("train", "val", "test"))
+    device = pick_device(params.train.device)
+    config = ModelConfig(
+        vocab_size=manifest.summary["vocab_size"],
+        num_labels=len(labels),
+        **params.train.model.model_dump(),
+    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(
+        f"{len(train):,} train / {len(val):,} val / {len(test):,} test documents on {name}, "
+        f"{torch.get_num_threads()} threads; overrides {args.set or 'none'}",
+        flush=True,
+    )
+    torch.manual_seed(params.base.seed)
+    model = SequenceClassifier(config)
+    started = time.perf_counter()
+    result = fit(model, train, val, labels, params.train, params.base.seed, device)
+    train_seconds = time.perf_counter() - started
+    model.load_state_dict(result.best_state)
+    probs = predict_probabilities(model, test.sequences, params.evaluate.batch_tokens, device)
+    metrics = classification_metrics(test.label_ids, probs, labels, bootstrap_samples=200)
+    best = result.history[result.best_epoch - 1]
+    out: dict[str, Any] = {
+        "device": name,
+        "overrides": args.set,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "val_accuracy": best["val_accuracy"],
+        "test_accuracy": metrics["accuracy"],
+        "test_accuracy_95": metrics["intervals_95"]["accuracy"],
+        "test_documents": len(test),
+        "train_seconds": train_seconds,
+        "epoch_seconds": [round(r["seconds"], 1) for r in result.history],
+        "val_accuracy_by_epoch": [round(r["val_accuracy"], 4) for r in result.history],
+    }
+    print(
+        f"doclstm: test accuracy {out['test_accuracy']:.4f} "
+        f"(95% {out['test_accuracy_95'][0]:.4f}-{out['test_accuracy_95'][1]:.4f}), "
+        f"val {out['val_accuracy']:.4f}, best epoch {out['best_epoch']}/{out['epochs_run']}, "
+        f"trained in {train_seconds:.0f} s; epochs {out['epoch_seconds']} s",
+        flush=True,
+    )
+    if not args.no_baseline:
+        accuracy, seconds = tfidf_baseline(train, test)
+        out["tfidf_accuracy"], out["tfidf_seconds"] = accuracy, seconds
+        print(f"TF-IDF uni+bigram LR: test accuracy {accuracy:.4f} ({seconds:.0f} s)")
+        print(f"doclstm - TF-IDF: {out['test_accuracy'] - accuracy:+.4f}")
+    print(f"target >= {TARGET}: {'met' if out['test_accuracy'] >= TARGET else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
