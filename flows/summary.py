@@ -81,7 +81,7 @@ def mlflow_run_url(tracking_uri: str, run_id: str) -> str | None:
 
 
 def model_version_url(tracking_uri: str, name: str, version: str) -> str | None:
-    if not _is_web(tracking_uri):
+    if not _is_web(tracking_uri) or not version.isdigit():  # a model folder, not a version
         return None
     return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
 
