@@ -53,7 +53,7 @@ from prefect import task
 
 from doclstm.archive_members import ReadLimits
 from doclstm.atomic import write_json
-from doclstm.checkpoint import LoadedModel, load_model_dir
+from doclstm.checkpoint import MODEL_FILES, LoadedModel, load_model_dir
 from doclstm.device import pick_device
 from doclstm.documents import RawDocument, decode_text
 from doclstm.errors import DoclstmError
@@ -246,15 +246,17 @@ def _staged_sha(staged: Path) -> str | None:
 
 
 @lru_cache(maxsize=2)
-def _loaded(model_dir: Path, device: str) -> LoadedModel:
-    """One copy of the model per process, shared by every shard it scores."""
+def _loaded(model_dir: Path, device: str, stamp: tuple[int, int]) -> LoadedModel:
+    """One copy of the model per process, shared by every shard it scores; `stamp` (the
+    weights' mtime and size) makes a model retrained into the same folder load again."""
     return load_model_dir(model_dir, device)
 
 
 def _predictor(job: ScoreJob) -> TextPredictor:
     device = str(pick_device("auto"))
+    weights = (job.model_dir / MODEL_FILES[0]).stat()
     return TextPredictor(
-        _loaded(job.model_dir, device),
+        _loaded(job.model_dir, device, (weights.st_mtime_ns, weights.st_size)),
         job.params.batch_tokens,
         device,
         job.params.long_documents,
