@@ -24,6 +24,17 @@ kernel zero-fills a copy of the whole packed input at every time step
 Binary tasks have one logit (BCEWithLogitsLoss), multi-class one per class
 (CrossEntropyLoss), both with optional class weights and label smoothing;
 probabilities are computed at scoring, not here.
+
+`kind="hierarchical"` follows RoBERT (Pappagari et al. 2019) with a
+recurrent window encoder: each document is cut into overlapping windows of
+`chunk_tokens` starting every `chunk_stride` tokens (`chunk_windows`), the
+embedding + RNN + pooling above turns every window into one vector, and a
+one-layer document RNN (same cell, width and directions) runs over each
+document's window vectors, packed by window count, to the same final-state
+summary as the flat `last` pooling; the head reads that. It takes the same
+padded ids and lengths as the flat model, so the trainer, evaluation and
+scoring need nothing else, and the padding-invariance tests cover it too.
+`max_chunks` > 0 keeps a document's first `max_chunks` windows.
 """
 
 from __future__ import annotations
@@ -54,6 +65,10 @@ class ModelConfig:
     pooling: str = "last"
     pad_id: int = 0
     rnn_path: str = "auto"  # auto: padded on CPU, packed on CUDA
+    kind: str = "flat"  # flat | hierarchical (windows, then an RNN over window vectors)
+    chunk_tokens: int = 200
+    chunk_stride: int = 150
+    max_chunks: int = 0  # 0: every window
 
     @property
     def num_outputs(self) -> int:
@@ -83,6 +98,13 @@ class SequenceClassifier(nn.Module):
             raise DoclstmError(
                 f"model pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}"
             )
+        if config.kind not in ("flat", "hierarchical"):
+            raise DoclstmError(f"model kind must be flat or hierarchical, got {config.kind!r}")
+        if not 1 <= config.chunk_stride <= config.chunk_tokens:
+            raise DoclstmError(
+                f"model chunk_stride must be between 1 and chunk_tokens ({config.chunk_tokens}), "
+                f"got {config.chunk_stride}"
+            )
         self.config = config
         self.embedding = nn.Embedding(
             config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
@@ -102,7 +124,16 @@ class SequenceClassifier(nn.Module):
             self.attention = nn.Sequential(
                 nn.Linear(width, config.hidden_size), nn.Tanh(), nn.Linear(config.hidden_size, 1)
             )
-        self.head = nn.Linear(width * (3 if config.pooling == "concat" else 1), config.num_outputs)
+        summary_width = width * (3 if config.pooling == "concat" else 1)
+        if config.kind == "hierarchical":
+            self.doc_rnn = rnn_type(
+                summary_width,
+                config.hidden_size,
+                batch_first=True,
+                bidirectional=config.bidirectional,
+            )
+            summary_width = width
+        self.head = nn.Linear(summary_width, config.num_outputs)
 
     def forward(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str | None = None
@@ -113,6 +144,28 @@ class SequenceClassifier(nn.Module):
             path = "packed" if input_ids.is_cuda else "padded"
         if path not in ("packed", "padded"):
             raise ValueError(f"unknown RNN path {path!r}")
+        if self.config.kind == "hierarchical":
+            return self._hierarchical(input_ids, lengths, path)
+        return self.head(self.dropout(self._summarize(input_ids, lengths, path)))
+
+    def _hierarchical(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str
+    ) -> torch.Tensor:
+        c = self.config
+        windows, window_lengths, counts = chunk_windows(
+            input_ids, lengths, c.chunk_tokens, c.chunk_stride, c.max_chunks, c.pad_id
+        )
+        vectors = self.dropout(self._summarize(windows, window_lengths, path))
+        per_document = torch.split(vectors, counts.tolist())
+        padded = nn.utils.rnn.pad_sequence(list(per_document), batch_first=True)
+        packed = pack_padded_sequence(padded, counts, batch_first=True, enforce_sorted=False)
+        _, hidden = self.doc_rnn(packed)
+        h_n = hidden[0] if isinstance(hidden, tuple) else hidden
+        last = torch.cat((h_n[-2], h_n[-1]), 1) if c.bidirectional else h_n[-1]
+        return self.head(self.dropout(last))
+
+    def _summarize(self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str) -> torch.Tensor:
+        """The pooled summary of each sequence (what the flat head reads)."""
         embedded = self.dropout(self.embedding(input_ids))
         if path == "packed":
             steps, last = self._run_packed(embedded, lengths)
@@ -120,7 +173,7 @@ class SequenceClassifier(nn.Module):
             steps, last = self._run_padded_exact(embedded, lengths.to(input_ids.device))
         pooling = self.config.pooling
         if pooling == "last":
-            return self.head(self.dropout(last))
+            return last
         valid = (
             torch.arange(input_ids.size(1), device=steps.device)[None, :]
             < lengths.to(steps.device)[:, None]
@@ -133,12 +186,11 @@ class SequenceClassifier(nn.Module):
         if pooling == "attention":
             scores = self.attention(steps).masked_fill(~valid, float("-inf"))
             pooled["attention"] = (torch.softmax(scores, 1) * steps).sum(1)
-        summary = (
+        return (
             torch.cat((last, pooled["max"], pooled["mean"]), 1)
             if pooling == "concat"
             else pooled[pooling]
         )
-        return self.head(self.dropout(summary))
 
     def _run_packed(
         self, embedded: torch.Tensor, lengths: torch.Tensor
@@ -191,6 +243,41 @@ class SequenceClassifier(nn.Module):
         else:
             out, _ = torch._VF.gru(x, zeros, weights, True, 1, 0.0, self.training, False, True)
         return out
+
+
+def window_counts(
+    lengths: torch.Tensor, chunk: int, stride: int, max_chunks: int = 0
+) -> torch.Tensor:
+    """Windows per document: one up to `chunk` tokens, then one more per `stride` begun."""
+    extra = torch.div((lengths - chunk).clamp(min=0) + stride - 1, stride, rounding_mode="floor")
+    counts = 1 + extra
+    return counts.clamp(max=max_chunks) if max_chunks > 0 else counts
+
+
+def chunk_windows(
+    input_ids: torch.Tensor,
+    lengths: torch.Tensor,
+    chunk: int,
+    stride: int,
+    max_chunks: int = 0,
+    pad_id: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every document's windows, in document order: ids (windows, <= chunk), their lengths
+    (CPU), and the window count of each document (CPU). Window k of a document covers
+    tokens [k * stride, k * stride + chunk) of its real tokens; pads never enter one."""
+    lengths = lengths.cpu()
+    counts = window_counts(lengths, chunk, stride, max_chunks)
+    document = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    starts = (torch.arange(int(counts.sum())) - first) * stride
+    window_lengths = (lengths[document] - starts).clamp(max=chunk)
+    width = int(window_lengths.max())
+    offsets = torch.arange(width)
+    positions = (starts[:, None] + offsets[None, :]).clamp(max=input_ids.size(1) - 1)
+    valid = offsets[None, :] < window_lengths[:, None]
+    device = input_ids.device
+    windows = input_ids[document.to(device)[:, None], positions.to(device)]
+    return windows.masked_fill(~valid.to(device), pad_id), window_lengths, counts
 
 
 def _reverse_within_length(lengths: torch.Tensor, total: int) -> torch.Tensor:

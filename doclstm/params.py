@@ -126,6 +126,22 @@ class ModelParams(_Group):
     pooling: Literal["last", "mean", "max", "attention", "concat"] = "last"
     # Two exact paths over the same weights; auto: padded on CPU, packed on CUDA.
     rnn_path: Literal["auto", "packed", "padded"] = "auto"
+    # hierarchical: the RNN above reads overlapping windows of chunk_tokens tokens, one
+    # every chunk_stride, pooled to one vector each; a document RNN reads those vectors
+    # (RoBERT). max_chunks 0 keeps every window. Set tokenize.max_tokens high enough.
+    kind: Literal["flat", "hierarchical"] = "flat"
+    chunk_tokens: int = Field(200, ge=1)
+    chunk_stride: int = Field(150, ge=1)
+    max_chunks: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _stride_within_chunk(self) -> ModelParams:
+        if self.chunk_stride > self.chunk_tokens:
+            raise ValueError(
+                f"chunk_stride {self.chunk_stride} is over chunk_tokens {self.chunk_tokens}: "
+                "windows would skip tokens"
+            )
+        return self
 
 
 class TrainParams(_Group):

@@ -24,7 +24,8 @@ from doclstm.model import SequenceClassifier
 
 
 def can_window(model: SequenceClassifier) -> bool:
-    return not model.config.bidirectional
+    """Only a flat unidirectional model can carry its state from window to window."""
+    return model.config.kind == "flat" and not model.config.bidirectional
 
 
 @torch.no_grad()

@@ -122,3 +122,89 @@ def test_binary_task_has_one_logit_and_two_probabilities() -> None:
     probs = probabilities(logits)
     assert probs.shape == (1, 2)
     torch.testing.assert_close(probs.sum(1), torch.ones(1))
+
+
+HIERARCHICAL = [
+    (cell, bidirectional, pooling, max_chunks)
+    for cell in ("lstm", "gru")
+    for bidirectional in (True, False)
+    for pooling in ("last", "max", "concat")
+    for max_chunks in (0, 3)
+]
+
+
+def _hierarchical(cell: str, bidirectional: bool, pooling: str, max_chunks: int):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=40,
+        num_labels=2,
+        cell=cell,
+        embedding_dim=8,
+        hidden_size=6,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        dropout=0.0,
+        kind="hierarchical",
+        chunk_tokens=5,
+        chunk_stride=3,
+        max_chunks=max_chunks,
+    )
+    return SequenceClassifier(config).eval()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("cell", "bidirectional", "pooling", "max_chunks"), HIERARCHICAL)
+@settings(max_examples=10, deadline=None)
+@given(case=batches)
+def test_hierarchical_logits_same_alone_and_in_any_padded_batch(
+    cell: str, bidirectional: bool, pooling: str, max_chunks: int, device: str, case: tuple
+) -> None:
+    """Windows of different counts per document, packed twice: still batch-independent."""
+    lengths, seed, extra_pad, order = case
+    torch.backends.cudnn.allow_tf32 = False
+    model = _hierarchical(cell, bidirectional, pooling, max_chunks).to(device)
+    rng = np.random.default_rng(seed)
+    docs = [rng.integers(2, 40, size=n) for n in lengths]
+    with torch.no_grad():
+        for path in ("packed", "padded"):
+            alone = torch.cat([model(*_on(pad_batch([d]), device), path=path).cpu() for d in docs])
+            ids, lens = pad_batch([docs[i] for i in order])
+            ids = torch.cat([ids, torch.zeros(len(docs), extra_pad, dtype=torch.long)], 1)
+            batched = model(*_on((ids, lens), device), path=path).cpu()
+            torch.testing.assert_close(batched, alone[list(order)], atol=1e-5, rtol=0)
+
+
+def _on(batch: tuple[torch.Tensor, torch.Tensor], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch[0].to(device), batch[1]
+
+
+def test_windows_cover_every_token_and_stop_at_max_chunks() -> None:
+    from doclstm.model import chunk_windows, window_counts
+
+    lengths = torch.tensor([1, 5, 6, 8, 9, 14])
+    assert window_counts(lengths, 5, 3).tolist() == [1, 1, 2, 2, 3, 4]
+    assert window_counts(lengths, 5, 3, max_chunks=2).tolist() == [1, 1, 2, 2, 2, 2]
+    docs = [np.arange(2, 2 + n) for n in lengths.tolist()]
+    ids, lens = pad_batch(docs)
+    windows, window_lengths, counts = chunk_windows(ids, lens, 5, 3)
+    rows = iter(zip(windows.tolist(), window_lengths.tolist(), strict=True))
+    for doc, count in zip(docs, counts.tolist(), strict=True):
+        covered: list[int] = []
+        for k in range(count):
+            window, length = next(rows)
+            assert window[:length] == doc[3 * k : 3 * k + 5].tolist()
+            assert all(t == 0 for t in window[length:])  # pads only after the real tokens
+            covered.extend(window[:length])
+        assert set(covered) == set(doc.tolist())  # no token skipped
+
+
+def test_hierarchical_differs_from_reading_only_the_first_window() -> None:
+    """The document RNN reads past the first window: a change at the end moves the logits."""
+    model = _hierarchical("lstm", True, "max", 0)
+    doc = np.arange(2, 32) % 38 + 2
+    changed = doc.copy()
+    changed[-1] = 3 if doc[-1] != 3 else 4
+    with torch.no_grad():
+        a = model(*pad_batch([doc]))
+        b = model(*pad_batch([changed]))
+    assert not torch.allclose(a, b, atol=1e-6)

@@ -1,0 +1,48 @@
+"""The hierarchical model through the real stages: train, save, load, evaluate and score."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from doclstm.checkpoint import load_model_dir
+from doclstm.model import ModelConfig
+from doclstm.stages import run_stage, score_arguments
+from tasks.score import score_documents
+from tests.conftest import tiny_params
+
+HIERARCHICAL = [
+    "train.model.kind=hierarchical",
+    "train.model.chunk_tokens=32",
+    "train.model.chunk_stride=24",
+    "train.epochs=1",
+]
+
+
+def test_hierarchical_model_trains_evaluates_and_scores(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    shutil.copytree(built_workspace, workspace)
+    params = tiny_params(workspace, small_corpus, *HIERARCHICAL)
+    run_stage("train", params)
+    loaded = load_model_dir(workspace / "models/main")
+    assert loaded.model.config.kind == "hierarchical" and hasattr(loaded.model, "doc_rnn")
+    run_stage("evaluate", params)
+    metrics = json.loads((workspace / "reports/metrics.json").read_text())
+    assert metrics["documents"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+
+    scoring = tiny_params(
+        workspace, small_corpus, *HIERARCHICAL, f"score.model={workspace / 'models/main'}"
+    )
+    result = score_documents(*score_arguments(scoring))
+    rows = pq.read_table(result.out_dir).to_pylist()
+    assert len(rows) == result.documents and all(r["label"] for r in rows)
+    assert result.windowed == 0  # no state carrying: the windows are the model's own
+
+
+def test_a_flat_config_from_before_hierarchical_still_loads() -> None:
+    old = {"vocab_size": 10, "num_labels": 3, "cell": "gru", "pooling": "max"}
+    config = ModelConfig.from_dict(old)
+    assert config.kind == "flat" and ModelConfig.from_dict(config.to_dict()) == config
