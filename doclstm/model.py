@@ -254,6 +254,15 @@ def window_counts(
     return counts.clamp(max=max_chunks) if max_chunks > 0 else counts
 
 
+def documents_over_max_chunks(config: ModelConfig, lengths: np.ndarray) -> int:
+    """How many documents a hierarchical model reads only in part (more windows than
+    `max_chunks`); 0 for a flat model or no limit."""
+    if config.kind != "hierarchical" or config.max_chunks == 0:
+        return 0
+    counts = window_counts(torch.as_tensor(lengths), config.chunk_tokens, config.chunk_stride)
+    return int((counts > config.max_chunks).sum())
+
+
 def chunk_windows(
     input_ids: torch.Tensor,
     lengths: torch.Tensor,

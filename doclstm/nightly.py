@@ -69,6 +69,7 @@ def training_key(params: Params, state_dir: Path) -> TrainingKey:
 
 def model_params_hash(params: Params) -> str:
     dump: dict[str, Any] = params.model_dump(mode="json", by_alias=True)
+    dump["train"] = params.train.result_settings()  # not loader workers or checkpoint cadence
     for group, keys in _NOT_TRAINING.items():
         if keys is None:
             dump.pop(group, None)

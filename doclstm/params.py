@@ -116,6 +116,9 @@ class TokenizeParams(_Group):
     encode_batch_docs: int = Field(1_024, ge=1)
 
 
+HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks")
+
+
 class ModelParams(_Group):
     cell: Literal["lstm", "gru"] = "lstm"
     embedding_dim: int = Field(128, ge=1)
@@ -168,8 +171,15 @@ class TrainParams(_Group):
     checkpoint_steps: int = Field(200, ge=1)
 
     def result_settings(self) -> dict[str, Any]:
-        """The settings the trained weights depend on (what the stage fingerprint hashes)."""
-        return self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
+        """The settings the trained weights depend on (what the stage fingerprint hashes).
+
+        A flat model's weights do not depend on the hierarchical settings, so they are
+        left out for it: adding them did not change any flat model's fingerprint."""
+        settings = self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
+        if self.model.kind == "flat":
+            for key in HIERARCHICAL_SETTINGS:
+                settings["model"].pop(key)
+        return settings
 
 
 class EvaluateParams(_Group):

@@ -26,6 +26,7 @@ from doclstm.checkpoint import load_model_dir
 from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.metrics import accuracy_by_length, classification_metrics
+from doclstm.model import documents_over_max_chunks
 from doclstm.params import EvaluateParams
 from doclstm.plots import (
     plot_accuracy_by_length,
@@ -81,6 +82,10 @@ def evaluate_model(
     )
     metrics["accuracy_by_length"] = accuracy_by_length(y, probs, test.lengths)
     metrics["model_best_epoch"] = model_manifest.summary["best_epoch"]
+    # Hierarchical models read at most max_chunks windows: say how many documents lost text.
+    metrics["documents_over_max_chunks"] = documents_over_max_chunks(
+        loaded.model.config, test.lengths
+    )
     write_json(out_dir / METRICS, metrics)
     plots = {name: out_dir / rel for name, rel in PLOTS.items()}
     plot_confusion_matrix(metrics["confusion_matrix"], loaded.labels, plots["confusion_matrix"])
@@ -105,6 +110,7 @@ def evaluate_model(
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "documents": metrics["documents"],
+        "documents_over_max_chunks": metrics["documents_over_max_chunks"],
     }
     manifest = StageManifest("evaluate", fingerprint, files, summary)
     manifest.write(out_dir, MANIFEST)

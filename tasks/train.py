@@ -33,7 +33,7 @@ from doclstm.checkpoint import MODEL_FILES, save_model_dir
 from doclstm.device import pick_device
 from doclstm.distributed import Distributed
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
 from doclstm.tracking import TrackingTarget
@@ -138,6 +138,7 @@ def train_model(
             "tokens_fingerprint": upstream.fingerprint,
             "seed": seed,
             "resumed_at_step": result.resumed_at_step,
+            "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
         }
         if run:
             summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}

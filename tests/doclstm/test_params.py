@@ -52,3 +52,21 @@ def test_malformed_override() -> None:
 def test_fractions_must_leave_training_data() -> None:
     with pytest.raises(DoclstmError, match="leave <10% to train"):
         load_params(None, ["ingest.test_fraction=0.9", "ingest.val_fraction=0.9"])
+
+
+def test_hierarchical_settings_shape_only_hierarchical_models() -> None:
+    """A flat model's fingerprint ignores the window settings; a hierarchical one's does not."""
+
+    def settings(*overrides: str) -> dict:
+        return load_params(None, list(overrides)).train.result_settings()
+
+    assert settings("train.model.chunk_tokens=300") == settings()
+    assert "chunk_tokens" not in settings()["model"]
+    hierarchical = settings("train.model.kind=hierarchical")
+    assert hierarchical != settings("train.model.kind=hierarchical", "train.model.chunk_tokens=300")
+    assert hierarchical["model"]["max_chunks"] == 0
+
+
+def test_a_stride_over_the_window_is_refused() -> None:
+    with pytest.raises(DoclstmError, match="chunk_stride"):
+        load_params(None, ["train.model.chunk_tokens=10", "train.model.chunk_stride=20"])

@@ -7,8 +7,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from doclstm.checkpoint import load_model_dir
+from doclstm.manifest import StageManifest
 from doclstm.model import ModelConfig
 from doclstm.stages import run_stage, score_arguments
+from doclstm.token_data import load_split
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 
@@ -16,6 +18,7 @@ HIERARCHICAL = [
     "train.model.kind=hierarchical",
     "train.model.chunk_tokens=32",
     "train.model.chunk_stride=24",
+    "train.model.max_chunks=3",  # 32 + 2 x 24 = 80 tokens read; the rest is counted
     "train.epochs=1",
 ]
 
@@ -32,6 +35,10 @@ def test_hierarchical_model_trains_evaluates_and_scores(
     run_stage("evaluate", params)
     metrics = json.loads((workspace / "reports/metrics.json").read_text())
     assert metrics["documents"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+    test = load_split(workspace / "data/tokens", "test")
+    assert metrics["documents_over_max_chunks"] == int((test.lengths > 80).sum()) > 0
+    trained = StageManifest.load(workspace / "models/main").summary
+    assert trained["train_documents_over_max_chunks"] > 0
 
     scoring = tiny_params(
         workspace, small_corpus, *HIERARCHICAL, f"score.model={workspace / 'models/main'}"
