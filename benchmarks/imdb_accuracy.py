@@ -20,9 +20,11 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from doclstm.device import pick_device
@@ -30,9 +32,9 @@ from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest
 from doclstm.metrics import classification_metrics
 from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.params import load_params
+from doclstm.params import Params, load_params
 from doclstm.token_data import TokenSplit, load_split
-from doclstm.trainer import fit
+from doclstm.trainer import FitResult, fit
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.91
@@ -57,6 +59,44 @@ def tfidf_baseline(train: TokenSplit, test: TokenSplit) -> tuple[float, float]:
     return float((predicted == test.label_ids).mean()), time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class TrainedRun:
+    train: TokenSplit
+    test: TokenSplit
+    labels: list[str]
+    fit: FitResult
+    seconds: float
+    probabilities: np.ndarray  # test split, best epoch's weights
+    device: str
+
+
+def train_and_test(params: Params, tokens: Path, overrides: list[str]) -> TrainedRun:
+    """Train as the train stage does, then score the test split with the best weights."""
+    manifest = StageManifest.load(tokens)
+    labels: list[str] = manifest.summary["labels"]
+    train, val, test = (load_split(tokens, s, manifest) for s in ("train", "val", "test"))
+    device = pick_device(params.train.device)
+    config = ModelConfig(
+        vocab_size=manifest.summary["vocab_size"],
+        num_labels=len(labels),
+        **params.train.model.model_dump(),
+    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(
+        f"{len(train):,} train / {len(val):,} val / {len(test):,} test documents on {name}, "
+        f"{torch.get_num_threads()} threads; overrides {overrides or 'none'}",
+        flush=True,
+    )
+    torch.manual_seed(params.base.seed)
+    model = SequenceClassifier(config)
+    started = time.perf_counter()
+    result = fit(model, train, val, labels, params.train, params.base.seed, device)
+    seconds = time.perf_counter() - started
+    model.load_state_dict(result.best_state)
+    probs = predict_probabilities(model, test.sequences, params.evaluate.batch_tokens, device)
+    return TrainedRun(train, test, labels, result, seconds, probs, name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
@@ -68,32 +108,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     params = load_params(args.params, args.set)
-    manifest = StageManifest.load(args.tokens)
-    labels: list[str] = manifest.summary["labels"]
-    train, val, test = (load_split(args.tokens, s, manifest) for s in ("train", "val", "test"))
-    device = pick_device(params.train.device)
-    config = ModelConfig(
-        vocab_size=manifest.summary["vocab_size"],
-        num_labels=len(labels),
-        **params.train.model.model_dump(),
+    run = train_and_test(params, args.tokens, args.set)
+    result, test = run.fit, run.test
+    metrics = classification_metrics(
+        test.label_ids, run.probabilities, run.labels, bootstrap_samples=200
     )
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(
-        f"{len(train):,} train / {len(val):,} val / {len(test):,} test documents on {name}, "
-        f"{torch.get_num_threads()} threads; overrides {args.set or 'none'}",
-        flush=True,
-    )
-    torch.manual_seed(params.base.seed)
-    model = SequenceClassifier(config)
-    started = time.perf_counter()
-    result = fit(model, train, val, labels, params.train, params.base.seed, device)
-    train_seconds = time.perf_counter() - started
-    model.load_state_dict(result.best_state)
-    probs = predict_probabilities(model, test.sequences, params.evaluate.batch_tokens, device)
-    metrics = classification_metrics(test.label_ids, probs, labels, bootstrap_samples=200)
     best = result.history[result.best_epoch - 1]
     out: dict[str, Any] = {
-        "device": name,
+        "device": run.device,
         "overrides": args.set,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
@@ -101,7 +123,7 @@ def main() -> None:
         "test_accuracy": metrics["accuracy"],
         "test_accuracy_95": metrics["intervals_95"]["accuracy"],
         "test_documents": len(test),
-        "train_seconds": train_seconds,
+        "train_seconds": run.seconds,
         "epoch_seconds": [round(r["seconds"], 1) for r in result.history],
         "val_accuracy_by_epoch": [round(r["val_accuracy"], 4) for r in result.history],
     }
@@ -109,11 +131,11 @@ def main() -> None:
         f"doclstm: test accuracy {out['test_accuracy']:.4f} "
         f"(95% {out['test_accuracy_95'][0]:.4f}-{out['test_accuracy_95'][1]:.4f}), "
         f"val {out['val_accuracy']:.4f}, best epoch {out['best_epoch']}/{out['epochs_run']}, "
-        f"trained in {train_seconds:.0f} s; epochs {out['epoch_seconds']} s",
+        f"trained in {run.seconds:.0f} s; epochs {out['epoch_seconds']} s",
         flush=True,
     )
     if not args.no_baseline:
-        accuracy, seconds = tfidf_baseline(train, test)
+        accuracy, seconds = tfidf_baseline(run.train, test)
         out["tfidf_accuracy"], out["tfidf_seconds"] = accuracy, seconds
         print(f"TF-IDF uni+bigram LR: test accuracy {accuracy:.4f} ({seconds:.0f} s)")
         print(f"doclstm - TF-IDF: {out['test_accuracy'] - accuracy:+.4f}")
