@@ -139,8 +139,7 @@ def score_documents(
     predictor = _predictor(job)
     outcomes = []
     for index, chunk in enumerate(_chunks(_documents(job), params.docs_per_shard)):
-        done = _completed_shard(job, index, len(chunk))
-        outcomes.append(done or _write_shard(job, index, chunk, predictor))
+        outcomes.append(_completed_shard(job, index) or _write_shard(job, index, chunk, predictor))
     return summarize_score(job, outcomes)
 
 
@@ -154,34 +153,35 @@ def stage_input_shards(job: ScoreJob) -> Iterator[ShardDone | int]:
     job.staging.mkdir(exist_ok=True)
     for index, chunk in enumerate(_chunks(_documents(job), job.params.docs_per_shard)):
         staged = job.staging / part_name(index)
-        done = _completed_shard(job, index, len(chunk))
+        done = _completed_shard(job, index)
         if done is not None:
-            staged.unlink(missing_ok=True)
-            _staged_marker(staged).unlink(missing_ok=True)
+            _remove_staged(staged)
             yield done
             continue
-        if _staged_sha(staged) is None:
+        if not _staged_verifies(staged):
             write_table(pa.Table.from_pylist([_staged_row(d) for d in chunk], _STAGED), staged)
             write_json(_staged_marker(staged), {"sha256": sha256_file(staged)})
         yield index
 
 
 def score_input_shard(job: ScoreJob, index: int) -> ShardDone:
-    """Score staged input shard `index`: output and marker, then the staged copy goes."""
+    """Score staged input shard `index`: output and marker, then the staged copy goes.
+
+    A retry after the output was written (its staged copy perhaps already gone)
+    finds the shard complete and only clears what is left of the staged copy."""
     staged = job.staging / part_name(index)
-    if _staged_sha(staged) is None:
-        raise DoclstmError(f"{staged}: staged input shard missing or corrupt; score again")
-    chunk = [
-        RawDocument(
-            r["doc_id"], r["data"] if r["text"] is None else r["text"], None, None, r["refused"]
-        )
-        for r in pq.read_table(staged).to_pylist()
-    ]
-    done = _completed_shard(job, index, len(chunk)) or _write_shard(
-        job, index, chunk, _predictor(job)
-    )
-    staged.unlink()
-    _staged_marker(staged).unlink()
+    done = _completed_shard(job, index)
+    if done is None:
+        if not _staged_verifies(staged):
+            raise DoclstmError(f"{staged}: staged input shard missing or corrupt; score again")
+        chunk = [
+            RawDocument(
+                r["doc_id"], r["data"] if r["text"] is None else r["text"], None, None, r["refused"]
+            )
+            for r in pq.read_table(staged).to_pylist()
+        ]
+        done = _write_shard(job, index, chunk, _predictor(job))
+    _remove_staged(staged)
     return done
 
 
@@ -236,13 +236,17 @@ def _staged_marker(staged: Path) -> Path:
     return staged.with_suffix(".json")
 
 
-def _staged_sha(staged: Path) -> str | None:
-    """The staged shard's recorded sha256 when the file is there and matches it."""
+def _staged_verifies(staged: Path) -> bool:
+    """True when the staged shard and its checksum are there and agree."""
     marker = _staged_marker(staged)
     if not (staged.is_file() and marker.is_file()):
-        return None
-    sha: str = json.loads(marker.read_text(encoding="utf-8"))["sha256"]
-    return sha if sha256_file(staged) == sha else None
+        return False
+    return bool(sha256_file(staged) == json.loads(marker.read_text(encoding="utf-8"))["sha256"])
+
+
+def _remove_staged(staged: Path) -> None:
+    staged.unlink(missing_ok=True)
+    _staged_marker(staged).unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=2)
@@ -267,14 +271,15 @@ def _documents(job: ScoreJob) -> Iterator[RawDocument]:
     return iter_documents(job.source, ReadLimits())
 
 
-def _completed_shard(job: ScoreJob, index: int, documents: int) -> ShardDone | None:
+def _completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
+    """The outcome recorded in shard `index`'s marker, if its output is complete."""
     dest = job.out_dir / part_name(index)
     done = _completed(dest, _marker_path(dest), job.model_name, job.model_version)
     if done is None:
         return None
     # Markers written before these counts existed have none.
     long = {k: done.get(k, 0) for k in ("windowed", "truncated")}
-    return ShardDone(index, documents, done["unscored"], **long, skipped=True)
+    return ShardDone(index, done["rows"], done["unscored"], **long, skipped=True)
 
 
 def _write_shard(

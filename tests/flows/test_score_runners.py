@@ -52,6 +52,8 @@ def test_staged_shards_score_to_the_inline_rows_and_a_corrupt_one_is_staged_agai
     outcomes = [score_input_shard(job, i) for i in reversed(staged)]  # any order
     assert not any(job.staging.glob("*.parquet"))
     assert _rows(job.out_dir) == inline_rows
+    retried = score_input_shard(job, 0)  # a task retry after its output was written
+    assert retried.skipped and retried.documents == outcomes[-1].documents
     again = list(stage_input_shards(job))  # all complete: nothing to stage
     assert all(isinstance(o, ShardDone) and o.skipped for o in again)
     assert sum(o.documents for o in outcomes) == len(inline_rows)
