@@ -136,7 +136,7 @@ def score(
     """Score every document of a source, exactly once per output folder (resumable)."""
     from doclstm.stages import score_arguments
     from doclstm.workspace_lock import workspace_lock
-    from tasks.score import prepare_score, score_documents
+    from tasks.score import score_documents
 
     given = {
         "score.model": model,
@@ -151,10 +151,9 @@ def score(
         if params.score.runner == "inline":
             result = score_documents(*arguments)
         else:
-            from flows.score import score_shards, task_runner
+            from flows.score import score_in_shards
 
-            job = prepare_score(*arguments)
-            result = score_shards.with_options(task_runner=task_runner(params.score))(job)
+            result = score_in_shards(*arguments)
         console.print(_record(result))
 
 

@@ -52,11 +52,15 @@ def score_archive(
         if params.score.runner == "inline":
             result = score(*arguments)
         else:
-            job = prepare_score(*arguments)
-            runner = task_runner(params.score)
-            result = score_shards.with_options(task_runner=runner)(job)
+            result = score_in_shards(*arguments)
         publish_score_summary(result, tracking_uri=arguments[1])
         return result
+
+
+def score_in_shards(*score_arguments: Any) -> ScoreResult:
+    """`score_shards` on the task runner `score.runner` names (`score_arguments` order)."""
+    job = prepare_score(*score_arguments)
+    return score_shards.with_options(task_runner=task_runner(job.params))(job)
 
 
 @flow(name="score_shards")
