@@ -16,13 +16,13 @@ quarter last. Tokenize without a low cap (`tokenize.max_tokens` high,
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.imdb_accuracy import train_and_test
+from doclstm.metrics import accuracy_by_length
 from doclstm.model import ModelConfig, documents_over_max_chunks
 from doclstm.params import load_params
 
@@ -42,13 +42,16 @@ def main() -> None:
         overrides = [*args.set, f"train.model.kind={kind}"]
         runs[kind] = train_and_test(load_params(args.params, overrides), args.tokens, overrides)
     test = runs["flat"].test
-    edges = np.quantile(test.lengths, [0, 0.25, 0.5, 0.75, 1]).astype(int)
+    buckets = {  # the evaluate stage's length quartiles, same test split for both
+        k: accuracy_by_length(test.label_ids, r.probabilities, test.lengths)
+        for k, r in runs.items()
+    }
     print(f"\n{'test documents (tokens)':>28} {'n':>6} {'flat':>8} {'hierarchical':>13}")
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        mask = (test.lengths >= lo) & ((test.lengths <= hi) if i == 3 else (test.lengths < hi))
-        acc = {k: _accuracy(r.probabilities[mask], test.label_ids[mask]) for k, r in runs.items()}
-        label = f"quartile {i + 1}: {lo}-{hi}"
-        print(f"{label:>28} {int(mask.sum()):>6} {acc['flat']:>8.4f} {acc['hierarchical']:>13.4f}")
+    for i, (flat, hier) in enumerate(zip(buckets["flat"], buckets["hierarchical"], strict=True)):
+        label = f"quartile {i + 1}: {flat['min_tokens']}-{flat['max_tokens']}"
+        print(
+            f"{label:>28} {flat['documents']:>6} {flat['accuracy']:>8.4f} {hier['accuracy']:>13.4f}"
+        )
     overall = {k: _accuracy(r.probabilities, test.label_ids) for k, r in runs.items()}
     print(f"{'all':>28} {len(test):>6} {overall['flat']:>8.4f} {overall['hierarchical']:>13.4f}")
     for kind, run in runs.items():
@@ -61,7 +64,7 @@ def main() -> None:
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs.argmax(1) == labels).mean()) if len(labels) else float("nan")
+    return float((probs.argmax(1) == labels).mean())
 
 
 if __name__ == "__main__":
