@@ -1,5 +1,7 @@
 """A document's logits do not depend on the batch it is scored in, nor on padding."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,9 @@ CONFIGS = [
 ]
 
 
-def _model(cell: str, bidirectional: bool, pooling: str, layers: int, labels: int = 3):
+def _model(
+    cell: str, bidirectional: bool, pooling: str, layers: int, labels: int = 3, **extra: Any
+):
     torch.manual_seed(0)
     config = ModelConfig(
         vocab_size=40,
@@ -30,6 +34,7 @@ def _model(cell: str, bidirectional: bool, pooling: str, layers: int, labels: in
         bidirectional=bidirectional,
         pooling=pooling,
         dropout=0.0,
+        **extra,
     )
     return SequenceClassifier(config).eval()
 
@@ -134,22 +139,17 @@ HIERARCHICAL = [
 
 
 def _hierarchical(cell: str, bidirectional: bool, pooling: str, max_chunks: int):
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=40,
-        num_labels=2,
-        cell=cell,
-        embedding_dim=8,
-        hidden_size=6,
-        bidirectional=bidirectional,
-        pooling=pooling,
-        dropout=0.0,
+    return _model(
+        cell,
+        bidirectional,
+        pooling,
+        1,
+        labels=2,
         kind="hierarchical",
         chunk_tokens=5,
         chunk_stride=3,
         max_chunks=max_chunks,
     )
-    return SequenceClassifier(config).eval()
 
 
 @pytest.mark.parametrize("device", DEVICES)
