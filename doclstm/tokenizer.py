@@ -8,6 +8,8 @@ Truncation policies cut documents longer than `max_tokens`.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -180,5 +182,54 @@ def encode_ids(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def encode_batch(tokenizer: Tokenizer, texts: list[str]) -> list[Encoding]:
-    """Encodings of `texts`, untruncated, without special tokens or character offsets."""
-    return tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    """Encodings of `texts`, untruncated, without special tokens or character offsets.
+
+    ASCII texts skip the tokenizer's Unicode normalization form (NFKC in every
+    tokenizer doclstm trains), which cannot change them: a quarter of the
+    encoding time on English archives, for the same ids.
+    """
+    twin = _ascii_twin(tokenizer)
+    plain = [i for i, text in enumerate(texts) if text.isascii()] if twin else []
+    if twin is None or not plain:
+        return tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    if len(plain) == len(texts):
+        return twin.encode_batch_fast(texts, add_special_tokens=False)
+    other = sorted(set(range(len(texts))).difference(plain))
+    out: list[Encoding] = [None] * len(texts)  # type: ignore[list-item]
+    for rows, encoder in ((plain, twin), (other, tokenizer)):
+        encoded = encoder.encode_batch_fast([texts[i] for i in rows], add_special_tokens=False)
+        for i, encoding in zip(rows, encoded, strict=True):
+            out[i] = encoding
+    return out
+
+
+# Normalization forms: the identity on ASCII text (nothing in it decomposes or composes).
+_UNICODE_FORMS = frozenset({"NFC", "NFD", "NFKC", "NFKD"})
+_twins: OrderedDict[int, tuple[Tokenizer, Tokenizer | None]] = OrderedDict()
+_twins_lock = threading.Lock()
+
+
+def _ascii_twin(tokenizer: Tokenizer) -> Tokenizer | None:
+    """`tokenizer` without its Unicode normalization forms, or None if it has none. Built
+    once per tokenizer object (the last few are kept, each with its original, so that an
+    id is never mistaken for a later object's)."""
+    with _twins_lock:
+        hit = _twins.get(id(tokenizer))
+        if hit is not None and hit[0] is tokenizer:
+            _twins.move_to_end(id(tokenizer))
+            return hit[1]
+    state = json.loads(tokenizer.to_str())
+    normalizer = state.get("normalizer")
+    steps = [] if normalizer is None else [normalizer]
+    if normalizer is not None and normalizer["type"] == "Sequence":
+        steps = normalizer["normalizers"]
+    kept = [step for step in steps if step["type"] not in _UNICODE_FORMS]
+    twin = None
+    if len(kept) < len(steps):
+        state["normalizer"] = {"type": "Sequence", "normalizers": kept} if kept else None
+        twin = Tokenizer.from_str(json.dumps(state))
+    with _twins_lock:
+        _twins[id(tokenizer)] = (tokenizer, twin)
+        while len(_twins) > 8:
+            _twins.popitem(last=False)
+    return twin

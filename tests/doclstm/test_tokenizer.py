@@ -1,11 +1,22 @@
 """Tokenizer training is deterministic and keeps the special ids fixed."""
 
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
 
 from doclstm.params import TokenizeParams
-from doclstm.tokenizer import PAD_ID, UNK_ID, encode_ids, train_tokenizer
+from doclstm.tokenizer import (
+    PAD_ID,
+    UNK_ID,
+    _ascii_twin,
+    encode_batch,
+    encode_ids,
+    train_tokenizer,
+)
 
 
 @pytest.mark.parametrize("kind", ["wordpiece", "bpe", "wordlevel"])
@@ -40,3 +51,38 @@ def test_unigram_trains_with_fixed_special_ids_and_decodes_exactly(small_corpus:
     ids = encode_ids(tokenizer, ["The minister said shares rose."])[0]
     assert UNK_ID not in ids
     assert tokenizer.decode(ids) == "the minister said shares rose."
+
+
+@pytest.fixture(scope="module")
+def trained(small_corpus: Path) -> dict[str, Tokenizer]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(small_corpus.glob("*/*.txt"))[:200]]
+    return {
+        kind: train_tokenizer(lambda: iter([texts]), TokenizeParams(model=kind, vocab_size=1500))
+        for kind in ("wordpiece", "bpe", "unigram")
+    }
+
+
+# ASCII, and characters that NFKC rewrites (ligatures, full-width and composed forms).
+_TEXT = st.text(st.sampled_from([*string.printable, "ﬁ", "\uff21", "é", "é", "²", "…", "ß"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(_TEXT, max_size=12), kind=st.sampled_from(["wordpiece", "bpe", "unigram"]))
+def test_encoding_equals_the_full_tokenizer_whether_or_not_texts_are_ascii(
+    trained: dict[str, Tokenizer], texts: list[str], kind: str
+) -> None:
+    tokenizer = trained[kind]
+    full = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    assert [e.ids for e in encode_batch(tokenizer, texts)] == [e.ids for e in full]
+
+
+def test_the_ascii_twin_drops_only_the_normalization_form(
+    trained: dict[str, Tokenizer],
+) -> None:
+    tokenizer = trained["wordpiece"]
+    twin = _ascii_twin(tokenizer)
+    assert twin is not None and _ascii_twin(tokenizer) is twin  # built once
+    assert "NFKC" in str(tokenizer.normalizer) and "NFKC" not in str(twin.normalizer)
+    assert "Lowercase" in str(twin.normalizer)
+    # Not for ASCII text, the twin differs: what the split in encode_batch guards against.
+    assert twin.encode("ﬁne").ids != tokenizer.encode("ﬁne").ids
