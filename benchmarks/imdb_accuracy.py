@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from doclstm.device import pick_device
+from doclstm.encoder_file import load_encoder
 from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest
 from doclstm.metrics import classification_metrics
@@ -70,8 +71,11 @@ class TrainedRun:
     device: str
 
 
-def train_and_test(params: Params, tokens: Path, overrides: list[str]) -> TrainedRun:
-    """Train as the train stage does, then score the test split with the best weights."""
+def train_and_test(
+    params: Params, tokens: Path, overrides: list[str], encoder_dir: Path | None = None
+) -> TrainedRun:
+    """Train as the train stage does (from the pretrained encoder in `encoder_dir`, if
+    given), then score the test split with the best weights."""
     manifest = StageManifest.load(tokens)
     labels: list[str] = manifest.summary["labels"]
     train, val, test = (load_split(tokens, s, manifest) for s in ("train", "val", "test"))
@@ -89,6 +93,8 @@ def train_and_test(params: Params, tokens: Path, overrides: list[str]) -> Traine
     )
     torch.manual_seed(params.base.seed)
     model = SequenceClassifier(config)
+    if encoder_dir is not None:
+        load_encoder(model, config, encoder_dir, manifest.files["tokenizer.json"].sha256)
     started = time.perf_counter()
     result = fit(model, train, val, labels, params.train, params.base.seed, device)
     seconds = time.perf_counter() - started

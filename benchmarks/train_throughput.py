@@ -38,6 +38,7 @@ from doclstm.batching import BucketBatchSampler, batch_loader, pad_batch
 from doclstm.device import pick_device
 from doclstm.manifest import StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.objectives import ClassifierObjective
 from doclstm.optimization import Optimization
 from doclstm.params import Params, load_params
 from doclstm.stages import run_stage
@@ -117,7 +118,12 @@ def run(
     device: torch.device,
 ) -> tuple[float, float]:
     """Real tokens/s and padded tokens / real tokens over `steps` timed steps."""
-    opt = Optimization.build(model, net, params.train, labels, steps + WARMUP, device)
+    one_epoch = params.train.model_copy(update={"epochs": 1})  # the schedule spans the run
+    names = [str(i) for i in range(model.config.num_labels)]
+    objective = ClassifierObjective.build(
+        model.config.num_outputs, names, params.train, labels, device
+    )
+    opt = Optimization.build(model, net, one_epoch, objective, steps + WARMUP, device)
     real = padded = 0
     started = 0.0
     for step in range(steps + WARMUP):

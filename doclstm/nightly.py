@@ -70,6 +70,10 @@ def training_key(params: Params, state_dir: Path) -> TrainingKey:
 def model_params_hash(params: Params) -> str:
     dump: dict[str, Any] = params.model_dump(mode="json", by_alias=True)
     dump["train"] = params.train.result_settings()  # not loader workers or checkpoint cadence
+    if params.pretrain.enabled:
+        dump["pretrain"] = params.pretrain.result_settings()
+    else:  # off, it shapes nothing (and keys from before it existed stay valid)
+        dump.pop("pretrain")
     for group, keys in _NOT_TRAINING.items():
         if keys is None:
             dump.pop(group, None)

@@ -166,6 +166,14 @@ class TrainParams(_Group):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # CUDA only: bf16/fp16 autocast (fp16 with a gradient scaler); auto is fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Fine-tuning (ULMFiT): each layer group below the head learns at the rate of the one
+    # above divided by layer_lr_decay (2.6 in ULMFiT); `gradual` trains only the top
+    # group in epoch 1 and one more group each epoch (head, RNN layers top down, embedding).
+    layer_lr_decay: float = Field(1.0, ge=1)
+    unfreeze: Literal["all", "gradual"] = "all"
+    # The encoder (embedding + RNN) to start from: a pretrain stage output folder, relative
+    # to the workspace; empty: the pretrain stage's when pretrain.enabled, else none.
+    init_from: str = ""
     # Not part of the result: how batches are loaded and how often state is saved.
     loader_workers: int = Field(1, ge=0)
     checkpoint_steps: int = Field(200, ge=1)
@@ -173,13 +181,39 @@ class TrainParams(_Group):
     def result_settings(self) -> dict[str, Any]:
         """The settings the trained weights depend on (what the stage fingerprint hashes).
 
-        A flat model's weights do not depend on the hierarchical settings, so they are
-        left out for it: adding them did not change any flat model's fingerprint."""
+        A flat model's weights do not depend on the hierarchical settings, nor any model's
+        on fine-tuning settings left at their defaults, so those are left out: adding them
+        did not change any existing model's fingerprint."""
         settings = self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
         if self.model.kind == "flat":
             for key in HIERARCHICAL_SETTINGS:
                 settings["model"].pop(key)
+        for key, default in FINE_TUNING_DEFAULTS.items():
+            if settings[key] == default:
+                settings.pop(key)
         return settings
+
+
+FINE_TUNING_DEFAULTS = {"layer_lr_decay": 1.0, "unfreeze": "all", "init_from": ""}
+
+
+class PretrainParams(_Group):
+    """Language-model pretraining of `train.model`'s encoder on train + unlabelled text."""
+
+    enabled: bool = False
+    epochs: int = Field(2, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    bptt: int = Field(128, ge=2)  # tokens per truncated-backprop segment, state carried
+    samples: int = Field(1_024, ge=0)  # sampled-softmax words per step; 0: full softmax
+    batch_tokens: int = Field(16_384, ge=1)
+    max_batch_size: int = Field(64, ge=1)
+    # Held out of pretraining (by a hash of doc_id) to measure perplexity each epoch.
+    held_out_fraction: float = Field(0.02, gt=0, lt=0.5)
+    patience: int = Field(2, ge=1)
+    checkpoint_steps: int = Field(200, ge=1)  # not part of the result
+
+    def result_settings(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"enabled", "checkpoint_steps"})
 
 
 class EvaluateParams(_Group):
@@ -262,6 +296,7 @@ class Params(_Group):
     ingest: IngestParams = IngestParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     tokenize: TokenizeParams = TokenizeParams()
+    pretrain: PretrainParams = PretrainParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     register_: RegisterParams = Field(RegisterParams(), alias="register")

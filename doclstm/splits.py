@@ -13,7 +13,7 @@ SPLITS = ("train", "val", "test")
 UNLABELLED = "unlabelled"
 
 
-def _unit(doc_id: str, salt: str) -> float:
+def unit_hash(doc_id: str, salt: str) -> float:
     digest = hashlib.sha256(f"{salt}\x00{doc_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -29,6 +29,6 @@ def assign_split(
         return UNLABELLED
     if source_split == "test":
         return "test"
-    if source_split is None and _unit(doc_id, "test") < test_fraction:
+    if source_split is None and unit_hash(doc_id, "test") < test_fraction:
         return "test"
-    return "val" if _unit(doc_id, "val") < val_fraction else "train"
+    return "val" if unit_hash(doc_id, "val") < val_fraction else "train"

@@ -9,6 +9,7 @@ through `stage_arguments`.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from doclstm.errors import DoclstmError
@@ -17,11 +18,21 @@ from doclstm.params import Params
 from doclstm.tracking import tracking_target, tracking_uri
 from doclstm.workspace_lock import workspace_lock
 
-STAGES = ("ingest", "validate", "tokenize", "train", "evaluate", "register", "gate")
+STAGES = (
+    "ingest",
+    "validate",
+    "tokenize",
+    "pretrain",
+    "train",
+    "evaluate",
+    "register",
+    "gate",
+)
 _FUNCTIONS = {
     "ingest": "tasks.ingest:ingest_documents",
     "validate": "tasks.validate:validate_documents",
     "tokenize": "tasks.tokenize:tokenize_corpus",
+    "pretrain": "tasks.pretrain:pretrain_encoder",
     "train": "tasks.train:train_model",
     "evaluate": "tasks.evaluate:evaluate_model",
     "register": "tasks.register:register_model",
@@ -38,6 +49,7 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
     """Positional arguments of stage `name`'s function, all derived from `params`."""
     ws = workspace(params)
     model_dir = ws.model_dir(params.train.run_name)
+    encoder_dir = encoder_folder(params)
     target = tracking_target(params.register_.tracking_uri, params.register_.experiment, ws.mlflow)
     arguments: dict[str, tuple[Any, ...]] = {
         "ingest": (params.ingest, ws.root, ws.ingested, ws.quarantine),
@@ -49,12 +61,21 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
             ws.validation_reports,
         ),
         "tokenize": (params.tokenize, ws.validated, ws.tokens),
+        "pretrain": (
+            params.pretrain,
+            params.train,
+            params.base.seed,
+            ws.tokens,
+            encoder_dir,
+            target,
+        ),
         "train": (
             params.train,
             params.base.seed,
             ws.tokens,
             model_dir,
             target,
+            initial_encoder(params),
         ),
         "evaluate": (params.evaluate, model_dir, ws.tokens, ws.reports),
         "register": (
@@ -78,6 +99,18 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
     if name not in arguments:
         raise DoclstmError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     return arguments[name]
+
+
+def encoder_folder(params: Params) -> Path:
+    """Where the pretrain stage writes the encoder `train` starts from."""
+    return workspace(params).model_dir(f"{params.train.run_name}.encoder")
+
+
+def initial_encoder(params: Params) -> Path | None:
+    """The encoder `train` starts from: `train.init_from`, else the pretrain stage's."""
+    if params.train.init_from:
+        return workspace(params).root / params.train.init_from
+    return encoder_folder(params) if params.pretrain.enabled else None
 
 
 def stage_function(name: str) -> Any:

@@ -40,6 +40,31 @@ class TokenSplit:
     def __len__(self) -> int:
         return len(self.doc_ids)
 
+    def subset(self, rows: np.ndarray) -> TokenSplit:
+        """The documents at `rows`, in that order."""
+        lengths = self.lengths[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.concatenate([self.sequence(int(i)) for i in rows] or [self.tokens[:0]])
+        return TokenSplit([self.doc_ids[i] for i in rows], self.label_ids[rows], tokens, offsets)
+
+
+def concat_splits(parts: list[TokenSplit]) -> TokenSplit:
+    """The documents of every part, one after the other."""
+    lengths = np.concatenate([p.lengths for p in parts])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return TokenSplit(
+        [d for p in parts for d in p.doc_ids],
+        np.concatenate([p.label_ids for p in parts]),
+        np.concatenate([p.tokens[p.offsets[0] : p.offsets[-1]] for p in parts]),
+        offsets,
+    )
+
+
+def has_split(manifest: StageManifest, split: str) -> bool:
+    return any(name.startswith(f"{split}/") for name in manifest.files)
+
 
 def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = None) -> TokenSplit:
     """All rows of `split`, each shard's checksum verified before it is read."""

@@ -1,5 +1,8 @@
 """The training loop: AdamW, warmup + cosine or one-cycle, clipping, early stopping, resume.
 
+One loop for every objective (doclstm/objectives.py): the classifier's, and
+the language model's that pretrains its encoder.
+
 Batches come from `BucketBatchSampler` through a DataLoader whose worker
 processes pad the next batches while the model trains (pinned memory on
 CUDA). The best epoch by `train.monitor` is kept; training stops after
@@ -32,9 +35,8 @@ from torch.utils.data import DataLoader
 from doclstm.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.distributed import Distributed
 from doclstm.errors import DoclstmError
-from doclstm.inference import predict_probabilities
-from doclstm.metrics import classification_metrics
 from doclstm.model import SequenceClassifier
+from doclstm.objectives import ClassifierObjective, Objective
 from doclstm.optimization import Optimization
 from doclstm.params import TrainParams
 from doclstm.progress import EpochProgress
@@ -42,7 +44,6 @@ from doclstm.token_data import TokenSplit
 from doclstm.train_state import load_training_state, rng_state, save_training_state, set_rng_state
 
 log = logging.getLogger(__name__)
-LOWER_IS_BETTER = {"val_log_loss"}
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
@@ -68,7 +69,7 @@ class _Progress:
 
 
 def fit(
-    model: SequenceClassifier,
+    model: torch.nn.Module,
     train: TokenSplit,
     val: TokenSplit,
     labels: list[str],
@@ -78,8 +79,10 @@ def fit(
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
     on_epoch: EpochCallback | None = None,
+    objective: Objective | None = None,
 ) -> FitResult:
-    """Train `model` in place and return its best state; resumes from `checkpoint_dir`."""
+    """Train `model` in place and return its best state; resumes from `checkpoint_dir`.
+    The objective is the classifier's (`labels`, `params`) unless one is given."""
     dist = Distributed.from_env(device.type)
     device = dist.device(device)
     model.to(device).train()
@@ -98,10 +101,14 @@ def fit(
         num_replicas=dist.world_size,
         rank=dist.rank,
     )
-    total_steps = len(sampler) * params.epochs
-    if total_steps == 0:
+    if len(sampler) == 0:
         raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
-    opt = Optimization.build(model, net, params, train.label_ids, total_steps, device)
+    if objective is None:
+        assert isinstance(model, SequenceClassifier), "the default objective is classification"
+        objective = ClassifierObjective.build(
+            model.config.num_outputs, labels, params, train.label_ids, device
+        )
+    opt = Optimization.build(model, net, params, objective, len(sampler), device)
     state = _Progress()
     best_state = copy.deepcopy(model.state_dict())
     resumed_at = None
@@ -143,7 +150,7 @@ def fit(
         )
 
     loader = batch_loader(train, sampler, params.loader_workers, device, seed)
-    stopped = _stopped_early(history, params)
+    stopped = _stopped_early(history, params.patience, objective)
     try:
         with EpochProgress(enabled=dist.is_main) as progress:
             while state.epoch <= params.epochs and not stopped:
@@ -174,15 +181,15 @@ def fit(
                         checkpoint()
                 state.epoch_loss += float(loss_sum)
                 state.epoch_seconds = time.perf_counter() - started
-                record = _epoch_record(model, val, labels, params, device, state, sampler, dist)
+                record = _epoch_record(model, val, objective, device, state, sampler, dist)
                 record["learning_rate"] = opt.scheduler.get_last_lr()[0]
                 history.append(record)
-                _log_epoch(record, params)
-                if _best_epoch(history, params.monitor) == state.epoch:
+                _log_epoch(record, params.epochs)
+                if _best_epoch(history, objective) == state.epoch:
                     best_state = copy.deepcopy(model.state_dict())
                 if dist.is_main and on_epoch is not None:
                     on_epoch(record)
-                stopped = _stopped_early(history, params)
+                stopped = _stopped_early(history, params.patience, objective)
                 state.epoch += 1
                 state.epoch_loss, state.epoch_documents, state.epoch_tokens = 0.0, 0, 0
                 state.epoch_seconds = 0.0
@@ -191,8 +198,8 @@ def fit(
     finally:
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
-        log.info("early stop: no %s gain for %d epochs", params.monitor, params.patience)
-    return FitResult(best_state, _best_epoch(history, params.monitor), history, resumed_at)
+        log.info("early stop: no %s gain for %d epochs", objective.monitor, params.patience)
+    return FitResult(best_state, _best_epoch(history, objective), history, resumed_at)
 
 
 def _batches(
@@ -204,53 +211,53 @@ def _batches(
 
 
 def _epoch_record(
-    model: SequenceClassifier,
+    model: torch.nn.Module,
     val: TokenSplit,
-    labels: list[str],
-    params: TrainParams,
+    objective: Objective,
     device: torch.device,
     state: _Progress,
     sampler: BucketBatchSampler,
     dist: Distributed,
 ) -> dict[str, Any]:
-    probs = predict_probabilities(model, val.sequences, params.batch_tokens * 4, device)
-    metrics = classification_metrics(val.label_ids, probs, labels)
+    metrics = objective.evaluate(model, val, device)
     documents = dist.sum(state.epoch_documents)
     tokens = dist.sum(state.epoch_tokens)
     return {
         "epoch": state.epoch,
         "train_loss": dist.sum(state.epoch_loss) / max(documents, 1),
-        "val_accuracy": metrics["accuracy"],
-        "val_macro_f1": metrics["macro_f1"],
-        "val_log_loss": metrics["log_loss"],
+        **metrics,
         "tokens_per_second": tokens / max(state.epoch_seconds, 1e-9),
         "padding_waste": sampler.padding_waste(sampler.global_batches()),
         "seconds": state.epoch_seconds,
     }
 
 
-def _log_epoch(record: dict[str, Any], params: TrainParams) -> None:
+def _log_epoch(record: dict[str, Any], epochs: int) -> None:
+    metrics = "  ".join(
+        f"{k.removeprefix('val_').replace('_', ' ')} {v:.4f}"
+        for k, v in record.items()
+        if k.startswith("val_")
+    )
     log.info(
-        "epoch %d/%d  loss %.4f  val acc %.4f  val macro-F1 %.4f  %.0f tokens/s  padding %.1f%%",
+        "epoch %d/%d  loss %.4f  val %s  %.0f tokens/s  padding %.1f%%",
         record["epoch"],
-        params.epochs,
+        epochs,
         record["train_loss"],
-        record["val_accuracy"],
-        record["val_macro_f1"],
+        metrics,
         record["tokens_per_second"],
         100 * record["padding_waste"],
     )
 
 
-def _best_epoch(history: list[dict[str, Any]], monitor: str) -> int:
-    """The first epoch (1-based) with the best `monitor` value; 0 before any epoch."""
-    values = [record[monitor] for record in history]
+def _best_epoch(history: list[dict[str, Any]], objective: Objective) -> int:
+    """The first epoch (1-based) with the best monitored value; 0 before any epoch."""
+    values = [record[objective.monitor] for record in history]
     if not values:
         return 0
-    best = min(values) if monitor in LOWER_IS_BETTER else max(values)
+    best = min(values) if objective.lower_is_better else max(values)
     return values.index(best) + 1
 
 
-def _stopped_early(history: list[dict[str, Any]], params: TrainParams) -> bool:
+def _stopped_early(history: list[dict[str, Any]], patience: int, objective: Objective) -> bool:
     """True once `patience` epochs have passed since the best one."""
-    return bool(history) and len(history) - _best_epoch(history, params.monitor) >= params.patience
+    return bool(history) and len(history) - _best_epoch(history, objective) >= patience

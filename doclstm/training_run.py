@@ -1,4 +1,4 @@
-"""The MLflow run of one training: per-epoch metrics while it trains, reopened on resume.
+"""The MLflow run of one training (or pretraining): per-epoch metrics, reopened on resume.
 
 The run is tagged with the training fingerprint; a resumed training finds
 its unfinished run by that tag and goes on logging into it, so one model
@@ -14,7 +14,6 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from doclstm.params import TrainParams
 from doclstm.tracking import TrackingTarget, flatten
 
 FINGERPRINT_TAG = "doclstm.train_fingerprint"
@@ -34,7 +33,10 @@ class TrainingRun:
     run_id: str
 
     @classmethod
-    def open(cls, target: TrackingTarget, fingerprint: str, params: TrainParams) -> TrainingRun:
+    def open(
+        cls, target: TrackingTarget, fingerprint: str, settings: dict[str, Any]
+    ) -> TrainingRun:
+        """Reopen the unfinished run of `fingerprint`, or start one logging `settings`."""
         client = MlflowClient(target.uri)
         exp = experiment_id(client, target)
         unfinished = [
@@ -51,8 +53,7 @@ class TrainingRun:
             client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(exp, tags={FINGERPRINT_TAG: fingerprint}).info.run_id
-            settings = flatten({"train": params.result_settings()})
-            for key, value in settings.items():
+            for key, value in flatten(settings).items():
                 client.log_param(run_id, key, str(value)[:500])
         return cls(client, target.uri, run_id)
 

@@ -20,6 +20,7 @@ from flows.summary import publish_training_summary
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.gate import GateResult, gate
 from tasks.ingest import IngestResult, ingest
+from tasks.pretrain import PretrainResult, pretrain
 from tasks.register import RegisterResult, register
 from tasks.score import ScoreResult
 from tasks.tokenize import TokenizeResult, tokenize
@@ -32,6 +33,7 @@ class TrainingRun:
     ingest: IngestResult
     validate: ValidateResult
     tokenize: TokenizeResult
+    pretrain: PretrainResult
     train: TrainResult
     evaluate: EvaluateResult
     register: RegisterResult
@@ -48,13 +50,15 @@ class PipelineRun:
 def train_pipeline(
     params_file: str = "params.yaml", overrides: list[str] | None = None
 ) -> TrainingRun:
-    """ingest -> validate -> tokenize -> train -> evaluate -> register -> gate, then a summary."""
+    """ingest -> validate -> tokenize -> pretrain (when enabled) -> train -> evaluate ->
+    register -> gate, then a summary."""
     params = load_params(Path(params_file), overrides or [])
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
         run = TrainingRun(
             ingest=ingest(*stage_arguments("ingest", params)),
             validate=validate(*stage_arguments("validate", params)),
             tokenize=tokenize(*stage_arguments("tokenize", params)),
+            pretrain=pretrain(*stage_arguments("pretrain", params)),
             train=train(*stage_arguments("train", params)),
             evaluate=evaluate(*stage_arguments("evaluate", params)),
             register=register(*stage_arguments("register", params)),

@@ -32,6 +32,8 @@ from doclstm.atomic import atomic_dir, write_json
 from doclstm.checkpoint import MODEL_FILES, save_model_dir
 from doclstm.device import pick_device
 from doclstm.distributed import Distributed
+from doclstm.encoder_file import load_encoder
+from doclstm.errors import DoclstmError
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
 from doclstm.params import TokenizeParams, TrainParams
@@ -65,15 +67,20 @@ def train_model(
     tokens_dir: Path,
     out_dir: Path,
     tracking: TrackingTarget | None = None,
+    encoder_dir: Path | None = None,
 ) -> TrainResult:
-    """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged."""
+    """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged.
+    With `encoder_dir` (a pretrain stage output), the embedding and RNN start from it."""
     upstream = StageManifest.load(tokens_dir)
+    encoder = _pretrained(encoder_dir)
     fingerprint = stage_fingerprint(
         "train",
         params.result_settings(),
         seed=seed,
         input=upstream.fingerprint,
         torch=torch.__version__,
+        # Only when there is one: models trained before pretraining existed keep theirs.
+        **({"encoder": encoder.fingerprint} if encoder else {}),
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -91,9 +98,16 @@ def train_model(
     )
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
+    initialized: list[str] = []
+    if encoder_dir is not None and encoder is not None:
+        initialized = load_encoder(
+            model, config, encoder_dir, upstream.files["tokenizer.json"].sha256
+        )
+        log.info("train: %d encoder tensors from %s", len(initialized), encoder_dir)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
     rank = Distributed.from_env(device.type)
-    run = TrainingRun.open(tracking, fingerprint, params) if tracking and rank.is_main else None
+    settings = {"train": params.result_settings()}
+    run = TrainingRun.open(tracking, fingerprint, settings) if tracking and rank.is_main else None
     try:
         result = fit(
             model,
@@ -139,6 +153,8 @@ def train_model(
             "seed": seed,
             "resumed_at_step": result.resumed_at_step,
             "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
+            "initialized_from": str(encoder_dir) if initialized else None,
+            "initialized_tensors": initialized,
         }
         if run:
             summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
@@ -154,6 +170,18 @@ def train_model(
 # Tagged `gpu`: a Prefect tag concurrency limit of 1 (infra/prefect.yaml) keeps two
 # trainings off one GPU; without that limit on the server the tag changes nothing.
 train = task(name="train", retries=0, tags=["gpu"])(train_model)
+
+
+def _pretrained(encoder_dir: Path | None) -> StageManifest | None:
+    """The pretrain stage's manifest when it wrote an encoder; None when it was disabled."""
+    if encoder_dir is None:
+        return None
+    manifest = StageManifest.load(encoder_dir)
+    if not manifest.summary.get("enabled"):
+        return None
+    if problems := manifest.problems(encoder_dir):
+        raise DoclstmError(f"pretrained encoder damaged: {'; '.join(problems)}; pretrain again")
+    return manifest
 
 
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TrainResult:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from doclstm.errors import DoclstmError
+from doclstm.nightly import model_params_hash
 from doclstm.params import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +71,20 @@ def test_hierarchical_settings_shape_only_hierarchical_models() -> None:
 def test_a_stride_over_the_window_is_refused() -> None:
     with pytest.raises(DoclstmError, match="chunk_stride"):
         load_params(None, ["train.model.chunk_tokens=10", "train.model.chunk_stride=20"])
+
+
+def test_fine_tuning_and_pretraining_settings_shape_only_models_that_use_them() -> None:
+    """Left at their defaults they change no fingerprint or nightly key made before them."""
+
+    def settings(*overrides: str) -> dict:
+        return load_params(None, list(overrides)).train.result_settings()
+
+    def nightly(*overrides: str) -> str:
+        return model_params_hash(load_params(None, list(overrides)))
+
+    assert not {"layer_lr_decay", "unfreeze", "init_from"} & set(settings())
+    assert settings("train.unfreeze=gradual")["unfreeze"] == "gradual"
+    assert settings("train.layer_lr_decay=2.6") != settings()
+    assert nightly("pretrain.epochs=5") == nightly()
+    on = nightly("pretrain.enabled=true")
+    assert on != nightly() and on != nightly("pretrain.enabled=true", "pretrain.epochs=5")

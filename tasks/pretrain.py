@@ -1,0 +1,216 @@
+"""pretrain: train the classifier's encoder as a language model on text without labels.
+
+Reads the tokens stage's `train` split and its `unlabelled` split (e.g.
+aclImdb's `unsup`), never `val` or `test`: the text a pipeline may learn
+from without labels. A fixed share of those documents (by a hash of
+doc_id, `pretrain.held_out_fraction`) is held out to measure perplexity
+after every epoch. Training is the classifier's loop (doclstm/trainer.py:
+bucketing, exact resume from `models/<run>.encoder.resume/`, DDP, mixed
+precision) with the language-model objective (doclstm/language_model.py).
+
+Output (`models/<train.run_name>.encoder/`): `encoder.safetensors`,
+`encoder.json` (doclstm/encoder_file.py), `history.json` (per epoch: held-out
+loss and perplexity) and `manifest.json`, whose summary has the held-out
+perplexity before and after. With a tracking target, an MLflow run of its
+own logs every epoch. `pretrain.enabled: false` writes only a manifest
+saying so, which `train` then ignores. Run: `doclstm stage pretrain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from prefect import task
+
+from doclstm.atomic import atomic_dir, write_json
+from doclstm.device import pick_device
+from doclstm.distributed import Distributed
+from doclstm.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
+from doclstm.language_model import EncoderLanguageModel
+from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.model import ModelConfig
+from doclstm.objectives import LanguageModelObjective, held_out_nll
+from doclstm.params import PretrainParams, TrainParams
+from doclstm.splits import UNLABELLED, unit_hash
+from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
+from doclstm.tracking import TrackingTarget
+from doclstm.trainer import fit
+from doclstm.training_run import TrainingRun
+
+log = logging.getLogger(__name__)
+HISTORY = "history.json"
+TOKENIZER = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    encoder_dir: Path
+    enabled: bool
+    cached: bool
+    initial_perplexity: float | None = None
+    val_perplexity: float | None = None
+    best_epoch: int | None = None
+
+
+def pretrain_encoder(
+    params: PretrainParams,
+    train_params: TrainParams,
+    seed: int,
+    tokens_dir: Path,
+    out_dir: Path,
+    tracking: TrackingTarget | None = None,
+) -> PretrainResult:
+    """Pretrain `train_params.model`'s encoder on `tokens_dir`; skipped when unchanged."""
+    upstream = StageManifest.load(tokens_dir)
+    fingerprint = stage_fingerprint(
+        "pretrain",
+        params.result_settings() if params.enabled else {"enabled": False},
+        model=_encoder_settings(train_params),
+        seed=seed,
+        input=upstream.fingerprint,
+        torch=torch.__version__,
+    )
+    cached = fresh_manifest(out_dir, fingerprint)
+    if cached is not None:
+        log.info("pretrain: tokens and params unchanged, reusing %s", out_dir)
+        return _result(out_dir, cached, cached=True)
+    if not params.enabled:
+        with atomic_dir(out_dir) as tmp:
+            manifest = StageManifest("pretrain", fingerprint, {}, {"enabled": False})
+            manifest.write(tmp)
+        return _result(out_dir, manifest, cached=False)
+
+    learn, held_out = _pretraining_text(tokens_dir, upstream, params.held_out_fraction)
+    vocab_size = upstream.summary["vocab_size"]
+    config = ModelConfig(vocab_size=vocab_size, num_labels=2, **train_params.model.model_dump())
+    torch.manual_seed(seed)
+    counts = np.bincount(learn.tokens, minlength=vocab_size)
+    model = EncoderLanguageModel(config, counts)
+    device = pick_device(train_params.device)
+    loop = _loop_params(params, train_params)
+    objective = LanguageModelObjective(
+        params.bptt, params.samples, params.batch_tokens * 4, params.max_batch_size
+    )
+    initial_nll, held_tokens = held_out_nll(
+        model, held_out, params.batch_tokens * 4, params.max_batch_size, params.bptt, device
+    )
+    initial = math.exp(initial_nll / max(held_tokens, 1))
+    log.info(
+        "pretrain: %d documents (%d tokens), %d held out; held-out perplexity %.1f untrained",
+        len(learn),
+        len(learn.tokens),
+        len(held_out),
+        initial,
+    )
+    rank = Distributed.from_env(device.type)
+    settings = {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)}
+    run = TrainingRun.open(tracking, fingerprint, settings) if tracking and rank.is_main else None
+    try:
+        result = fit(
+            model,
+            learn,
+            held_out,
+            [],
+            loop,
+            seed,
+            device,
+            checkpoint_dir=resume_dir(out_dir),
+            fingerprint=fingerprint,
+            on_epoch=run.log_epoch if run else None,
+            objective=objective,
+        )
+    except BaseException as exc:
+        if run:
+            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    if not rank.is_main:
+        rank.barrier()
+        return _result(out_dir, StageManifest.load(out_dir), cached=False)
+    model.load_state_dict(result.best_state)
+    best = result.history[result.best_epoch - 1]
+    tokenizer_sha = upstream.files[TOKENIZER].sha256
+    with atomic_dir(out_dir) as tmp:
+        save_encoder(tmp, model.encoder_state(), config, tokenizer_sha)
+        write_json(tmp / HISTORY, result.history)
+        files = {n: file_entry(tmp / n) for n in (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)}
+        summary = {
+            "enabled": True,
+            "best_epoch": result.best_epoch,
+            "initial_val_perplexity": initial,
+            "val_perplexity": best["val_perplexity"],
+            "documents": len(learn),
+            "tokens": len(learn.tokens),
+            "held_out_documents": len(held_out),
+            "held_out_tokens": held_tokens,
+            "seconds": sum(r["seconds"] for r in result.history),
+            "device": str(device),
+            "tokens_fingerprint": upstream.fingerprint,
+            "tokenizer_sha256": tokenizer_sha,
+            "resumed_at_step": result.resumed_at_step,
+        }
+        if run:
+            summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
+        manifest = StageManifest("pretrain", fingerprint, files, summary)
+        manifest.write(tmp)
+    shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
+    if run:
+        run.close("FINISHED")
+    rank.barrier()
+    return _result(out_dir, manifest, cached=False)
+
+
+pretrain = task(name="pretrain", retries=0, tags=["gpu"])(pretrain_encoder)
+
+
+def resume_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.resume")
+
+
+def _pretraining_text(
+    tokens_dir: Path, upstream: StageManifest, held_out_fraction: float
+) -> tuple[TokenSplit, TokenSplit]:
+    """Train and unlabelled documents, split into what the model learns from and what is
+    held out for perplexity; val and test are never read."""
+    parts = [load_split(tokens_dir, "train", upstream)]
+    if has_split(upstream, UNLABELLED):
+        parts.append(load_split(tokens_dir, UNLABELLED, upstream))
+    text = concat_splits(parts)
+    held = np.array([unit_hash(d, "pretrain") < held_out_fraction for d in text.doc_ids])
+    return text.subset(np.flatnonzero(~held)), text.subset(np.flatnonzero(held))
+
+
+def _encoder_settings(train_params: TrainParams) -> dict[str, object]:
+    """The classifier settings the encoder's weights depend on."""
+    fields = ("cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout")
+    return {k: getattr(train_params.model, k) for k in fields}
+
+
+def _loop_params(params: PretrainParams, train_params: TrainParams) -> TrainParams:
+    """The trainer's settings for pretraining: the classifier's, with pretrain's own budget."""
+    return train_params.model_copy(
+        update={
+            "epochs": params.epochs,
+            "learning_rate": params.learning_rate,
+            "batch_tokens": params.batch_tokens,
+            "max_batch_size": params.max_batch_size,
+            "patience": params.patience,
+            "checkpoint_steps": params.checkpoint_steps,
+            "layer_lr_decay": 1.0,
+            "unfreeze": "all",
+        }
+    )
+
+
+def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> PretrainResult:
+    s = manifest.summary
+    if not s.get("enabled"):
+        return PretrainResult(out_dir, False, cached)
+    return PretrainResult(
+        out_dir, True, cached, s["initial_val_perplexity"], s["val_perplexity"], s["best_epoch"]
+    )
