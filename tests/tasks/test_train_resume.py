@@ -1,4 +1,5 @@
-"""Kill training mid-epoch with SIGKILL, start it again, end with the uninterrupted weights."""
+"""Kill training (or pretraining) mid-epoch with SIGKILL, start it again, end with the
+uninterrupted weights."""
 
 from __future__ import annotations
 
@@ -28,17 +29,34 @@ RESUME = [
     "train.checkpoint_steps=3",
     "train.loader_workers=1",
 ]
+# The pretrain stage: the same loop with the language-model objective.
+PRETRAIN = [
+    "pretrain.enabled=true",
+    "pretrain.epochs=3",
+    "pretrain.patience=3",
+    "pretrain.batch_tokens=512",
+    "pretrain.checkpoint_steps=3",
+    "pretrain.samples=64",
+]
+# stage: its output folder, weights file, and the history columns that must agree
+STAGES = {
+    "train": ("models/main", "model.safetensors", ("val_accuracy", "val_macro_f1", "val_log_loss")),
+    "pretrain": ("models/main.encoder", "encoder.safetensors", ("val_perplexity",)),
+}
 
 
-def _workspace(built_workspace: Path, small_corpus: Path, root: Path) -> Path:
+def _workspace(built_workspace: Path, small_corpus: Path, root: Path, stage: str) -> Path:
     shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
-    params = tiny_params(root, small_corpus, *RESUME).model_dump(mode="json", by_alias=True)
-    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    extra = PRETRAIN if stage == "pretrain" else []
+    params = tiny_params(root, small_corpus, *RESUME, *extra)
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8"
+    )
     return root
 
 
-def _train(root: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "doclstm.cli", "stage", "train", "-p", "params.yaml"]
+def _run(root: Path, stage: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "doclstm.cli", "stage", stage, "-p", "params.yaml"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE)
 
@@ -52,15 +70,17 @@ def _mid_epoch_checkpoint(checkpoint: Path) -> dict | None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stage", list(STAGES))
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
-    built_workspace: Path, small_corpus: Path, tmp_path: Path
+    built_workspace: Path, small_corpus: Path, tmp_path: Path, stage: str
 ) -> None:
-    straight = _workspace(built_workspace, small_corpus, tmp_path / "straight")
-    killed = _workspace(built_workspace, small_corpus, tmp_path / "killed")
-    assert _train(straight).wait(timeout=600) == 0
+    out, weights, metrics = STAGES[stage]
+    straight = _workspace(built_workspace, small_corpus, tmp_path / "straight", stage)
+    killed = _workspace(built_workspace, small_corpus, tmp_path / "killed", stage)
+    assert _run(straight, stage).wait(timeout=600) == 0
 
-    process = _train(killed)
-    checkpoint = killed / "models/main.resume"
+    process = _run(killed, stage)
+    checkpoint = killed / f"{out}.resume"
     deadline = time.monotonic() + 600
     while (seen := _mid_epoch_checkpoint(checkpoint)) is None:
         assert process.poll() is None, "training ended before a mid-epoch checkpoint was seen"
@@ -68,18 +88,18 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "models/main").exists()  # no model folder that looks whole
+    assert not (killed / out).exists()  # no output folder that looks whole
 
-    resumed = _train(killed)
+    resumed = _run(killed, stage)
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err.decode()[-3000:]
-    ours, theirs = killed / "models/main", straight / "models/main"
+    ours, theirs = killed / out, straight / out
     summary = json.loads((ours / "manifest.json").read_text())["summary"]
     assert summary["resumed_at_step"] >= seen["progress"]["step"] > 0
-    assert sha256_file(ours / "model.safetensors") == sha256_file(theirs / "model.safetensors")
+    assert sha256_file(ours / weights) == sha256_file(theirs / weights)
     ours_history = json.loads((ours / "history.json").read_text())
     theirs_history = json.loads((theirs / "history.json").read_text())
-    for key in ("epoch", "train_loss", "val_accuracy", "val_macro_f1", "val_log_loss"):
+    for key in ("epoch", "train_loss", *metrics):
         assert [r[key] for r in ours_history] == [r[key] for r in theirs_history]
     assert not checkpoint.exists()  # removed once the model is written
 
