@@ -1,16 +1,19 @@
 """Flat against hierarchical, same data and training budget: test accuracy by length bucket.
 
-Trains the params file's classifier twice on one tokens folder, once flat
-(`train.model.kind: flat`) and once hierarchical (windows of
+Trains the params file's classifier on one tokens folder once flat
+(`train.model.kind: flat`), once hierarchical (windows of
 `train.model.chunk_tokens` every `chunk_stride`, a document RNN over the
-window vectors), with the same embedding, RNN width, epochs, schedule, batch
-budget and seed; then scores the test split with each best epoch and prints
-accuracy in the test split's length quartiles side by side, the longest
-quarter last. Tokenize without a low cap (`tokenize.max_tokens` high,
-`truncation: none`) so that long documents are long.
+window vectors) with the recurrent window encoder, and, with `--minilm`,
+once more with the frozen MiniLM window encoder (its window vectors cached
+in `data/windows/` beside the tokens, so a second run skips MiniLM), all
+with the same epochs, schedule, batch budget and seed; then scores the test
+split with each best epoch and prints accuracy in the test split's length
+quartiles side by side, the longest quarter last. Tokenize without a low
+cap (`tokenize.max_tokens` high, `truncation: none`) so that long documents
+are long.
 
     .venv/bin/python -m benchmarks.hierarchical --tokens <workspace>/data/tokens \\
-        [--params params.yaml] [--set train.epochs=6 ...]
+        [--params params.yaml] [--set train.epochs=6 ...] [--minilm]
 """
 
 from __future__ import annotations
@@ -34,26 +37,34 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
     parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser.add_argument("--minilm", action="store_true", help="also the MiniLM window encoder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
+    variants = {
+        "flat": ["train.model.kind=flat"],
+        "hierarchical": ["train.model.kind=hierarchical"],
+    }
+    if args.minilm:
+        variants["minilm"] = ["train.model.kind=hierarchical", "train.model.chunk_encoder=minilm"]
     runs = {}
-    for kind in ("flat", "hierarchical"):
-        overrides = [*args.set, f"train.model.kind={kind}"]
-        runs[kind] = train_and_test(load_params(args.params, overrides), args.tokens, overrides)
+    for name, extra in variants.items():
+        overrides = [*args.set, *extra]
+        runs[name] = train_and_test(load_params(args.params, overrides), args.tokens, overrides)
     test = runs["flat"].test
-    buckets = {  # the evaluate stage's length quartiles, same test split for both
+    buckets = {  # the evaluate stage's length quartiles, same test split for all
         k: accuracy_by_length(test.label_ids, r.probabilities, test.lengths)
         for k, r in runs.items()
     }
-    print(f"\n{'test documents (tokens)':>28} {'n':>6} {'flat':>8} {'hierarchical':>13}")
-    for i, (flat, hier) in enumerate(zip(buckets["flat"], buckets["hierarchical"], strict=True)):
-        label = f"quartile {i + 1}: {flat['min_tokens']}-{flat['max_tokens']}"
-        print(
-            f"{label:>28} {flat['documents']:>6} {flat['accuracy']:>8.4f} {hier['accuracy']:>13.4f}"
-        )
-    overall = {k: _accuracy(r.probabilities, test.label_ids) for k, r in runs.items()}
-    print(f"{'all':>28} {len(test):>6} {overall['flat']:>8.4f} {overall['hierarchical']:>13.4f}")
+    print(f"\n{'test documents (tokens)':>28} {'n':>6}" + "".join(f" {k:>13}" for k in runs))
+    for i, first in enumerate(buckets["flat"]):
+        label = f"quartile {i + 1}: {first['min_tokens']}-{first['max_tokens']}"
+        cells = "".join(f" {buckets[k][i]['accuracy']:>13.4f}" for k in runs)
+        print(f"{label:>28} {first['documents']:>6}{cells}")
+    overall = "".join(
+        f" {_accuracy(r.probabilities, test.label_ids):>13.4f}" for r in runs.values()
+    )
+    print(f"{'all':>28} {len(test):>6}{overall}")
     for kind, run in runs.items():
         best = run.fit.best_epoch
         print(f"{kind}: {run.seconds:.0f} s training, best epoch {best} of {len(run.fit.history)}")

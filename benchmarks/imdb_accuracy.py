@@ -35,7 +35,10 @@ from doclstm.metrics import classification_metrics
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params, load_params
 from doclstm.token_data import TokenSplit, load_split
+from doclstm.tokenizer import load_tokenizer
 from doclstm.trainer import FitResult, fit
+from doclstm.window_encoder import MiniLMWindows
+from tasks.window_cache import window_cache
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.91
@@ -95,6 +98,9 @@ def train_and_test(
     model = SequenceClassifier(config)
     if encoder_dir is not None:
         load_encoder(model, config, encoder_dir, manifest.files["tokenizer.json"].sha256)
+    if config.chunk_encoder == "minilm":  # as the train stage does: vectors from the cache
+        model.window_encoder = MiniLMWindows(load_tokenizer(tokens / "tokenizer.json"))
+        window_cache(tokens, config, model.window_encoder, device)
     started = time.perf_counter()
     result = fit(model, train, val, labels, params.train, params.base.seed, device)
     seconds = time.perf_counter() - started

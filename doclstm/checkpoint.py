@@ -22,6 +22,7 @@ from doclstm.atomic import write_json
 from doclstm.errors import DoclstmError
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.tokenizer import load_tokenizer
+from doclstm.window_encoder import MiniLMWindows
 
 WEIGHTS, CONFIG, TOKENIZER, LABELS = (
     "model.safetensors",
@@ -83,5 +84,7 @@ def load_model_dir(model_dir: Path, device: str | torch.device = "cpu") -> Loade
         model.load_state_dict(load_file(str(model_dir / WEIGHTS)), strict=True)
     except RuntimeError as exc:
         raise DoclstmError(f"{model_dir / WEIGHTS}: weights do not fit config.json: {exc}") from exc
+    if config.chunk_encoder == "minilm":  # frozen, from the installed package
+        model.window_encoder = MiniLMWindows(tokenizer)
     model.to(device).eval()
     return LoadedModel(model, tokenizer, labels, int(raw["max_tokens"]), str(raw["truncation"]))

@@ -48,6 +48,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from doclstm.errors import DoclstmError
+from doclstm.window_encoder import DIM as MINILM_DIM
+from doclstm.window_encoder import MiniLMWindows
 
 POOLINGS = ("last", "mean", "max", "attention", "concat")
 
@@ -69,6 +71,7 @@ class ModelConfig:
     chunk_tokens: int = 200
     chunk_stride: int = 150
     max_chunks: int = 0  # 0: every window
+    chunk_encoder: str = "lstm"  # hierarchical: lstm (trained) | minilm (frozen, cached)
 
     @property
     def num_outputs(self) -> int:
@@ -100,31 +103,45 @@ class SequenceClassifier(nn.Module):
             )
         if config.kind not in ("flat", "hierarchical"):
             raise DoclstmError(f"model kind must be flat or hierarchical, got {config.kind!r}")
+        if config.chunk_encoder not in ("lstm", "minilm"):
+            raise DoclstmError(
+                f"model chunk_encoder must be lstm or minilm, got {config.chunk_encoder!r}"
+            )
+        if config.chunk_encoder == "minilm" and config.kind != "hierarchical":
+            raise DoclstmError("model chunk_encoder minilm needs kind hierarchical")
         if not 1 <= config.chunk_stride <= config.chunk_tokens:
             raise DoclstmError(
                 f"model chunk_stride must be between 1 and chunk_tokens ({config.chunk_tokens}), "
                 f"got {config.chunk_stride}"
             )
         self.config = config
-        self.embedding = nn.Embedding(
-            config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
-        )
         rnn_type = nn.LSTM if config.cell == "lstm" else nn.GRU
-        self.rnn = rnn_type(
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            batch_first=True,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-        )
         self.dropout = nn.Dropout(config.dropout)
         width = config.hidden_size * (2 if config.bidirectional else 1)
-        if config.pooling == "attention":
-            self.attention = nn.Sequential(
-                nn.Linear(width, config.hidden_size), nn.Tanh(), nn.Linear(config.hidden_size, 1)
-            )
         summary_width = width * (3 if config.pooling == "concat" else 1)
+        # The frozen MiniLM window encoder lives outside the module (no parameters here,
+        # none saved); load_model_dir and the train stage attach it.
+        self.window_encoder: MiniLMWindows | None = None
+        if config.chunk_encoder == "minilm":
+            summary_width = MINILM_DIM
+        else:
+            self.embedding = nn.Embedding(
+                config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
+            )
+            self.rnn = rnn_type(
+                config.embedding_dim,
+                config.hidden_size,
+                num_layers=config.num_layers,
+                batch_first=True,
+                bidirectional=config.bidirectional,
+                dropout=config.dropout if config.num_layers > 1 else 0.0,
+            )
+            if config.pooling == "attention":
+                self.attention = nn.Sequential(
+                    nn.Linear(width, config.hidden_size),
+                    nn.Tanh(),
+                    nn.Linear(config.hidden_size, 1),
+                )
         if config.kind == "hierarchical":
             self.doc_rnn = rnn_type(
                 summary_width,
@@ -155,7 +172,12 @@ class SequenceClassifier(nn.Module):
         windows, window_lengths, counts = chunk_windows(
             input_ids, lengths, c.chunk_tokens, c.chunk_stride, c.max_chunks, c.pad_id
         )
-        vectors = self.dropout(self._summarize(windows, window_lengths, path))
+        if c.chunk_encoder == "minilm":
+            if self.window_encoder is None:
+                raise DoclstmError("a MiniLM hierarchical model needs its window encoder attached")
+            vectors = self.dropout(self.window_encoder.vectors(windows, window_lengths))
+        else:
+            vectors = self.dropout(self._summarize(windows, window_lengths, path))
         per_document = torch.split(vectors, counts.tolist())
         padded = nn.utils.rnn.pad_sequence(list(per_document), batch_first=True)
         packed = pack_padded_sequence(padded, counts, batch_first=True, enforce_sorted=False)

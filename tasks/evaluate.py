@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import torch
 from prefect import task
 
 from doclstm.atomic import write_json
@@ -37,7 +38,9 @@ from doclstm.plots import (
 )
 from doclstm.tables import write_table
 from doclstm.token_data import load_split
+from tasks.window_cache import window_cache
 
+DEVICE = torch.device("cpu")  # predict_probabilities' default
 log = logging.getLogger(__name__)
 MANIFEST = "evaluate.manifest.json"
 METRICS = "metrics.json"
@@ -74,6 +77,8 @@ def evaluate_model(
         return _result(out_dir, cached, cached=True)
 
     loaded = load_model_dir(model_dir)
+    if loaded.model.window_encoder is not None:  # MiniLM windows: the train stage's cache
+        window_cache(tokens_dir, loaded.model.config, loaded.model.window_encoder, DEVICE)
     test = load_split(tokens_dir, "test", tokens)
     probs = predict_probabilities(loaded.model, test.sequences, params.batch_tokens)
     y = test.label_ids

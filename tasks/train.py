@@ -38,9 +38,12 @@ from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fi
 from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
+from doclstm.tokenizer import load_tokenizer
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import fit
 from doclstm.training_run import TrainingRun
+from doclstm.window_encoder import MiniLMWindows
+from tasks.window_cache import window_cache
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -104,6 +107,10 @@ def train_model(
             model, config, encoder_dir, upstream.files["tokenizer.json"].sha256
         )
         log.info("train: %d encoder tensors from %s", len(initialized), encoder_dir)
+    windows = None
+    if config.chunk_encoder == "minilm":
+        model.window_encoder = MiniLMWindows(load_tokenizer(tokens_dir / "tokenizer.json"))
+        windows = window_cache(tokens_dir, config, model.window_encoder, device)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
     rank = Distributed.from_env(device.type)
     settings = {"train": params.result_settings()}
@@ -156,6 +163,12 @@ def train_model(
             "initialized_from": str(encoder_dir) if initialized else None,
             "initialized_tensors": initialized,
         }
+        if windows is not None and model.window_encoder is not None:
+            summary["window_vectors"] = {
+                "cache": str(windows.out_dir),
+                "computed_before_training": windows.computed,
+                "computed_in_training": model.window_encoder.encoded - windows.computed,
+            }
         if run:
             summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
         manifest = StageManifest("train", fingerprint, files, summary)
