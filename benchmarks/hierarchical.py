@@ -3,17 +3,17 @@
 Trains the params file's classifier on one tokens folder once flat
 (`train.model.kind: flat`), once hierarchical (windows of
 `train.model.chunk_tokens` every `chunk_stride`, a document RNN over the
-window vectors) with the recurrent window encoder, and, with `--minilm`,
-once more with the frozen MiniLM window encoder (its window vectors cached
-in `data/windows/` beside the tokens, so a second run skips MiniLM), all
-with the same epochs, schedule, batch budget and seed; then scores the test
-split with each best epoch and prints accuracy in the test split's length
-quartiles side by side, the longest quarter last. Tokenize without a low
-cap (`tokenize.max_tokens` high, `truncation: none`) so that long documents
-are long.
+window vectors) with the recurrent window encoder, and, with `--variants
+flat,hierarchical,minilm`, once more with the frozen MiniLM window encoder
+(its window vectors cached in `data/windows/` beside the tokens, so a
+second run skips MiniLM), all with the same epochs, schedule, batch budget
+and seed; then scores the test split with each best epoch and prints
+accuracy in the test split's length quartiles side by side, the longest
+quarter last. Tokenize without a low cap (`tokenize.max_tokens` high,
+`truncation: none`) so that long documents are long.
 
     .venv/bin/python -m benchmarks.hierarchical --tokens <workspace>/data/tokens \\
-        [--params params.yaml] [--set train.epochs=6 ...] [--minilm]
+        [--params params.yaml] [--set train.epochs=6 ...] [--variants flat,minilm]
 """
 
 from __future__ import annotations
@@ -37,27 +37,30 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
     parser.add_argument("--set", "-s", action="append", default=[], help="param override")
-    parser.add_argument("--minilm", action="store_true", help="also the MiniLM window encoder")
+    parser.add_argument(
+        "--variants",
+        default="flat,hierarchical",
+        help="comma-separated, of flat, hierarchical (recurrent window encoder), minilm",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     variants = {
         "flat": ["train.model.kind=flat"],
         "hierarchical": ["train.model.kind=hierarchical"],
+        "minilm": ["train.model.kind=hierarchical", "train.model.chunk_encoder=minilm"],
     }
-    if args.minilm:
-        variants["minilm"] = ["train.model.kind=hierarchical", "train.model.chunk_encoder=minilm"]
     runs = {}
-    for name, extra in variants.items():
-        overrides = [*args.set, *extra]
+    for name in args.variants.split(","):
+        overrides = [*args.set, *variants[name]]
         runs[name] = train_and_test(load_params(args.params, overrides), args.tokens, overrides)
-    test = runs["flat"].test
+    test = next(iter(runs.values())).test
     buckets = {  # the evaluate stage's length quartiles, same test split for all
         k: accuracy_by_length(test.label_ids, r.probabilities, test.lengths)
         for k, r in runs.items()
     }
     print(f"\n{'test documents (tokens)':>28} {'n':>6}" + "".join(f" {k:>13}" for k in runs))
-    for i, first in enumerate(buckets["flat"]):
+    for i, first in enumerate(next(iter(buckets.values()))):
         label = f"quartile {i + 1}: {first['min_tokens']}-{first['max_tokens']}"
         cells = "".join(f" {buckets[k][i]['accuracy']:>13.4f}" for k in runs)
         print(f"{label:>28} {first['documents']:>6}{cells}")

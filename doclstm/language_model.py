@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from doclstm.model import ModelConfig, _reverse_within_length
+from doclstm.model import ModelConfig, _reverse_within_length, recurrent_encoder
 
 State = list[tuple[torch.Tensor, ...]]  # per layer: (h, c) for an LSTM, (h,) for a GRU
 ENCODER_PREFIXES = ("embedding.", "rnn.")
@@ -45,18 +45,9 @@ class EncoderLanguageModel(nn.Module):
     def __init__(self, config: ModelConfig, unigram_counts: np.ndarray | None = None) -> None:
         super().__init__()
         self.config = config
-        # The classifier's own modules, so names and shapes are the classifier's.
-        self.embedding = nn.Embedding(
-            config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
-        )
-        rnn_type = nn.LSTM if config.cell == "lstm" else nn.GRU
-        self.rnn = rnn_type(
-            config.embedding_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            batch_first=True,
-            bidirectional=config.bidirectional,
-        )
+        # The classifier's own modules, so names and shapes are the classifier's (the LM
+        # applies its own dropout between layers).
+        self.embedding, self.rnn = recurrent_encoder(config, between_layers=0.0)
         self.dropout = nn.Dropout(config.dropout)
         self.project = nn.Linear(config.hidden_size, config.embedding_dim)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))

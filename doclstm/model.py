@@ -125,17 +125,7 @@ class SequenceClassifier(nn.Module):
         if config.chunk_encoder == "minilm":
             summary_width = MINILM_DIM
         else:
-            self.embedding = nn.Embedding(
-                config.vocab_size, config.embedding_dim, padding_idx=config.pad_id
-            )
-            self.rnn = rnn_type(
-                config.embedding_dim,
-                config.hidden_size,
-                num_layers=config.num_layers,
-                batch_first=True,
-                bidirectional=config.bidirectional,
-                dropout=config.dropout if config.num_layers > 1 else 0.0,
-            )
+            self.embedding, self.rnn = recurrent_encoder(config, between_layers=config.dropout)
             if config.pooling == "attention":
                 self.attention = nn.Sequential(
                     nn.Linear(width, config.hidden_size),
@@ -265,6 +255,24 @@ class SequenceClassifier(nn.Module):
         else:
             out, _ = torch._VF.gru(x, zeros, weights, True, 1, 0.0, self.training, False, True)
         return out
+
+
+def recurrent_encoder(
+    config: ModelConfig, between_layers: float
+) -> tuple[nn.Embedding, nn.RNNBase]:
+    """The embedding and the stacked RNN, named and shaped alike in the classifier and in
+    the language model that pretrains them (doclstm/language_model.py)."""
+    embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
+    rnn_type = nn.LSTM if config.cell == "lstm" else nn.GRU
+    rnn = rnn_type(
+        config.embedding_dim,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        batch_first=True,
+        bidirectional=config.bidirectional,
+        dropout=between_layers if config.num_layers > 1 else 0.0,
+    )
+    return embedding, rnn
 
 
 def window_counts(

@@ -8,6 +8,8 @@ metrics and the model to the same run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,3 +67,25 @@ class TrainingRun:
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)
+
+
+@contextmanager
+def tracked(
+    target: TrackingTarget | None, fingerprint: str, settings: dict[str, Any], is_main: bool
+) -> Iterator[TrainingRun | None]:
+    """The run of a training on rank 0 (None elsewhere, or without a target): FINISHED when
+    the block ends, KILLED or FAILED when it raises (the next attempt reopens it)."""
+    run = TrainingRun.open(target, fingerprint, settings) if target and is_main else None
+    try:
+        yield run
+    except BaseException as exc:
+        if run:
+            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    if run:
+        run.close("FINISHED")
+
+
+def run_summary(run: TrainingRun | None) -> dict[str, str]:
+    """What a stage manifest records of its MLflow run."""
+    return {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri} if run else {}

@@ -41,7 +41,7 @@ from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import fit
-from doclstm.training_run import TrainingRun
+from doclstm.training_run import run_summary, tracked
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -110,8 +110,7 @@ def pretrain_encoder(
     )
     rank = Distributed.from_env(device.type)
     settings = {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)}
-    run = TrainingRun.open(tracking, fingerprint, settings) if tracking and rank.is_main else None
-    try:
+    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
         result = fit(
             model,
             learn,
@@ -125,42 +124,35 @@ def pretrain_encoder(
             on_epoch=run.log_epoch if run else None,
             objective=objective,
         )
-    except BaseException as exc:
-        if run:
-            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    if not rank.is_main:
-        rank.barrier()
-        return _result(out_dir, StageManifest.load(out_dir), cached=False)
-    model.load_state_dict(result.best_state)
-    best = result.history[result.best_epoch - 1]
-    tokenizer_sha = upstream.files[TOKENIZER].sha256
-    with atomic_dir(out_dir) as tmp:
-        save_encoder(tmp, model.encoder_state(), config, tokenizer_sha)
-        write_json(tmp / HISTORY, result.history)
-        files = {n: file_entry(tmp / n) for n in (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)}
-        summary = {
-            "enabled": True,
-            "best_epoch": result.best_epoch,
-            "initial_val_perplexity": initial,
-            "val_perplexity": best["val_perplexity"],
-            "documents": len(learn),
-            "tokens": len(learn.tokens),
-            "held_out_documents": len(held_out),
-            "held_out_tokens": held_tokens,
-            "seconds": sum(r["seconds"] for r in result.history),
-            "device": str(device),
-            "tokens_fingerprint": upstream.fingerprint,
-            "tokenizer_sha256": tokenizer_sha,
-            "resumed_at_step": result.resumed_at_step,
-        }
-        if run:
-            summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
-        manifest = StageManifest("pretrain", fingerprint, files, summary)
-        manifest.write(tmp)
-    shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
-    if run:
-        run.close("FINISHED")
+        if not rank.is_main:
+            rank.barrier()
+            return _result(out_dir, StageManifest.load(out_dir), cached=False)
+        model.load_state_dict(result.best_state)
+        best = result.history[result.best_epoch - 1]
+        tokenizer_sha = upstream.files[TOKENIZER].sha256
+        with atomic_dir(out_dir) as tmp:
+            save_encoder(tmp, model.encoder_state(), config, tokenizer_sha)
+            write_json(tmp / HISTORY, result.history)
+            files = {n: file_entry(tmp / n) for n in (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)}
+            summary = {
+                "enabled": True,
+                "best_epoch": result.best_epoch,
+                "initial_val_perplexity": initial,
+                "val_perplexity": best["val_perplexity"],
+                "documents": len(learn),
+                "tokens": len(learn.tokens),
+                "held_out_documents": len(held_out),
+                "held_out_tokens": held_tokens,
+                "seconds": sum(r["seconds"] for r in result.history),
+                "device": str(device),
+                "tokens_fingerprint": upstream.fingerprint,
+                "tokenizer_sha256": tokenizer_sha,
+                "resumed_at_step": result.resumed_at_step,
+            }
+            summary |= run_summary(run)
+            manifest = StageManifest("pretrain", fingerprint, files, summary)
+            manifest.write(tmp)
+        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
     rank.barrier()
     return _result(out_dir, manifest, cached=False)
 

@@ -41,7 +41,7 @@ from doclstm.token_data import load_split
 from doclstm.tokenizer import load_tokenizer
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import fit
-from doclstm.training_run import TrainingRun
+from doclstm.training_run import run_summary, tracked
 from doclstm.window_encoder import MiniLMWindows
 from tasks.window_cache import window_cache
 
@@ -114,8 +114,7 @@ def train_model(
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
     rank = Distributed.from_env(device.type)
     settings = {"train": params.result_settings()}
-    run = TrainingRun.open(tracking, fingerprint, settings) if tracking and rank.is_main else None
-    try:
+    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
         result = fit(
             model,
             train,
@@ -128,54 +127,47 @@ def train_model(
             fingerprint=fingerprint,
             on_epoch=run.log_epoch if run else None,
         )
-    except BaseException as exc:
-        if run:  # reopened by the next attempt, which resumes the checkpoint
-            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    if not rank.is_main:
-        rank.barrier()
-        return _result(out_dir, StageManifest.load(out_dir), cached=False)
-    best = result.history[result.best_epoch - 1]
-    tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
-    with atomic_dir(out_dir) as tmp:
-        save_model_dir(
-            tmp,
-            result.best_state,
-            config,
-            labels,
-            tokens_dir / "tokenizer.json",
-            tokenize_params.max_tokens,
-            tokenize_params.truncation,
-        )
-        write_json(tmp / HISTORY, result.history)
-        files = {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}
-        summary: dict[str, Any] = {
-            "best_epoch": result.best_epoch,
-            "val_accuracy": best["val_accuracy"],
-            "val_macro_f1": best["val_macro_f1"],
-            "seconds": sum(r["seconds"] for r in result.history),
-            "device": str(device),
-            "processes": rank.world_size,
-            "tokens_fingerprint": upstream.fingerprint,
-            "seed": seed,
-            "resumed_at_step": result.resumed_at_step,
-            "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
-            "initialized_from": str(encoder_dir) if initialized else None,
-            "initialized_tensors": initialized,
-        }
-        if windows is not None and model.window_encoder is not None:
-            summary["window_vectors"] = {
-                "cache": str(windows.out_dir),
-                "computed_before_training": windows.computed,
-                "computed_in_training": model.window_encoder.encoded - windows.computed,
+        if not rank.is_main:
+            rank.barrier()
+            return _result(out_dir, StageManifest.load(out_dir), cached=False)
+        best = result.history[result.best_epoch - 1]
+        tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
+        with atomic_dir(out_dir) as tmp:
+            save_model_dir(
+                tmp,
+                result.best_state,
+                config,
+                labels,
+                tokens_dir / "tokenizer.json",
+                tokenize_params.max_tokens,
+                tokenize_params.truncation,
+            )
+            write_json(tmp / HISTORY, result.history)
+            files = {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}
+            summary: dict[str, Any] = {
+                "best_epoch": result.best_epoch,
+                "val_accuracy": best["val_accuracy"],
+                "val_macro_f1": best["val_macro_f1"],
+                "seconds": sum(r["seconds"] for r in result.history),
+                "device": str(device),
+                "processes": rank.world_size,
+                "tokens_fingerprint": upstream.fingerprint,
+                "seed": seed,
+                "resumed_at_step": result.resumed_at_step,
+                "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
+                "initialized_from": str(encoder_dir) if initialized else None,
+                "initialized_tensors": initialized,
             }
-        if run:
-            summary |= {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri}
-        manifest = StageManifest("train", fingerprint, files, summary)
-        manifest.write(tmp)
-    shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
-    if run:
-        run.close("FINISHED")
+            if windows is not None and model.window_encoder is not None:
+                summary["window_vectors"] = {
+                    "cache": str(windows.out_dir),
+                    "computed_before_training": windows.computed,
+                    "computed_in_training": model.window_encoder.encoded - windows.computed,
+                }
+            summary |= run_summary(run)
+            manifest = StageManifest("train", fingerprint, files, summary)
+            manifest.write(tmp)
+        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
     rank.barrier()
     return _result(out_dir, manifest, cached=False)
 
