@@ -52,7 +52,8 @@ class EncoderLanguageModel(nn.Module):
         self.project = nn.Linear(config.hidden_size, config.embedding_dim)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
         counts = np.ones(config.vocab_size) if unigram_counts is None else unigram_counts
-        weights = torch.as_tensor(np.asarray(counts, dtype=np.float64) ** 0.75).float()
+        # Add-one: a word the counts never saw can still be drawn, and its log q is finite.
+        weights = torch.as_tensor((np.asarray(counts, dtype=np.float64) + 1) ** 0.75).float()
         weights[config.pad_id] = 0.0
         self.register_buffer("sampling", weights / weights.sum(), persistent=False)
 

@@ -32,6 +32,7 @@ from doclstm.atomic import atomic_dir, write_json
 from doclstm.device import pick_device
 from doclstm.distributed import Distributed
 from doclstm.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
+from doclstm.errors import DoclstmError
 from doclstm.language_model import EncoderLanguageModel
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig
@@ -174,6 +175,11 @@ def _pretraining_text(
         parts.append(load_split(tokens_dir, UNLABELLED, upstream))
     text = concat_splits(parts)
     held = np.array([unit_hash(d, "pretrain") < held_out_fraction for d in text.doc_ids])
+    if held.all() or not held.any():
+        raise DoclstmError(
+            f"pretrain.held_out_fraction {held_out_fraction} holds out {int(held.sum())} of "
+            f"{len(held)} documents; both parts need some: change it"
+        )
     return text.subset(np.flatnonzero(~held)), text.subset(np.flatnonzero(held))
 
 

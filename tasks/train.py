@@ -178,12 +178,15 @@ train = task(name="train", retries=0, tags=["gpu"])(train_model)
 
 
 def _pretrained(encoder_dir: Path | None) -> StageManifest | None:
-    """The pretrain stage's manifest when it wrote an encoder; None when it was disabled."""
+    """The manifest of the encoder folder `train` must start from, if any."""
     if encoder_dir is None:
         return None
     manifest = StageManifest.load(encoder_dir)
     if not manifest.summary.get("enabled"):
-        return None
+        raise DoclstmError(
+            f"{encoder_dir}: written with pretrain.enabled false, so it holds no encoder; "
+            "run the pretrain stage with it enabled, or clear train.init_from"
+        )
     if problems := manifest.problems(encoder_dir):
         raise DoclstmError(f"pretrained encoder damaged: {'; '.join(problems)}; pretrain again")
     return manifest

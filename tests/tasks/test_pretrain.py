@@ -195,3 +195,25 @@ def test_each_classifier_direction_starts_as_its_pretrained_language_model(cell:
             expected = expected.flip(1)
         got = out[..., direction * hidden : (direction + 1) * hidden]
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_train_refuses_an_encoder_folder_without_an_encoder(
+    pretrained: Params, small_corpus: Path, tmp_path: Path
+) -> None:
+    """A pretrain run with pretrain.enabled false leaves only a manifest: train must not
+    start from it as if it were an encoder, nor quietly start from scratch."""
+    shutil.copytree(pretrained.base.workspace / "data/tokens", tmp_path / "data/tokens")
+    off = tiny_params(tmp_path, small_corpus)
+    assert not run_stage("pretrain", off).enabled
+    on = tiny_params(tmp_path, small_corpus, "train.init_from=models/main.encoder")
+    with pytest.raises(DoclstmError, match=r"pretrain\.enabled false"):
+        run_stage("train", on)
+
+
+def test_a_held_out_share_that_leaves_nothing_out_is_refused(
+    pretrained: Params, small_corpus: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(pretrained.base.workspace / "data/tokens", tmp_path / "data/tokens")
+    params = tiny_params(tmp_path, small_corpus, *PRETRAIN, "pretrain.held_out_fraction=1e-9")
+    with pytest.raises(DoclstmError, match="held_out_fraction"):
+        run_stage("pretrain", params)
