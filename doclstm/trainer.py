@@ -116,6 +116,11 @@ def fit(
     if saved is not None and saved["fingerprint"] != fingerprint:
         log.info("train: checkpoint in %s is for other data or settings; ignoring", checkpoint_dir)
         saved = None
+    if saved is not None and len(saved["optimization"]["optimizer"]["param_groups"]) != len(
+        opt.optimizer.param_groups
+    ):  # written before the optimizer had one group per layer
+        log.info("train: checkpoint in %s has another optimizer layout; ignoring", checkpoint_dir)
+        saved = None
     if saved is not None:
         if len(saved["rng"]) != dist.world_size:
             raise DoclstmError(

@@ -113,3 +113,20 @@ def test_checkpoint_for_other_settings_is_not_resumed(
     save_training_state(checkpoint, {"fingerprint": "some other training"})
     result = run_stage("train", params)
     assert result.resumed_at_step is None and not checkpoint.exists()
+
+
+def test_checkpoint_with_an_older_optimizer_layout_is_not_resumed(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """Checkpoints written before the optimizer had one parameter group per layer carry
+    one group: the same training starts over instead of failing to load them."""
+    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
+    params = tiny_params(tmp_path, small_corpus, "train.epochs=1")
+    fingerprint = run_stage("train", params).model_dir / "manifest.json"
+    same = json.loads(fingerprint.read_text())["fingerprint"]
+    shutil.rmtree(tmp_path / "models/main")
+    checkpoint = resume_dir(tmp_path / "models/main")
+    old = {"optimizer": {"state": {}, "param_groups": [{"params": []}]}}
+    save_training_state(checkpoint, {"fingerprint": same, "optimization": old})
+    result = run_stage("train", params)
+    assert result.resumed_at_step is None and not checkpoint.exists()
