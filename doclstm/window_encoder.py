@@ -77,13 +77,21 @@ class MiniLMWindows:
 
     def vectors(self, windows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(windows, DIM) float32 on `windows.device` for right-padded window ids."""
+        keys = self.ensure(windows, lengths, windows.device)
+        return torch.from_numpy(np.stack([self.cache[k] for k in keys])).to(windows.device)
+
+    def ensure(
+        self, windows: torch.Tensor, lengths: torch.Tensor, device: torch.device
+    ) -> list[bytes]:
+        """The cache keys of right-padded windows, each window MiniLM has not seen encoded
+        on `device` (once, however often it repeats) and added."""
         ids = windows.cpu().numpy()
         spans = [ids[i, :n] for i, n in enumerate(lengths.tolist())]
         keys = [window_key(span) for span in spans]
         missing = {k: s for k, s in zip(keys, spans, strict=True) if k not in self.cache}
         if missing:
-            self.add(list(missing), self.encode(list(missing.values()), windows.device))
-        return torch.from_numpy(np.stack([self.cache[k] for k in keys])).to(windows.device)
+            self.add(list(missing), self.encode(list(missing.values()), device))
+        return keys
 
     def encode(self, spans: list[np.ndarray], device: torch.device) -> np.ndarray:
         """MiniLM vectors of windows given as token ids."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fi
 from doclstm.model import ModelConfig, chunk_windows
 from doclstm.tables import iter_verified_batches, write_table
 from doclstm.token_data import has_split, load_split
-from doclstm.window_encoder import DIM, PACKAGE, MiniLMWindows, minilm_path, window_key
+from doclstm.window_encoder import DIM, PACKAGE, MiniLMWindows, minilm_path
 
 log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("key", pa.binary(16)), ("vector", pa.list_(pa.float32(), DIM))])
@@ -90,15 +91,7 @@ def window_cache(
             windows, window_lengths, _ = chunk_windows(
                 ids, lengths, config.chunk_tokens, config.chunk_stride, 0, config.pad_id
             )
-            spans = [windows[i, :n].numpy() for i, n in enumerate(window_lengths.tolist())]
-            fresh = {}
-            for span in spans:
-                key = window_key(span)
-                if key not in seen and key not in encoder.cache:
-                    fresh[key] = span
-                seen.add(key)
-            if fresh:
-                encoder.add(list(fresh), encoder.encode(list(fresh.values()), device))
+            seen.update(encoder.ensure(windows, window_lengths, device))
     computed = encoder.encoded - before
     keys = sorted(seen)
     with atomic_dir(out_dir) as tmp:
@@ -122,5 +115,6 @@ def window_cache(
     return WindowCache(out_dir, len(keys), computed, cached=False)
 
 
+@cache  # 90 MB: hashed once per process, not by every stage that reads the cache
 def _weights_sha256() -> str:
     return sha256_file(Path(minilm_path()) / "model.safetensors")
