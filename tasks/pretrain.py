@@ -19,7 +19,6 @@ saying so, which `train` then ignores. Run: `doclstm stage pretrain`.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,10 @@ from doclstm.device import pick_device
 from doclstm.distributed import Distributed
 from doclstm.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
 from doclstm.errors import DoclstmError
-from doclstm.language_model import EncoderLanguageModel
+from doclstm.language_model import EncoderLanguageModel, predicted_tokens
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig
-from doclstm.objectives import LanguageModelObjective, held_out_nll
+from doclstm.objectives import LanguageModelObjective
 from doclstm.params import PretrainParams, TrainParams
 from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
@@ -98,10 +97,8 @@ def pretrain_encoder(
     objective = LanguageModelObjective(
         params.bptt, params.samples, params.batch_tokens * 4, params.max_batch_size
     )
-    initial_nll, held_tokens = held_out_nll(
-        model, held_out, params.batch_tokens * 4, params.max_batch_size, params.bptt, device
-    )
-    initial = math.exp(initial_nll / max(held_tokens, 1))
+    initial = objective.evaluate(model, held_out, device)["val_perplexity"]
+    held_tokens = predicted_tokens(torch.as_tensor(held_out.lengths), len(model.directions))
     log.info(
         "pretrain: %d documents (%d tokens), %d held out; held-out perplexity %.1f untrained",
         len(learn),
