@@ -42,23 +42,22 @@ class TokenSplit:
 
     def subset(self, rows: np.ndarray) -> TokenSplit:
         """The documents at `rows`, in that order."""
-        lengths = self.lengths[rows]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         tokens = np.concatenate([self.sequence(int(i)) for i in rows] or [self.tokens[:0]])
-        return TokenSplit([self.doc_ids[i] for i in rows], self.label_ids[rows], tokens, offsets)
+        return TokenSplit(
+            [self.doc_ids[i] for i in rows],
+            self.label_ids[rows],
+            tokens,
+            offsets_of(self.lengths[rows]),
+        )
 
 
 def concat_splits(parts: list[TokenSplit]) -> TokenSplit:
     """The documents of every part, one after the other."""
-    lengths = np.concatenate([p.lengths for p in parts])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
     return TokenSplit(
         [d for p in parts for d in p.doc_ids],
         np.concatenate([p.label_ids for p in parts]),
         np.concatenate([p.tokens[p.offsets[0] : p.offsets[-1]] for p in parts]),
-        offsets,
+        offsets_of(np.concatenate([p.lengths for p in parts])),
     )
 
 
@@ -84,7 +83,12 @@ def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = No
             raise DoclstmError(f"{tokens_dir}/{split}: a length column disagrees with input_ids")
     if not doc_ids:
         raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
-    all_lengths = np.concatenate(lengths)
-    offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
-    np.cumsum(all_lengths, out=offsets[1:])
+    offsets = offsets_of(np.concatenate(lengths))
     return TokenSplit(doc_ids, np.concatenate(labels), np.concatenate(chunks), offsets)
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """int64 offsets (len(lengths) + 1) of documents of `lengths` stored back to back."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
