@@ -1,4 +1,5 @@
-"""Two DDP processes on CPU (gloo) train on disjoint batches and end with identical weights."""
+"""Two DDP processes on CPU (gloo) train on disjoint batches and end with identical weights:
+the classifier, and the language model that pretraining trains through the same loop."""
 
 from __future__ import annotations
 
@@ -21,7 +22,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_end_with_identical_weights(built_workspace: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("objective", "monitor"), [("classifier", "val_macro_f1"), ("language_model", "val_perplexity")]
+)
+def test_two_gloo_ranks_end_with_identical_weights(
+    built_workspace: Path, tmp_path: Path, objective: str, monitor: str
+) -> None:
     repo = Path(__file__).resolve().parents[2]
     command = [
         sys.executable,
@@ -34,6 +40,7 @@ def test_two_gloo_ranks_end_with_identical_weights(built_workspace: Path, tmp_pa
         "tests.doclstm.ddp_worker",
         str(built_workspace / "data/tokens"),
         str(tmp_path),
+        objective,
     ]
     done = subprocess.run(
         command,
@@ -50,5 +57,5 @@ def test_two_gloo_ranks_end_with_identical_weights(built_workspace: Path, tmp_pa
         assert torch.equal(rank0[name], rank1[name]), name
     # Both ranks saw the same validation results, so they agree on early stopping too.
     histories = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert [h["val_macro_f1"] for h in histories[0]] == [h["val_macro_f1"] for h in histories[1]]
+    assert [h[monitor] for h in histories[0]] == [h[monitor] for h in histories[1]]
     assert len(histories[0]) == 2
