@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from doclstm.batching import pad_batch
 from doclstm.model import ModelConfig, SequenceClassifier
+from tests.devices import DEVICES
 
 CONFIGS = [
     (cell, bidirectional, pooling, layers)
@@ -38,17 +39,6 @@ def _model(
     )
     return SequenceClassifier(config).eval()
 
-
-DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
-        ],
-    ),
-]
 
 batches = st.lists(st.integers(1, 30), min_size=1, max_size=7).flatmap(
     lambda lengths: st.tuples(

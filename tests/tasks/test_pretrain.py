@@ -22,6 +22,7 @@ from doclstm.params import Params
 from doclstm.stages import encoder_folder, run_stage
 from doclstm.token_data import load_split
 from tests.conftest import tiny_params
+from tests.devices import DEVICES
 
 PRETRAIN = [
     "pretrain.enabled=true",
@@ -62,6 +63,24 @@ def test_pretraining_lowers_held_out_perplexity_on_train_text_only(pretrained: P
     train = load_split(pretrained.base.workspace / "data/tokens", "train")
     assert summary["documents"] + summary["held_out_documents"] == len(train)
     assert summary["tokens"] + summary["held_out_tokens"] // 2 <= int(train.lengths.sum())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_pretraining_on_cuda_lowers_perplexity_at_every_precision(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path, precision: str
+) -> None:
+    """The same stage on the GPU: cuDNN's packed recurrence, autocast and (fp16) the
+    gradient scaler, through the sampled softmax."""
+    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
+    params = tiny_params(
+        tmp_path, small_corpus, *PRETRAIN, "train.device=cuda", f"train.precision={precision}"
+    )
+    run_stage("pretrain", params)
+    summary = StageManifest.load(encoder_folder(params)).summary
+    assert summary["device"].startswith("cuda")
+    assert summary["val_perplexity"] < summary["initial_val_perplexity"] / 3
 
 
 def test_a_second_run_reuses_the_encoder(pretrained: Params) -> None:
@@ -128,6 +147,7 @@ def _loss(model: EncoderLanguageModel, docs: list[list[int]], bptt: int) -> tupl
     ids = torch.zeros(len(docs), int(lengths.max()), dtype=torch.long)
     for i, doc in enumerate(docs):
         ids[i, : len(doc)] = torch.tensor(doc)
+    ids = ids.to(model.embedding.weight.device)
     streams, state, total, tokens = model.streams(ids, lengths), None, 0.0, 0
     with torch.no_grad():
         for start in segment_starts(lengths, bptt):
@@ -139,6 +159,7 @@ def _loss(model: EncoderLanguageModel, docs: list[list[int]], bptt: int) -> tupl
 docs = st.lists(st.lists(st.integers(2, 49), min_size=1, max_size=40), min_size=1, max_size=5)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=40, deadline=None)
 @given(
     docs=docs,
@@ -148,11 +169,12 @@ docs = st.lists(st.lists(st.integers(2, 49), min_size=1, max_size=40), min_size=
     bidirectional=st.booleans(),
 )
 def test_segments_and_padding_never_change_the_loss(
-    docs: list[list[int]], bptt: int, cell: str, layers: int, bidirectional: bool
+    docs: list[list[int]], bptt: int, cell: str, layers: int, bidirectional: bool, device: str
 ) -> None:
     """Carried state makes `bptt` segments read a document exactly as one pass does, and
-    each document's loss is the same alone as in any padded batch."""
-    model = _lm(cell, layers, bidirectional)
+    each document's loss is the same alone as in any padded batch (on CUDA too, where the
+    packed recurrence is cuDNN's)."""
+    model = _lm(cell, layers, bidirectional).to(device)
     whole, tokens = _loss(model, docs, 10_000)
     assert tokens == (2 if bidirectional else 1) * sum(len(d) - 1 for d in docs)
     segmented, same_tokens = _loss(model, docs, bptt)
