@@ -6,23 +6,18 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from doclstm.encoder_file import ENCODER_WEIGHTS, load_encoder
 from doclstm.errors import DoclstmError
-from doclstm.language_model import EncoderLanguageModel, segment_starts
 from doclstm.manifest import StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params
 from doclstm.stages import encoder_folder, run_stage
 from doclstm.token_data import load_split
 from tests.conftest import tiny_params
-from tests.devices import DEVICES
 
 PRETRAIN = [
     "pretrain.enabled=true",
@@ -125,98 +120,6 @@ def test_an_encoder_that_does_not_fit_is_refused(pretrained: Params, tmp_path: P
     save_file(state, str(tmp_path / "enc" / ENCODER_WEIGHTS))
     with pytest.raises(DoclstmError, match=r"missing \['embedding.weight'\]"):
         load_encoder(SequenceClassifier(config), config, tmp_path / "enc", sha.sha256)
-
-
-def _lm(cell: str, layers: int, bidirectional: bool) -> EncoderLanguageModel:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=50,
-        num_labels=2,
-        cell=cell,
-        embedding_dim=8,
-        hidden_size=6,
-        num_layers=layers,
-        bidirectional=bidirectional,
-    )
-    return EncoderLanguageModel(config).eval()
-
-
-def _loss(model: EncoderLanguageModel, docs: list[list[int]], bptt: int) -> tuple[float, int]:
-    """Summed full-softmax loss of `docs` in one padded batch, `bptt` steps at a time."""
-    lengths = torch.tensor([len(d) for d in docs])
-    ids = torch.zeros(len(docs), int(lengths.max()), dtype=torch.long)
-    for i, doc in enumerate(docs):
-        ids[i, : len(doc)] = torch.tensor(doc)
-    ids = ids.to(model.embedding.weight.device)
-    streams, state, total, tokens = model.streams(ids, lengths), None, 0.0, 0
-    with torch.no_grad():
-        for start in segment_starts(lengths, bptt):
-            nll, count, state = model(streams, lengths, start, bptt, state, 0)
-            total, tokens = total + float(nll), tokens + count
-    return total, tokens
-
-
-docs = st.lists(st.lists(st.integers(2, 49), min_size=1, max_size=40), min_size=1, max_size=5)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=40, deadline=None)
-@given(
-    docs=docs,
-    bptt=st.integers(2, 12),
-    cell=st.sampled_from(["lstm", "gru"]),
-    layers=st.integers(1, 2),
-    bidirectional=st.booleans(),
-)
-def test_segments_and_padding_never_change_the_loss(
-    docs: list[list[int]], bptt: int, cell: str, layers: int, bidirectional: bool, device: str
-) -> None:
-    """Carried state makes `bptt` segments read a document exactly as one pass does, and
-    each document's loss is the same alone as in any padded batch (on CUDA too, where the
-    packed recurrence is cuDNN's)."""
-    model = _lm(cell, layers, bidirectional).to(device)
-    whole, tokens = _loss(model, docs, 10_000)
-    assert tokens == (2 if bidirectional else 1) * sum(len(d) - 1 for d in docs)
-    segmented, same_tokens = _loss(model, docs, bptt)
-    alone = sum(_loss(model, [d], bptt)[0] for d in docs)
-    assert same_tokens == tokens
-    np.testing.assert_allclose(segmented, whole, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(alone, whole, rtol=1e-5, atol=1e-4)
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_each_classifier_direction_starts_as_its_pretrained_language_model(cell: str) -> None:
-    """Zeroed cross-direction input halves: the classifier's stacked BiRNN computes, in each
-    direction, what that direction's language model computed."""
-    model = _lm(cell, 3, True)
-    with torch.no_grad():  # give the cross halves values an unzeroed copy would keep
-        for p in model.rnn.parameters():
-            p.normal_()
-    config = model.config
-    classifier = SequenceClassifier(config).eval()
-    classifier.load_state_dict(model.encoder_state(), strict=False)
-    ids = torch.randint(2, 50, (1, 17))
-    out, _ = classifier.rnn(classifier.embedding(ids))
-    hidden = config.hidden_size
-    for direction, suffix in enumerate(["", "_reverse"]):
-        # One direction alone: a unidirectional stack over its own half of each layer.
-        alone = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-        stack = alone(8, hidden, num_layers=3, batch_first=True)
-        with torch.no_grad():
-            for layer in range(3):
-                w = getattr(model.rnn, f"weight_ih_l{layer}{suffix}")
-                if layer:
-                    w = w[:, :hidden] if direction == 0 else w[:, hidden:]
-                getattr(stack, f"weight_ih_l{layer}").copy_(w)
-                for name in ("weight_hh", "bias_ih", "bias_hh"):
-                    src = getattr(model.rnn, f"{name}_l{layer}{suffix}")
-                    getattr(stack, f"{name}_l{layer}").copy_(src)
-        x = classifier.embedding(ids if direction == 0 else ids.flip(1))
-        expected, _ = stack(x)
-        if direction:
-            expected = expected.flip(1)
-        got = out[..., direction * hidden : (direction + 1) * hidden]
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_train_refuses_an_encoder_folder_without_an_encoder(
