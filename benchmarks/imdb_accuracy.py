@@ -30,7 +30,7 @@ import torch
 from doclstm.device import pick_device
 from doclstm.encoder_file import load_encoder
 from doclstm.inference import predict_probabilities
-from doclstm.manifest import StageManifest
+from doclstm.manifest import StageManifest, stage_fingerprint
 from doclstm.metrics import classification_metrics
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params, load_params
@@ -75,10 +75,15 @@ class TrainedRun:
 
 
 def train_and_test(
-    params: Params, tokens: Path, overrides: list[str], encoder_dir: Path | None = None
+    params: Params,
+    tokens: Path,
+    overrides: list[str],
+    encoder_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> TrainedRun:
     """Train as the train stage does (from the pretrained encoder in `encoder_dir`, if
-    given), then score the test split with the best weights."""
+    given), then score the test split with the best weights. With `checkpoint_dir`, a run
+    killed part way carries on from its last checkpoint there, as the train stage does."""
     manifest = StageManifest.load(tokens)
     labels: list[str] = manifest.summary["labels"]
     train, val, test = (load_split(tokens, s, manifest) for s in ("train", "val", "test"))
@@ -102,7 +107,24 @@ def train_and_test(
         model.window_encoder = MiniLMWindows(load_tokenizer(tokens / "tokenizer.json"))
         window_cache(tokens, config, model.window_encoder, device)
     started = time.perf_counter()
-    result = fit(model, train, val, labels, params.train, params.base.seed, device)
+    fingerprint = stage_fingerprint(
+        "benchmark",
+        params.train.result_settings(),
+        seed=params.base.seed,
+        input=manifest.fingerprint,
+        encoder=StageManifest.load(encoder_dir).fingerprint if encoder_dir else None,
+    )
+    result = fit(
+        model,
+        train,
+        val,
+        labels,
+        params.train,
+        params.base.seed,
+        device,
+        checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint,
+    )
     seconds = time.perf_counter() - started
     model.load_state_dict(result.best_state)
     probs = predict_probabilities(model, test.sequences, params.evaluate.batch_tokens, device)

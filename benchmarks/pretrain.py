@@ -10,7 +10,14 @@ prints both test accuracies, the held-out perplexity before and after
 pretraining, and every time. The issue's goal: >= 0.93 on IMDB.
 
     .venv/bin/python -m benchmarks.pretrain --tokens WORKSPACE/data/tokens \\
-        [--params profiles/imdb.yaml] [--set pretrain.epochs=3 ...] [--json out.json]
+        [--params profiles/imdb.yaml] [--set pretrain.epochs=3 ...] [--json out.json] \\
+        [--work DIR] [--runs scratch|pretrained|scratch,pretrained|""]
+
+With `--work DIR` the encoder, the classifiers' checkpoints and each finished
+run's result stay in DIR, so a run that was killed or timed out (a device
+call's time limit) carries on where it stopped when started again with the
+same arguments, and two processes (`--runs scratch`, `--runs pretrained`) can
+share one GPU and one DIR; the comparison is printed once DIR holds both.
 
 Tokenize IMDB with the unlabelled reviews as a source of their own
 (`ingest.source` with `root: aclImdb/train/unsup`, `layout: files`), so the
@@ -23,19 +30,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import tempfile
-import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.imdb_accuracy import train_and_test
-from doclstm.params import load_params
+from benchmarks.imdb_accuracy import TrainedRun, train_and_test
+from doclstm.atomic import write_json
+from doclstm.fingerprint import sha256_json
+from doclstm.manifest import StageManifest
+from doclstm.params import Params, load_params
 from tasks.pretrain import pretrain_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.93
+RUNS = ("scratch", "pretrained")
 
 
 def main() -> None:
@@ -44,49 +56,100 @@ def main() -> None:
     parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
     parser.add_argument("--set", "-s", action="append", default=[], help="param override")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    params = load_params(args.params, [*args.set, "pretrain.enabled=true"])
-
-    out: dict[str, Any] = {"overrides": args.set}
-    scratch = train_and_test(params, args.tokens, args.set)
-    out["scratch"] = _summary(scratch)
-    with tempfile.TemporaryDirectory(prefix="doclstm-pretrain-") as tmp:
-        started = time.perf_counter()
-        encoder = pretrain_encoder(
-            params.pretrain, params.train, params.base.seed, args.tokens, Path(tmp) / "encoder"
-        )
-        out["pretrain_seconds"] = time.perf_counter() - started
-        out["held_out_perplexity"] = [encoder.initial_perplexity, encoder.val_perplexity]
-        history = json.loads((Path(tmp) / "encoder/history.json").read_text())
-        out["pretrain_perplexity_by_epoch"] = [round(r["val_perplexity"], 2) for r in history]
-        tuned = train_and_test(params, args.tokens, args.set, encoder_dir=encoder.encoder_dir)
-    out["pretrained"] = _summary(tuned)
-    out["device"] = tuned.device
-
-    print(
-        f"\npretraining: held-out perplexity {out['held_out_perplexity'][0]:.1f} untrained -> "
-        f"{out['held_out_perplexity'][1]:.1f} (by epoch {out['pretrain_perplexity_by_epoch']}) "
-        f"in {out['pretrain_seconds']:.0f} s on {tuned.device}"
+    parser.add_argument("--work", type=Path, help="keep (and resume from) the runs here")
+    parser.add_argument(
+        "--runs", default=",".join(RUNS), help='which runs this process does; "": report only'
     )
-    for name in ("scratch", "pretrained"):
-        run = out[name]
-        print(
-            f"{name:>10}: test accuracy {run['test_accuracy']:.4f}, best epoch "
-            f"{run['best_epoch']}/{run['epochs_run']}, trained in {run['train_seconds']:.0f} s"
-        )
-    gain = out["pretrained"]["test_accuracy"] - out["scratch"]["test_accuracy"]
-    print(f"pretrained - scratch: {gain:+.4f}  (goal: pretrained >= {TARGET})")
+    args = parser.parse_args()
+    runs = [name for name in args.runs.split(",") if name]
+    if not set(runs) <= set(RUNS):
+        parser.error(f"--runs takes {', '.join(RUNS)}, comma-separated")
+    if set(runs) != set(RUNS) and args.work is None:
+        parser.error("--runs without both runs needs --work, where their results are kept")
+    # force: importing Prefect (tasks.pretrain) set up a root handler at WARNING already.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    params = load_params(args.params, [*args.set, "pretrain.enabled=true"])
+    # A result is reused only for the same settings and tokens.
+    tokens = StageManifest.load(args.tokens).fingerprint
+    key = sha256_json({"params": params.model_dump(mode="json"), "tokens": tokens})
+
+    with ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        for name in runs:
+            if _load(work, name, key) is None:
+                result = _run(name, params, args, work)
+                write_json(work / f"{name}.json", {"key": key, **result})
+        out: dict[str, Any] = {"overrides": args.set}
+        for name in RUNS:
+            out[name] = _load(work, name, key)
+    if out["scratch"] is None or out["pretrained"] is None:
+        print(f"\nruns done so far are in {work}; run the other one to compare")
+        return
+    _report(out)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 
 
-def _summary(run: Any) -> dict[str, Any]:
+def _run(name: str, params: Params, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """One run's results: the classifier from scratch, or pretraining then fine-tuning."""
+    checkpoints = work / f"{name}.resume"
+    if name == "scratch":
+        result = _summary(train_and_test(params, args.tokens, args.set, None, checkpoints))
+    else:
+        encoder = pretrain_encoder(
+            params.pretrain, params.train, params.base.seed, args.tokens, work / "encoder"
+        )
+        history = json.loads((encoder.encoder_dir / "history.json").read_text())
+        tuned = train_and_test(params, args.tokens, args.set, encoder.encoder_dir, checkpoints)
+        result = _summary(tuned) | {
+            # By epoch, so a pretraining resumed across processes is timed whole.
+            "pretrain_seconds": sum(r["seconds"] for r in history),
+            "pretrain_tokens_per_second": [round(r["tokens_per_second"]) for r in history],
+            "held_out_perplexity": [encoder.initial_perplexity, encoder.val_perplexity],
+            "pretrain_perplexity_by_epoch": [round(r["val_perplexity"], 2) for r in history],
+        }
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return result
+
+
+def _load(work: Path, name: str, key: str) -> dict[str, Any] | None:
+    path = work / f"{name}.json"
+    if not path.is_file():
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result if result.pop("key") == key else None
+
+
+def _report(out: dict[str, Any]) -> None:
+    tuned = out["pretrained"]
+    perplexity = tuned["held_out_perplexity"]
+    print(
+        f"\npretraining: held-out perplexity {perplexity[0]:.1f} untrained -> "
+        f"{perplexity[1]:.1f} (by epoch {tuned['pretrain_perplexity_by_epoch']}) "
+        f"in {tuned['pretrain_seconds']:.0f} s of training on {tuned['device']}"
+    )
+    for name in RUNS:
+        run = out[name]
+        print(
+            f"{name:>10}: test accuracy {run['test_accuracy']:.4f}, best epoch "
+            f"{run['best_epoch']}/{run['epochs_run']}, trained in {run['train_seconds']:.0f} s "
+            f"on {run['device']}"
+        )
+    gain = tuned["test_accuracy"] - out["scratch"]["test_accuracy"]
+    print(f"pretrained - scratch: {gain:+.4f}  (goal: pretrained >= {TARGET})")
+
+
+def _summary(run: TrainedRun) -> dict[str, Any]:
     return {
         "test_accuracy": float((run.probabilities.argmax(1) == run.test.label_ids).mean()),
         "best_epoch": run.fit.best_epoch,
         "epochs_run": len(run.fit.history),
-        "train_seconds": run.seconds,
+        # Training time by epoch survives a resume; the wall clock is this process's.
+        "train_seconds": sum(r["seconds"] for r in run.fit.history),
+        "wall_seconds": run.seconds,
+        "resumed_at_step": run.fit.resumed_at_step,
+        "device": run.device,
         "test_documents": len(run.test),
         "val_accuracy_by_epoch": [round(r["val_accuracy"], 4) for r in run.fit.history],
         "mean_test_tokens": float(np.mean(run.test.lengths)),

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from mlflow import MlflowClient
-from mlflow.entities import RunStatus
+from typing import TYPE_CHECKING, Any
 
 from doclstm.tracking import TrackingTarget, flatten
+
+if TYPE_CHECKING:  # MLflow is imported only when a run is tracked: it takes seconds, and a
+    # training without a tracking target (benchmarks, a bare GPU machine) needs none of it.
+    from mlflow import MlflowClient
 
 FINGERPRINT_TAG = "doclstm.train_fingerprint"
 
@@ -39,6 +40,9 @@ class TrainingRun:
         cls, target: TrackingTarget, fingerprint: str, settings: dict[str, Any]
     ) -> TrainingRun:
         """Reopen the unfinished run of `fingerprint`, or start one logging `settings`."""
+        from mlflow import MlflowClient
+        from mlflow.entities import RunStatus
+
         client = MlflowClient(target.uri)
         exp = experiment_id(client, target)
         unfinished = [
