@@ -34,6 +34,7 @@ from doclstm.manifest import StageManifest, stage_fingerprint
 from doclstm.metrics import classification_metrics
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params, load_params
+from doclstm.splits import unit_hash
 from doclstm.token_data import TokenSplit, load_split
 from doclstm.tokenizer import load_tokenizer
 from doclstm.trainer import FitResult, fit
@@ -80,13 +81,19 @@ def train_and_test(
     overrides: list[str],
     encoder_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
+    labelled_fraction: float = 1.0,
 ) -> TrainedRun:
     """Train as the train stage does (from the pretrained encoder in `encoder_dir`, if
     given), then score the test split with the best weights. With `checkpoint_dir`, a run
-    killed part way carries on from its last checkpoint there, as the train stage does."""
+    killed part way carries on from its last checkpoint there, as the train stage does.
+    `labelled_fraction` < 1 trains on that share of the train split (fixed by a hash of
+    each doc_id), as when only a few of an archive's documents are labelled."""
     manifest = StageManifest.load(tokens)
     labels: list[str] = manifest.summary["labels"]
     train, val, test = (load_split(tokens, s, manifest) for s in ("train", "val", "test"))
+    if labelled_fraction < 1.0:
+        kept = [unit_hash(d, "labelled") < labelled_fraction for d in train.doc_ids]
+        train = train.subset(np.flatnonzero(kept))
     device = pick_device(params.train.device)
     config = ModelConfig(
         vocab_size=manifest.summary["vocab_size"],
@@ -112,6 +119,7 @@ def train_and_test(
         params.train.result_settings(),
         seed=params.base.seed,
         input=manifest.fingerprint,
+        labelled_fraction=labelled_fraction,
         encoder=StageManifest.load(encoder_dir).fingerprint if encoder_dir else None,
     )
     result = fit(

@@ -56,6 +56,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
     parser.add_argument("--set", "-s", action="append", default=[], help="param override")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--labelled-fraction",
+        type=float,
+        default=1.0,
+        help="share of the train split whose labels the classifiers learn from (pretraining "
+        "still reads all of its text)",
+    )
     parser.add_argument("--work", type=Path, help="keep (and resume from) the runs here")
     parser.add_argument(
         "--runs", default=",".join(RUNS), help='which runs this process does; "": report only'
@@ -71,7 +78,13 @@ def main() -> None:
     params = load_params(args.params, [*args.set, "pretrain.enabled=true"])
     # A result is reused only for the same settings and tokens.
     tokens = StageManifest.load(args.tokens).fingerprint
-    key = sha256_json({"params": params.model_dump(mode="json"), "tokens": tokens})
+    key = sha256_json(
+        {
+            "params": params.model_dump(mode="json"),
+            "tokens": tokens,
+            "labelled_fraction": args.labelled_fraction,
+        }
+    )
 
     with ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -80,7 +93,7 @@ def main() -> None:
             if _load(work, name, key) is None:
                 result = _run(name, params, args, work)
                 write_json(work / f"{name}.json", {"key": key, **result})
-        out: dict[str, Any] = {"overrides": args.set}
+        out: dict[str, Any] = {"overrides": args.set, "labelled_fraction": args.labelled_fraction}
         for name in RUNS:
             out[name] = _load(work, name, key)
     if out["scratch"] is None or out["pretrained"] is None:
@@ -95,13 +108,18 @@ def _run(name: str, params: Params, args: argparse.Namespace, work: Path) -> dic
     """One run's results: the classifier from scratch, or pretraining then fine-tuning."""
     checkpoints = work / f"{name}.resume"
     if name == "scratch":
-        result = _summary(train_and_test(params, args.tokens, args.set, None, checkpoints))
+        run = train_and_test(
+            params, args.tokens, args.set, None, checkpoints, args.labelled_fraction
+        )
+        result = _summary(run)
     else:
         encoder = pretrain_encoder(
             params.pretrain, params.train, params.base.seed, args.tokens, work / "encoder"
         )
         history = json.loads((encoder.encoder_dir / "history.json").read_text())
-        tuned = train_and_test(params, args.tokens, args.set, encoder.encoder_dir, checkpoints)
+        tuned = train_and_test(
+            params, args.tokens, args.set, encoder.encoder_dir, checkpoints, args.labelled_fraction
+        )
         result = _summary(tuned) | {
             # By epoch, so a pretraining resumed across processes is timed whole.
             "pretrain_seconds": sum(r["seconds"] for r in history),
@@ -133,8 +151,8 @@ def _report(out: dict[str, Any]) -> None:
         run = out[name]
         print(
             f"{name:>10}: test accuracy {run['test_accuracy']:.4f}, best epoch "
-            f"{run['best_epoch']}/{run['epochs_run']}, trained in {run['train_seconds']:.0f} s "
-            f"on {run['device']}"
+            f"{run['best_epoch']}/{run['epochs_run']}, trained on {run['train_documents']:,} "
+            f"labelled documents in {run['train_seconds']:.0f} s on {run['device']}"
         )
     gain = tuned["test_accuracy"] - out["scratch"]["test_accuracy"]
     print(f"pretrained - scratch: {gain:+.4f}  (goal: pretrained >= {TARGET})")
@@ -150,6 +168,7 @@ def _summary(run: TrainedRun) -> dict[str, Any]:
         "wall_seconds": run.seconds,
         "resumed_at_step": run.fit.resumed_at_step,
         "device": run.device,
+        "train_documents": len(run.train),
         "test_documents": len(run.test),
         "val_accuracy_by_epoch": [round(r["val_accuracy"], 4) for r in run.fit.history],
         "mean_test_tokens": float(np.mean(run.test.lengths)),
