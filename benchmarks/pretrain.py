@@ -11,13 +11,15 @@ pretraining, and every time. The issue's goal: >= 0.93 on IMDB.
 
     .venv/bin/python -m benchmarks.pretrain --tokens WORKSPACE/data/tokens \\
         [--params profiles/imdb.yaml] [--set pretrain.epochs=3 ...] [--json out.json] \\
-        [--work DIR] [--runs scratch|pretrained|scratch,pretrained|""]
+        [--labelled-fraction 0.1] [--work DIR] [--runs scratch|pretrained|scratch,pretrained|""]
 
 With `--work DIR` the encoder, the classifiers' checkpoints and each finished
 run's result stay in DIR, so a run that was killed or timed out (a device
 call's time limit) carries on where it stopped when started again with the
 same arguments, and two processes (`--runs scratch`, `--runs pretrained`) can
 share one GPU and one DIR; the comparison is printed once DIR holds both.
+`--labelled-fraction` gives both classifiers that share of the train labels
+(pretraining still reads all the text), as when few documents are labelled.
 
 Tokenize IMDB with the unlabelled reviews as a source of their own
 (`ingest.source` with `root: aclImdb/train/unsup`, `layout: files`), so the
