@@ -45,6 +45,7 @@ from doclstm.atomic import write_json
 from doclstm.fingerprint import sha256_json
 from doclstm.manifest import StageManifest
 from doclstm.params import Params, load_params
+from doclstm.train_state import resume_dir
 from tasks.pretrain import pretrain_encoder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def main() -> None:
 
 def _run(name: str, params: Params, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """One run's results: the classifier from scratch, or pretraining then fine-tuning."""
-    checkpoints = work / f"{name}.resume"
+    checkpoints = resume_dir(work / name)
     if name == "scratch":
         run = train_and_test(
             params, args.tokens, args.set, None, checkpoints, args.labelled_fraction

@@ -26,6 +26,11 @@ from doclstm.fingerprint import sha256_file
 TENSORS, STATE = "state.safetensors", "state.json"
 
 
+def resume_dir(out_dir: Path) -> Path:
+    """Where a stage writing `out_dir` keeps its resume checkpoint: `<out_dir>.resume`."""
+    return out_dir.with_name(f"{out_dir.name}.resume")
+
+
 def save_training_state(checkpoint_dir: Path, state: dict[str, Any]) -> None:
     """Write `state` (nested dicts/lists of tensors and JSON values) as one checkpoint."""
     tensors: dict[str, torch.Tensor] = {}

@@ -40,6 +40,7 @@ from doclstm.params import PretrainParams, TrainParams
 from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
 from doclstm.tracking import TrackingTarget
+from doclstm.train_state import resume_dir
 from doclstm.trainer import fit
 from doclstm.training_run import run_summary, tracked
 
@@ -156,10 +157,6 @@ def pretrain_encoder(
 
 
 pretrain = task(name="pretrain", retries=0, tags=["gpu"])(pretrain_encoder)
-
-
-def resume_dir(out_dir: Path) -> Path:
-    return out_dir.with_name(f"{out_dir.name}.resume")
 
 
 def _pretraining_text(

@@ -40,6 +40,7 @@ from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
 from doclstm.tokenizer import load_tokenizer
 from doclstm.tracking import TrackingTarget
+from doclstm.train_state import resume_dir
 from doclstm.trainer import fit
 from doclstm.training_run import run_summary, tracked
 from doclstm.window_encoder import MiniLMWindows
@@ -58,10 +59,6 @@ class TrainResult:
     seconds: float
     cached: bool
     resumed_at_step: int | None = None
-
-
-def resume_dir(out_dir: Path) -> Path:
-    return out_dir.with_name(f"{out_dir.name}.resume")
 
 
 def train_model(

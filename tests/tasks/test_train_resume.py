@@ -17,8 +17,7 @@ import yaml
 
 from doclstm.fingerprint import sha256_file
 from doclstm.stages import run_stage
-from doclstm.train_state import STATE, save_training_state
-from tasks.train import resume_dir
+from doclstm.train_state import STATE, resume_dir, save_training_state
 from tests.conftest import tiny_params
 
 # Small batches, so an epoch has dozens of steps and checkpoints to land between.
