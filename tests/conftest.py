@@ -63,6 +63,12 @@ def tiny_params(workspace: Path, corpus: Path, *extra: str) -> Params:
     )
 
 
+def tokens_workspace(root: Path, built: Path, corpus: Path, *extra: str) -> Params:
+    """Tiny params for a new workspace at `root` that starts from `built`'s tokens."""
+    shutil.copytree(built / "data/tokens", root / "data/tokens")
+    return tiny_params(root, corpus, *extra)
+
+
 @pytest.fixture(scope="session")
 def built_workspace(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where ingest..evaluate have run once on the small corpus."""

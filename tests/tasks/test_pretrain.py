@@ -17,7 +17,7 @@ from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params
 from doclstm.stages import encoder_folder, run_stage
 from doclstm.token_data import load_split
-from tests.conftest import tiny_params
+from tests.conftest import tiny_params, tokens_workspace
 
 PRETRAIN = [
     "pretrain.enabled=true",
@@ -36,8 +36,7 @@ def pretrained(
     built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Params:
     root = tmp_path_factory.mktemp("pretrain")
-    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
-    params = tiny_params(root, small_corpus, *PRETRAIN)
+    params = tokens_workspace(root, built_workspace, small_corpus, *PRETRAIN)
     run_stage("pretrain", params)
     return params
 
@@ -68,9 +67,13 @@ def test_pretraining_on_cuda_lowers_perplexity_at_every_precision(
 ) -> None:
     """The same stage on the GPU: cuDNN's packed recurrence, autocast and (fp16) the
     gradient scaler, through the sampled softmax."""
-    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
-    params = tiny_params(
-        tmp_path, small_corpus, *PRETRAIN, "train.device=cuda", f"train.precision={precision}"
+    params = tokens_workspace(
+        tmp_path,
+        built_workspace,
+        small_corpus,
+        *PRETRAIN,
+        "train.device=cuda",
+        f"train.precision={precision}",
     )
     run_stage("pretrain", params)
     summary = StageManifest.load(encoder_folder(params)).summary
@@ -127,8 +130,7 @@ def test_train_refuses_an_encoder_folder_without_an_encoder(
 ) -> None:
     """A pretrain run with pretrain.enabled false leaves only a manifest: train must not
     start from it as if it were an encoder, nor quietly start from scratch."""
-    shutil.copytree(pretrained.base.workspace / "data/tokens", tmp_path / "data/tokens")
-    off = tiny_params(tmp_path, small_corpus)
+    off = tokens_workspace(tmp_path, pretrained.base.workspace, small_corpus)
     assert not run_stage("pretrain", off).enabled
     on = tiny_params(tmp_path, small_corpus, "train.init_from=models/main.encoder")
     with pytest.raises(DoclstmError, match=r"pretrain\.enabled false"):
@@ -138,7 +140,12 @@ def test_train_refuses_an_encoder_folder_without_an_encoder(
 def test_a_held_out_share_that_leaves_nothing_out_is_refused(
     pretrained: Params, small_corpus: Path, tmp_path: Path
 ) -> None:
-    shutil.copytree(pretrained.base.workspace / "data/tokens", tmp_path / "data/tokens")
-    params = tiny_params(tmp_path, small_corpus, *PRETRAIN, "pretrain.held_out_fraction=1e-9")
+    params = tokens_workspace(
+        tmp_path,
+        pretrained.base.workspace,
+        small_corpus,
+        *PRETRAIN,
+        "pretrain.held_out_fraction=1e-9",
+    )
     with pytest.raises(DoclstmError, match="held_out_fraction"):
         run_stage("pretrain", params)

@@ -18,7 +18,7 @@ import yaml
 from doclstm.fingerprint import sha256_file
 from doclstm.stages import run_stage
 from doclstm.train_state import STATE, resume_dir, save_training_state
-from tests.conftest import tiny_params
+from tests.conftest import tokens_workspace
 
 # Small batches, so an epoch has dozens of steps and checkpoints to land between.
 RESUME = [
@@ -45,9 +45,8 @@ STAGES = {
 
 
 def _workspace(built_workspace: Path, small_corpus: Path, root: Path, stage: str) -> Path:
-    shutil.copytree(built_workspace / "data/tokens", root / "data/tokens")
     extra = PRETRAIN if stage == "pretrain" else []
-    params = tiny_params(root, small_corpus, *RESUME, *extra)
+    params = tokens_workspace(root, built_workspace, small_corpus, *RESUME, *extra)
     (root / "params.yaml").write_text(
         yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8"
     )
@@ -106,8 +105,7 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
 def test_checkpoint_for_other_settings_is_not_resumed(
     built_workspace: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
-    params = tiny_params(tmp_path, small_corpus, "train.epochs=1")
+    params = tokens_workspace(tmp_path, built_workspace, small_corpus, "train.epochs=1")
     checkpoint = resume_dir(tmp_path / "models/main")
     save_training_state(checkpoint, {"fingerprint": "some other training"})
     result = run_stage("train", params)
@@ -119,8 +117,7 @@ def test_checkpoint_with_an_older_optimizer_layout_is_not_resumed(
 ) -> None:
     """Checkpoints written before the optimizer had one parameter group per layer carry
     one group: the same training starts over instead of failing to load them."""
-    shutil.copytree(built_workspace / "data/tokens", tmp_path / "data/tokens")
-    params = tiny_params(tmp_path, small_corpus, "train.epochs=1")
+    params = tokens_workspace(tmp_path, built_workspace, small_corpus, "train.epochs=1")
     fingerprint = run_stage("train", params).model_dir / "manifest.json"
     same = json.loads(fingerprint.read_text())["fingerprint"]
     shutil.rmtree(tmp_path / "models/main")
