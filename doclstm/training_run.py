@@ -1,19 +1,28 @@
-"""The MLflow run of one training (or pretraining): per-epoch metrics, reopened on resume.
+"""One training stage's run: `fit` inside its MLflow run, then the output folder, whole.
 
-The run is tagged with the training fingerprint; a resumed training finds
-its unfinished run by that tag and goes on logging into it, so one model
-has one run whatever happened on the way. `register` later adds the test
-metrics and the model to the same run.
+`fit_stage` is what `train` and `pretrain` share: the MLflow run (tagged
+with the training fingerprint, so a resumed training finds its unfinished
+run by that tag and goes on logging into it: one model, one run, whatever
+happened on the way; `register` later adds the test metrics and the model to
+it), resuming from `<out_dir>.resume`, and on rank 0 the output folder
+written atomically with its manifest, after which the resume checkpoint goes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from doclstm.atomic import atomic_dir
+from doclstm.distributed import Distributed
+from doclstm.manifest import FileEntry, StageManifest
 from doclstm.tracking import TrackingTarget, flatten
+from doclstm.train_state import resume_dir
+from doclstm.trainer import EpochCallback, FitResult
 
 if TYPE_CHECKING:  # MLflow is imported only when a run is tracked: it takes seconds, and a
     # training without a tracking target (benchmarks, a bare GPU machine) needs none of it.
@@ -90,6 +99,40 @@ def tracked(
         run.close("FINISHED")
 
 
-def run_summary(run: TrainingRun | None) -> dict[str, str]:
+def _run_summary(run: TrainingRun | None) -> dict[str, str]:
     """What a stage manifest records of its MLflow run."""
     return {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri} if run else {}
+
+
+# fit(checkpoint_dir, on_epoch): the stage's own call of doclstm.trainer.fit.
+Fit = Callable[[Path, EpochCallback | None], FitResult]
+# write(folder, result) -> (files, summary): the stage's outputs, written into `folder`.
+Write = Callable[[Path, FitResult], tuple[dict[str, FileEntry], dict[str, Any]]]
+
+
+def fit_stage(
+    stage: str,
+    out_dir: Path,
+    fingerprint: str,
+    settings: dict[str, Any],
+    tracking: TrackingTarget | None,
+    rank: Distributed,
+    fit: Fit,
+    write: Write,
+) -> StageManifest:
+    """Run `fit` (resuming from `resume_dir(out_dir)`, logging each epoch to the run) and,
+    on rank 0, `write` its outputs into `out_dir`, which appears whole with its manifest
+    or not at all; then the resume checkpoint is removed. Other ranks wait for rank 0 and
+    return the manifest it wrote."""
+    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
+        result = fit(resume_dir(out_dir), run.log_epoch if run else None)
+        if not rank.is_main:
+            rank.barrier()
+            return StageManifest.load(out_dir)
+        with atomic_dir(out_dir) as tmp:
+            files, summary = write(tmp, result)
+            manifest = StageManifest(stage, fingerprint, files, summary | _run_summary(run))
+            manifest.write(tmp)
+        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
+    rank.barrier()
+    return manifest

@@ -19,9 +19,9 @@ saying so, which `train` then ignores. Run: `doclstm stage pretrain`.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,16 +33,15 @@ from doclstm.distributed import Distributed
 from doclstm.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
 from doclstm.errors import DoclstmError
 from doclstm.language_model import EncoderLanguageModel, predicted_tokens
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig
 from doclstm.objectives import LanguageModelObjective
 from doclstm.params import PretrainParams, TrainParams
 from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
 from doclstm.tracking import TrackingTarget
-from doclstm.train_state import resume_dir
-from doclstm.trainer import fit
-from doclstm.training_run import run_summary, tracked
+from doclstm.trainer import FitResult, fit
+from doclstm.training_run import fit_stage
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -107,10 +106,38 @@ def pretrain_encoder(
         len(held_out),
         initial,
     )
-    rank = Distributed.from_env(device.type)
-    settings = {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)}
-    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
-        result = fit(
+    tokenizer_sha = upstream.files[TOKENIZER].sha256
+
+    def write(tmp: Path, result: FitResult) -> tuple[dict[str, FileEntry], dict[str, Any]]:
+        model.load_state_dict(result.best_state)
+        save_encoder(tmp, model.encoder_state(), config, tokenizer_sha)
+        write_json(tmp / HISTORY, result.history)
+        summary = {
+            "enabled": True,
+            "best_epoch": result.best_epoch,
+            "initial_val_perplexity": initial,
+            "val_perplexity": result.history[result.best_epoch - 1]["val_perplexity"],
+            "documents": len(learn),
+            "tokens": len(learn.tokens),
+            "held_out_documents": len(held_out),
+            "held_out_tokens": held_tokens,
+            "seconds": sum(r["seconds"] for r in result.history),
+            "device": str(device),
+            "tokens_fingerprint": upstream.fingerprint,
+            "tokenizer_sha256": tokenizer_sha,
+            "resumed_at_step": result.resumed_at_step,
+        }
+        files = (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)
+        return {name: file_entry(tmp / name) for name in files}, summary
+
+    manifest = fit_stage(
+        "pretrain",
+        out_dir,
+        fingerprint,
+        {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)},
+        tracking,
+        Distributed.from_env(device.type),
+        lambda checkpoint_dir, on_epoch: fit(
             model,
             learn,
             held_out,
@@ -118,41 +145,13 @@ def pretrain_encoder(
             loop,
             seed,
             device,
-            checkpoint_dir=resume_dir(out_dir),
+            checkpoint_dir=checkpoint_dir,
             fingerprint=fingerprint,
-            on_epoch=run.log_epoch if run else None,
+            on_epoch=on_epoch,
             objective=objective,
-        )
-        if not rank.is_main:
-            rank.barrier()
-            return _result(out_dir, StageManifest.load(out_dir), cached=False)
-        model.load_state_dict(result.best_state)
-        best = result.history[result.best_epoch - 1]
-        tokenizer_sha = upstream.files[TOKENIZER].sha256
-        with atomic_dir(out_dir) as tmp:
-            save_encoder(tmp, model.encoder_state(), config, tokenizer_sha)
-            write_json(tmp / HISTORY, result.history)
-            files = {n: file_entry(tmp / n) for n in (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)}
-            summary = {
-                "enabled": True,
-                "best_epoch": result.best_epoch,
-                "initial_val_perplexity": initial,
-                "val_perplexity": best["val_perplexity"],
-                "documents": len(learn),
-                "tokens": len(learn.tokens),
-                "held_out_documents": len(held_out),
-                "held_out_tokens": held_tokens,
-                "seconds": sum(r["seconds"] for r in result.history),
-                "device": str(device),
-                "tokens_fingerprint": upstream.fingerprint,
-                "tokenizer_sha256": tokenizer_sha,
-                "resumed_at_step": result.resumed_at_step,
-            }
-            summary |= run_summary(run)
-            manifest = StageManifest("pretrain", fingerprint, files, summary)
-            manifest.write(tmp)
-        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
-    rank.barrier()
+        ),
+        write,
+    )
     return _result(out_dir, manifest, cached=False)
 
 

@@ -20,7 +20,6 @@ rank 0 writes everything. Run: `doclstm stage train`.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,20 @@ from typing import Any
 import torch
 from prefect import task
 
-from doclstm.atomic import atomic_dir, write_json
+from doclstm.atomic import write_json
 from doclstm.checkpoint import MODEL_FILES, save_model_dir
 from doclstm.device import pick_device
 from doclstm.distributed import Distributed
 from doclstm.encoder_file import load_encoder
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
 from doclstm.tokenizer import load_tokenizer
 from doclstm.tracking import TrackingTarget
-from doclstm.train_state import resume_dir
-from doclstm.trainer import fit
-from doclstm.training_run import run_summary, tracked
+from doclstm.trainer import FitResult, fit
+from doclstm.training_run import fit_stage
 from doclstm.window_encoder import MiniLMWindows
 from tasks.window_cache import window_cache
 
@@ -110,9 +108,50 @@ def train_model(
         windows = window_cache(tokens_dir, config, model.window_encoder, device)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
     rank = Distributed.from_env(device.type)
-    settings = {"train": params.result_settings()}
-    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
-        result = fit(
+
+    def write(tmp: Path, result: FitResult) -> tuple[dict[str, FileEntry], dict[str, Any]]:
+        best = result.history[result.best_epoch - 1]
+        tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
+        save_model_dir(
+            tmp,
+            result.best_state,
+            config,
+            labels,
+            tokens_dir / "tokenizer.json",
+            tokenize_params.max_tokens,
+            tokenize_params.truncation,
+        )
+        write_json(tmp / HISTORY, result.history)
+        summary: dict[str, Any] = {
+            "best_epoch": result.best_epoch,
+            "val_accuracy": best["val_accuracy"],
+            "val_macro_f1": best["val_macro_f1"],
+            "seconds": sum(r["seconds"] for r in result.history),
+            "device": str(device),
+            "processes": rank.world_size,
+            "tokens_fingerprint": upstream.fingerprint,
+            "seed": seed,
+            "resumed_at_step": result.resumed_at_step,
+            "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
+            "initialized_from": str(encoder_dir) if initialized else None,
+            "initialized_tensors": initialized,
+        }
+        if windows is not None and model.window_encoder is not None:
+            summary["window_vectors"] = {
+                "cache": str(windows.out_dir),
+                "computed_before_training": windows.computed,
+                "computed_in_training": model.window_encoder.encoded - windows.computed,
+            }
+        return {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}, summary
+
+    manifest = fit_stage(
+        "train",
+        out_dir,
+        fingerprint,
+        {"train": params.result_settings()},
+        tracking,
+        rank,
+        lambda checkpoint_dir, on_epoch: fit(
             model,
             train,
             val,
@@ -120,52 +159,12 @@ def train_model(
             params,
             seed,
             device,
-            checkpoint_dir=resume_dir(out_dir),
+            checkpoint_dir=checkpoint_dir,
             fingerprint=fingerprint,
-            on_epoch=run.log_epoch if run else None,
-        )
-        if not rank.is_main:
-            rank.barrier()
-            return _result(out_dir, StageManifest.load(out_dir), cached=False)
-        best = result.history[result.best_epoch - 1]
-        tokenize_params = TokenizeParams.model_validate(upstream.summary["params"])
-        with atomic_dir(out_dir) as tmp:
-            save_model_dir(
-                tmp,
-                result.best_state,
-                config,
-                labels,
-                tokens_dir / "tokenizer.json",
-                tokenize_params.max_tokens,
-                tokenize_params.truncation,
-            )
-            write_json(tmp / HISTORY, result.history)
-            files = {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}
-            summary: dict[str, Any] = {
-                "best_epoch": result.best_epoch,
-                "val_accuracy": best["val_accuracy"],
-                "val_macro_f1": best["val_macro_f1"],
-                "seconds": sum(r["seconds"] for r in result.history),
-                "device": str(device),
-                "processes": rank.world_size,
-                "tokens_fingerprint": upstream.fingerprint,
-                "seed": seed,
-                "resumed_at_step": result.resumed_at_step,
-                "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
-                "initialized_from": str(encoder_dir) if initialized else None,
-                "initialized_tensors": initialized,
-            }
-            if windows is not None and model.window_encoder is not None:
-                summary["window_vectors"] = {
-                    "cache": str(windows.out_dir),
-                    "computed_before_training": windows.computed,
-                    "computed_in_training": model.window_encoder.encoded - windows.computed,
-                }
-            summary |= run_summary(run)
-            manifest = StageManifest("train", fingerprint, files, summary)
-            manifest.write(tmp)
-        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
-    rank.barrier()
+            on_epoch=on_epoch,
+        ),
+        write,
+    )
     return _result(out_dir, manifest, cached=False)
 
 
