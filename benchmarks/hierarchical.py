@@ -18,25 +18,19 @@ quarter last. Tokenize without a low cap (`tokenize.max_tokens` high,
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import train_and_test
 from doclstm.metrics import accuracy_by_length
 from doclstm.model import ModelConfig, documents_over_max_chunks
 from doclstm.params import load_params
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
-    parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
-    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser = tokens_parser(__doc__, "params.yaml")
     parser.add_argument(
         "--variants",
         default="flat,hierarchical",

@@ -16,7 +16,6 @@ tokenizer), so a GPU machine without the pipeline's servers can run it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.arguments import tokens_parser
 from doclstm.device import pick_device
 from doclstm.encoder_file import load_encoder
 from doclstm.inference import predict_probabilities
@@ -140,10 +140,7 @@ def train_and_test(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
-    parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
-    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser = tokens_parser(__doc__)
     parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()

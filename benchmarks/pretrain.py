@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import TrainedRun, train_and_test
 from doclstm.atomic import write_json
 from doclstm.fingerprint import sha256_json
@@ -54,10 +55,7 @@ RUNS = ("scratch", "pretrained")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
-    parser.add_argument("--tokens", type=Path, required=True, help="a tokens stage folder")
-    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser = tokens_parser(__doc__)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--labelled-fraction",
