@@ -42,13 +42,16 @@ ENCODER_PREFIXES = ("embedding.", "rnn.")
 class EncoderLanguageModel(nn.Module):
     sampling: torch.Tensor  # negative-sampling distribution over the vocabulary
 
-    def __init__(self, config: ModelConfig, unigram_counts: np.ndarray | None = None) -> None:
+    def __init__(
+        self, config: ModelConfig, unigram_counts: np.ndarray | None = None, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.config = config
-        # The classifier's own modules, so names and shapes are the classifier's (the LM
-        # applies its own dropout between layers).
+        # The classifier's own modules, so names and shapes are the classifier's. The LM has
+        # a dropout of its own (on the embeddings, between layers, before the output), not
+        # the classifier's: it reads far more text per weight than the classifier does.
         self.embedding, self.rnn = recurrent_encoder(config, between_layers=0.0)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(config.hidden_size, config.embedding_dim)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
         counts = np.ones(config.vocab_size) if unigram_counts is None else unigram_counts

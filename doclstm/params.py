@@ -215,6 +215,10 @@ class PretrainParams(_Group):
     samples: int = Field(1_024, ge=0)  # sampled-softmax words per step; 0: full softmax
     batch_tokens: int = Field(16_384, ge=1)
     max_batch_size: int = Field(64, ge=1)
+    # The language model's own dropout (embeddings, between layers, output), not
+    # train.model.dropout: on IMDB, 0.1 reached held-out perplexity 237 where the
+    # classifier's 0.5 reached 295 after the same 300 steps (BENCHMARKS.md, "Pretraining").
+    dropout: float = Field(0.1, ge=0, lt=1)
     # Held out of pretraining (by a hash of doc_id) to measure perplexity each epoch.
     held_out_fraction: float = Field(0.02, gt=0, lt=0.5)
     patience: int = Field(2, ge=1)

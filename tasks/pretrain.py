@@ -86,17 +86,13 @@ def pretrain_encoder(
             manifest.write(tmp)
         return _result(out_dir, manifest, cached=False)
 
-    learn, held_out = _pretraining_text(tokens_dir, upstream, params.held_out_fraction)
-    vocab_size = upstream.summary["vocab_size"]
-    config = ModelConfig(vocab_size=vocab_size, num_labels=2, **train_params.model.model_dump())
+    learn, held_out = pretraining_text(tokens_dir, upstream, params.held_out_fraction)
     torch.manual_seed(seed)
-    counts = np.bincount(learn.tokens, minlength=vocab_size)
-    model = EncoderLanguageModel(config, counts)
+    model = language_model(params, train_params, upstream.summary["vocab_size"], learn)
+    config = model.config
     device = pick_device(train_params.device)
     loop = _loop_params(params, train_params)
-    objective = LanguageModelObjective(
-        params.bptt, params.samples, params.batch_tokens * 4, params.max_batch_size
-    )
+    objective = language_model_objective(params)
     initial = objective.evaluate(model, held_out, device)["val_perplexity"]
     held_tokens = predicted_tokens(torch.as_tensor(held_out.lengths), len(model.directions))
     log.info(
@@ -158,7 +154,7 @@ def pretrain_encoder(
 pretrain = task(name="pretrain", retries=0, tags=["gpu"])(pretrain_encoder)
 
 
-def _pretraining_text(
+def pretraining_text(
     tokens_dir: Path, upstream: StageManifest, held_out_fraction: float
 ) -> tuple[TokenSplit, TokenSplit]:
     """Train and unlabelled documents, split into what the model learns from and what is
@@ -176,9 +172,26 @@ def _pretraining_text(
     return text.subset(np.flatnonzero(~held)), text.subset(np.flatnonzero(held))
 
 
+def language_model(
+    params: PretrainParams, train_params: TrainParams, vocab_size: int, learn: TokenSplit
+) -> EncoderLanguageModel:
+    """A new language model over `train_params.model`'s encoder, sampling words as often
+    as `learn` has them."""
+    config = ModelConfig(vocab_size=vocab_size, num_labels=2, **train_params.model.model_dump())
+    counts = np.bincount(learn.tokens, minlength=vocab_size)
+    return EncoderLanguageModel(config, counts, params.dropout)
+
+
+def language_model_objective(params: PretrainParams) -> LanguageModelObjective:
+    """The training objective; its `evaluate` is the held-out perplexity (full softmax)."""
+    return LanguageModelObjective(
+        params.bptt, params.samples, params.batch_tokens * 4, params.max_batch_size
+    )
+
+
 def _encoder_settings(train_params: TrainParams) -> dict[str, object]:
     """The classifier settings the encoder's weights depend on."""
-    fields = ("cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional", "dropout")
+    fields = ("cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional")
     return {k: getattr(train_params.model, k) for k in fields}
 
 

@@ -81,8 +81,15 @@ def test_pretraining_on_cuda_lowers_perplexity_at_every_precision(
     assert summary["val_perplexity"] < summary["initial_val_perplexity"] / 3
 
 
-def test_a_second_run_reuses_the_encoder(pretrained: Params) -> None:
-    assert run_stage("pretrain", pretrained).cached
+def test_a_second_run_reuses_the_encoder_whatever_the_classifier_dropout(
+    pretrained: Params,
+) -> None:
+    # The language model has a dropout of its own (pretrain.dropout): the classifier's
+    # does not change the encoder, so it must not retrain it.
+    dropout = pretrained.train.model.dropout / 2
+    model = pretrained.train.model.model_copy(update={"dropout": dropout})
+    train = pretrained.train.model_copy(update={"model": model})
+    assert run_stage("pretrain", pretrained.model_copy(update={"train": train})).cached
 
 
 def test_fine_tuning_loads_every_encoder_tensor_by_name_and_shape(pretrained: Params) -> None:
