@@ -175,6 +175,7 @@ def inspect_tokens(
 
 
 def main() -> None:
+    prefect_environment()
     try:
         app()
     except DoclstmError as exc:
@@ -203,10 +204,19 @@ def _record_decision(model_name: str, decision: Any) -> None:
     )
 
 
-def _prefect_logging() -> None:
-    # Prefect forwards these standard loggers into flow-run logs (and its console).
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
+def prefect_environment() -> None:
+    """Server defaults for any Prefect flow this process runs; Prefect reads them when it
+    is first imported, so call this before. A setting already in the environment wins."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # With no PREFECT_API_URL a flow starts a temporary server and, by default, gives up
+    # on it after 20 s; on a busy 2-core machine it took longer (twice in one CI run).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _prefect_logging() -> None:
+    # Prefect forwards these standard loggers into flow-run logs (and its console). Only
+    # for commands that run flows: elsewhere Prefect warns at every line they log.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
     for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
         logging.getLogger(name).setLevel(logging.INFO)
     _quiet_libraries()

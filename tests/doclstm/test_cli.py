@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,29 @@ def test_unknown_stage_is_a_user_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "unknown stage 'tokenise'" in proc.stdout
+
+
+def _prefect_startup_timeout(env: dict[str, str]) -> str:
+    """What Prefect reads for the temporary server's startup timeout in a CLI process."""
+    code = (
+        "import sys\n"
+        "from doclstm.cli import prefect_environment\n"
+        # main() sets the defaults first; they only count if Prefect is not imported yet.
+        "assert 'prefect' not in sys.modules\n"
+        "prefect_environment()\n"
+        "from prefect.settings import get_current_settings\n"
+        "print(get_current_settings().server.ephemeral.startup_timeout_seconds)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_cli_gives_prefects_temporary_server_time_to_start_unless_told() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_EPHEMERAL")}
+    # Prefect's own 20 s was missed twice in one CI run on 2 busy cores.
+    assert _prefect_startup_timeout(env) == "120"
+    told = {**env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "7"}
+    assert _prefect_startup_timeout(told) == "7"
