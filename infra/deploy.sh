@@ -10,14 +10,14 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 export DOCLSTM_HOME="${DOCLSTM_HOME:-$here}"
 cd "$DOCLSTM_HOME"
-pool="${DOCLSTM_POOL:-doclstm}"
+export DOCLSTM_POOL="${DOCLSTM_POOL:-doclstm}"
+export DOCLSTM_PARAMS_FILE="${DOCLSTM_PARAMS_FILE:-params.yaml}"
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-}"
+export DOCLSTM_WORKSPACE="${DOCLSTM_WORKSPACE:-.}"
 
-prefect work-pool create "$pool" --type process --overwrite
+prefect work-pool create "$DOCLSTM_POOL" --type process --overwrite
 # Tag limit: at most one task tagged gpu (the train task) runs at a time on this server.
 prefect concurrency-limit create gpu 1
-overrides="\"register.tracking_uri=${MLFLOW_TRACKING_URI:-}\", \"base.workspace=${DOCLSTM_WORKSPACE:-.}\""
-parameters="{\"params_file\": \"${DOCLSTM_PARAMS_FILE:-params.yaml}\", \"overrides\": [$overrides]}"
-# One at a time: `prefect deploy --all` ignores --pool and --params.
-for name in nightly train score-archive; do
-  prefect deploy --prefect-file infra/prefect.yaml --name "$name" --pool "$pool" --params "$parameters"
-done
+# One process deploys all three: the flows' imports (torch, MLflow, Great Expectations)
+# are paid once, and prefect.yaml reads the pool and the parameters from the variables.
+prefect deploy --prefect-file infra/prefect.yaml --all

@@ -62,6 +62,9 @@ def test_compose_file_is_valid_and_wires_the_services(tmp_path: Path) -> None:
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
     assert services["worker"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    # deploy.sh writes the tracking URI into the deployments' parameters; without it the
+    # flows would log to SQLite inside the worker, whatever the worker's environment says.
+    assert services["deploy"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
 
 def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
