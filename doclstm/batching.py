@@ -18,7 +18,12 @@ ahead, so the sampler cannot count for itself) and iteration starts there.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import os
+import select
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -171,14 +176,17 @@ def batch_loader(
     a process forked from one that runs a Prefect flow dies in the interpreter's
     exit path with status 1. They live for the whole training (starting them
     each epoch cost ~2 s an epoch); call `close_loader` when done, rather than
-    leave them to the garbage collector. The loader has its own
+    leave them to the garbage collector. Each worker ends with the trainer, even
+    one killed by SIGKILL (`end_with_process`). The loader has its own
     generator: creating an iterator would otherwise draw from the global RNG,
     and a resumed epoch would get other dropout masks than an uninterrupted one.
     """
     context = None
+    init = None
     if workers > 0:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["doclstm.batching"])
+        init = functools.partial(end_with_process, os.getpid())
     return DataLoader(
         TokenBatches(split),
         sampler=sampler,
@@ -188,7 +196,38 @@ def batch_loader(
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
         multiprocessing_context=context,
+        worker_init_fn=init,
     )
+
+
+def end_with_process(pid: int, worker_id: int = 0) -> None:
+    """Exit this loader worker as soon as process `pid` (the trainer) has ended.
+
+    torch's watchdog only asks whether the worker's parent is alive, and a worker's
+    parent is the fork server, which lives as long as any worker holds its liveness
+    pipe: after a SIGKILL of the trainer, both would otherwise live on for good."""
+    threading.Thread(target=_exit_after, args=(pid,), name="end-with-trainer", daemon=True).start()
+
+
+def _exit_after(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process has ended
+    except (AttributeError, OSError):  # elsewhere, or it has ended already: ask each second
+        while _running(pid):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])
+    os._exit(0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def close_loader(loader: DataLoader[Any]) -> None:
