@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Test processes (pytest-xdist). The suite waits on subprocesses and servers about half
-# the time: two processes on CI's two cores finish in 0.66x the time of one.
+# the time: two processes on CI's two cores finish in 0.77x the time of one.
 TEST_WORKERS ?= 2
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
