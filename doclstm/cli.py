@@ -134,10 +134,6 @@ def score(
     overrides: list[str] = SetOption,
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
-    from doclstm.stages import score_arguments
-    from doclstm.workspace_lock import workspace_lock
-    from tasks.score import score_documents
-
     given = {
         "score.model": model,
         "score.input": input_source,
@@ -145,15 +141,17 @@ def score(
         "score.runner": runner,
     }
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
-    _log_to_console()
+    inline = params.score.runner == "inline"
+    # A runner scores in a Prefect flow, whose run logs then carry the shards' lines.
+    _log_to_console() if inline else _prefect_logging()
+    from doclstm.stages import score_arguments
+    from doclstm.workspace_lock import workspace_lock
+    from flows.score import score_in_shards
+    from tasks.score import score_documents
+
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
         arguments = score_arguments(params, force)
-        if params.score.runner == "inline":
-            result = score_documents(*arguments)
-        else:
-            from flows.score import score_in_shards
-
-            result = score_in_shards(*arguments)
+        result = score_documents(*arguments) if inline else score_in_shards(*arguments)
         console.print(_record(result))
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -18,6 +19,7 @@ from doclstm.stages import run_stage, score_arguments
 from doclstm.tokenizer import encode_ids
 from tasks.score import score_documents
 from tests.conftest import tiny_params
+from tests.local_servers import prefect_env, prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +109,17 @@ def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
     if runner != "inline":
         assert any(killed_out.rglob("_input/part-*.parquet"))  # staged shards left behind
 
-    subprocess.run(_score_command(model, small_corpus, killed_out, runner), check=True, timeout=600)
+    rerun = _score_command(model, small_corpus, killed_out, runner)
+    if runner == "inline":
+        subprocess.run(rerun, check=True, timeout=600)
+    else:  # on a real server, to read the flow run's logs afterwards
+        with prefect_server(tmp_path / "prefect") as api:
+            env = prefect_env(tmp_path / "prefect", api)
+            subprocess.run(rerun, check=True, timeout=600, env=env)
+            query = {"logs": {"task_run_id": {"is_null_": False}}, "sort": "TIMESTAMP_ASC"}
+            logs = httpx.post(f"{api}/logs/filter", json=query).json()
+        # The shards' own log lines are in their task runs' logs, not only on the console.
+        assert any(entry["message"].startswith("score: shard") for entry in logs), logs[:5]
     assert not any(killed_out.rglob("_input"))  # staging cleared once all are complete
     resumed = pq.read_table(killed_out).to_pylist()
     ids = [r["doc_id"] for r in resumed]
