@@ -142,8 +142,10 @@ def score(
     }
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
     inline = params.score.runner == "inline"
-    # A runner scores in a Prefect flow, whose run logs then carry the shards' lines.
-    _log_to_console() if inline else _prefect_logging()
+    if inline:
+        _log_to_console()
+    else:  # a Prefect flow scores the shards: their lines go to its task runs' logs
+        _prefect_logging()
     from doclstm.stages import score_arguments
     from doclstm.workspace_lock import workspace_lock
     from flows.score import score_in_shards
