@@ -22,14 +22,14 @@ CHILD = """
 import json, sys, time
 import numpy as np, torch
 from doclstm.batching import BucketBatchSampler, batch_loader
-from doclstm.token_data import TokenSplit
+from doclstm.token_data import TokenSplit, offsets_of
 
 lengths = np.arange(1, 41)
 split = TokenSplit(
     [str(i) for i in range(40)],
     np.zeros(40, dtype=np.int64),
     np.ones(int(lengths.sum()), dtype=np.int32),
-    np.concatenate([[0], np.cumsum(lengths)]),
+    offsets_of(lengths),
 )
 sampler = BucketBatchSampler(lengths.tolist(), 64, 8, 0)
 loader = batch_loader(split, sampler, 2, torch.device("cpu"), 0)
