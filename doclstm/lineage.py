@@ -4,13 +4,16 @@ The tokens fingerprint chains every upstream stage's fingerprint (params and
 input hashes, down to the source files), so it alone identifies the data.
 When the stage runs under `dvc repro` (DVC sets `DVC_ROOT` for a stage's
 command), the hashes DVC recorded in dvc.lock for the data stages' outputs
-are added, so a run can be matched to a DVC-tracked data version.
+are added, so a run can be matched to a DVC-tracked data version. A model
+fine-tuned from a pretrained encoder (tasks/pretrain.py) also names that
+encoder: its fingerprint and the MLflow run that trained it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,3 +50,14 @@ def dvc_lock_hashes(lock_file: Path) -> dict[str, str]:
             if "md5" in out:
                 tags[f"dvc.{stage}.{out['path']}.md5"] = str(out["md5"])
     return tags
+
+
+def encoder_tags(model_summary: dict[str, Any]) -> dict[str, str]:
+    """`pretrain.*`: the encoder a model started from (its train manifest's summary,
+    tasks/train.py `encoder_lineage`); none for a model trained from scratch."""
+    keys = {
+        "encoder_fingerprint": "pretrain.encoder_fingerprint",
+        "encoder_mlflow_run_id": "pretrain.mlflow_run_id",
+        "encoder_mlflow_tracking_uri": "pretrain.mlflow_tracking_uri",
+    }
+    return {tag: str(model_summary[k]) for k, tag in keys.items() if model_summary.get(k)}

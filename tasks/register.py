@@ -4,7 +4,8 @@ One MLflow run per trained model (the one the trainer logged its epochs
 into): every param (flattened), per-epoch and test metrics, the plots, the
 metrics and test predictions, the manifests, the tokenizer, the data lineage
 as tags (git commit, tokens fingerprint and manifest sha256, dvc.lock
-hashes under `dvc repro`; doclstm/lineage.py), and the model as a
+hashes under `dvc repro`, the pretrained encoder and its MLflow run;
+doclstm/lineage.py), and the model as a
 models-from-code pyfunc that takes raw text. The new version gets the alias
 `challenger`; whether it becomes champion is the gate's decision (tasks/gate.py).
 Re-registering the same trained model reuses its version.
@@ -33,7 +34,7 @@ from prefect import task
 import doclstm
 from doclstm.atomic import write_json
 from doclstm.fingerprint import sha256_json
-from doclstm.lineage import lineage_tags
+from doclstm.lineage import encoder_tags, lineage_tags
 from doclstm.manifest import StageManifest
 from doclstm.params import RegisterParams
 from doclstm.registry import CHALLENGER
@@ -103,8 +104,9 @@ def register_model(
                 mlflow.log_metrics(
                     {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
                 )
-        mlflow.log_metrics(_final_metrics(metrics))
-        mlflow.set_tags({FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir)})
+        mlflow.log_metrics(_final_metrics(metrics) | _encoder_metrics(model_manifest))
+        encoder = encoder_tags(model_manifest.summary)
+        mlflow.set_tags({FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder})
         for path in sorted((reports_dir / "plots").glob("*.png")):
             mlflow.log_artifact(str(path), "plots")
         for name in ("metrics.json", "test_predictions.parquet", "evaluate.manifest.json"):
@@ -130,6 +132,8 @@ def register_model(
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
         "run_id": run.info.run_id,
+        # Whether it was fine-tuned, visible where models are picked: the registry.
+        "pretrained_encoder": encoder.get("pretrain.encoder_fingerprint", "none"),
     }.items():
         client.set_model_version_tag(params.model_name, version.version, key, str(value))
     log.info("register: %s version %s is the challenger", params.model_name, version.version)
@@ -185,6 +189,12 @@ def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
             if values[key] is not None:
                 final[f"test_{key}.{name}"] = float(values[key])
     return final
+
+
+def _encoder_metrics(model_manifest: StageManifest) -> dict[str, float]:
+    """The held-out perplexity of the encoder the model started from, if any."""
+    perplexity = model_manifest.summary.get("encoder_val_perplexity")
+    return {} if perplexity is None else {"pretrain_val_perplexity": float(perplexity)}
 
 
 def _signature(metrics: dict[str, Any]) -> ModelSignature:

@@ -135,6 +135,7 @@ def train_model(
             "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
             "initialized_from": str(encoder_dir) if initialized else None,
             "initialized_tensors": initialized,
+            **encoder_lineage(encoder),
         }
         if windows is not None and model.window_encoder is not None:
             summary["window_vectors"] = {
@@ -186,6 +187,20 @@ def _pretrained(encoder_dir: Path | None) -> StageManifest | None:
     if problems := manifest.problems(encoder_dir):
         raise DoclstmError(f"pretrained encoder damaged: {'; '.join(problems)}; pretrain again")
     return manifest
+
+
+def encoder_lineage(encoder: StageManifest | None) -> dict[str, Any]:
+    """What a model's manifest records of the pretrained encoder it started from, for
+    register to tag its MLflow run with (doclstm/lineage.py); nothing from scratch."""
+    if encoder is None:
+        return {}
+    summary = encoder.summary
+    return {
+        "encoder_fingerprint": encoder.fingerprint,
+        "encoder_val_perplexity": summary["val_perplexity"],
+        "encoder_mlflow_run_id": summary.get("mlflow_run_id"),
+        "encoder_mlflow_tracking_uri": summary.get("mlflow_tracking_uri"),
+    }
 
 
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> TrainResult:

@@ -110,6 +110,36 @@ def test_fine_tuning_loads_every_encoder_tensor_by_name_and_shape(pretrained: Pa
         torch.testing.assert_close(model.state_dict()[name], saved[name], rtol=0, atol=0)
 
 
+def test_the_registered_model_names_its_encoder_and_pretraining_run(
+    pretrained: Params, built_workspace: Path
+) -> None:
+    """From the registry back to the language model: the version says it was fine-tuned,
+    and its run carries the encoder's fingerprint, MLflow run and perplexity."""
+    from mlflow import MlflowClient
+
+    reports = pretrained.base.workspace / "reports/validation"
+    shutil.copytree(built_workspace / "reports/validation", reports, dirs_exist_ok=True)
+    for stage in ("train", "evaluate"):
+        run_stage(stage, pretrained)
+    registered = run_stage("register", pretrained)
+    encoder = StageManifest.load(encoder_folder(pretrained))
+    client = MlflowClient(registered.tracking_uri)
+    pretraining = client.get_run(encoder.summary["mlflow_run_id"])
+    assert pretraining.data.metrics["val_perplexity"] == pytest.approx(
+        encoder.summary["val_perplexity"]
+    )
+    run = client.get_run(registered.run_id)
+    assert run.info.run_id != pretraining.info.run_id
+    assert run.data.tags["pretrain.encoder_fingerprint"] == encoder.fingerprint
+    assert run.data.tags["pretrain.mlflow_run_id"] == pretraining.info.run_id
+    assert run.data.tags["pretrain.mlflow_tracking_uri"] == registered.tracking_uri
+    assert run.data.metrics["pretrain_val_perplexity"] == pytest.approx(
+        encoder.summary["val_perplexity"]
+    )
+    version = client.get_model_version(registered.model_name, registered.version)
+    assert version.tags["pretrained_encoder"] == encoder.fingerprint
+
+
 def test_an_encoder_that_does_not_fit_is_refused(pretrained: Params, tmp_path: Path) -> None:
     folder = encoder_folder(pretrained)
     sha = StageManifest.load(pretrained.base.workspace / "data/tokens").files["tokenizer.json"]

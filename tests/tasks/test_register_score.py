@@ -36,6 +36,13 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     assert run.data.tags["data.tokens.fingerprint"] == StageManifest.load(tokens).fingerprint
     assert run.data.tags["data.dvc"] == "not run by dvc" and run.data.tags["git_commit"]
     assert run.data.params["train.model.cell"] == "lstm"
+    # Trained from scratch: no encoder to name.
+    assert not [tag for tag in run.data.tags if tag.startswith("pretrain.")]
+    assert "pretrain_val_perplexity" not in run.data.metrics
+    version = MlflowClient(record["tracking_uri"]).get_model_version(
+        record["model_name"], record["version"]
+    )
+    assert version.tags["pretrained_encoder"] == "none"
     assert {"test_roc_auc", "test_accuracy_ci95_low", "test_expected_calibration_error"} <= set(
         run.data.metrics
     )
