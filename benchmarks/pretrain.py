@@ -21,10 +21,14 @@ share one GPU and one DIR; the comparison is printed once DIR holds both.
 `--labelled-fraction` gives both classifiers that share of the train labels
 (pretraining still reads all the text), as when few documents are labelled.
 
-Tokenize IMDB with the unlabelled reviews as a source of their own
-(`ingest.source` with `root: aclImdb/train/unsup`, `layout: files`), so the
-tokens folder has the `unlabelled` split. Needs only the tokens folder: no
-MLflow, no Prefect server.
+The tokens folder is what `profiles/imdb.yaml` makes of the archive (the
+`unsup` folder becomes the `unlabelled` split):
+
+    for s in ingest validate tokenize; do .venv/bin/doclstm stage $s \\
+        --params profiles/imdb.yaml --set base.workspace=W \\
+        --set ingest.source=$PWD/../shared/data/aclImdb_v1.tar.xz; done
+
+Needs only the tokens folder: no MLflow, no Prefect server.
 """
 
 from __future__ import annotations
