@@ -1,7 +1,8 @@
 """Whether tonight's retraining can be skipped: the training key and the registry's memory of it.
 
 A training key is the DVC md5 of every ingest source plus a hash of the params
-that shape a model (everything but `score.*`, `nightly.*` and where or how long to wait).
+that shape a model (everything but `score.*`, `nightly.*` and where or how long to wait;
+a kept tokenizer or encoder, `tokenize.tokenizer` and `train.init_from`, by content).
 `nightly_retrain` records it on the MLflow run and the model version it
 trained. The next night, when the champion, or a later version the gate or a
 person already turned down, carries the same key, retraining would rebuild
@@ -20,10 +21,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.data_hash import dvc_md5
-from doclstm.fingerprint import sha256_json
+from doclstm.fingerprint import sha256_file, sha256_json
+from doclstm.manifest import StageManifest
 from doclstm.params import Params
 from doclstm.registry import Registry
 from doclstm.sources import resolve_source
+from doclstm.stages import initial_encoder, pinned_tokenizer
 
 KEY_TAG = "doclstm.nightly.key"
 DATA_TAG = "doclstm.data.dvc_md5"  # {source name: DVC md5}, as JSON
@@ -74,6 +77,15 @@ def model_params_hash(params: Params) -> str:
         dump["pretrain"] = params.pretrain.result_settings()
     else:  # off, it shapes nothing (and keys from before it existed stay valid)
         dump.pop("pretrain")
+    # A kept tokenizer and encoder by their content, not their paths; unset, the key is
+    # what it was before either setting existed.
+    pinned = pinned_tokenizer(params)
+    dump["tokenize"].pop("tokenizer")
+    if pinned is not None:
+        dump["tokenize"]["tokenizer_sha256"] = sha256_file(pinned)
+    encoder = initial_encoder(params) if params.train.init_from else None
+    if encoder is not None:
+        dump["train"]["init_from"] = StageManifest.load(encoder).fingerprint
     for group, keys in _NOT_TRAINING.items():
         if keys is None:
             dump.pop(group, None)

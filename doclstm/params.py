@@ -114,7 +114,21 @@ class TokenizeParams(_Group):
     shard_tokens: int = Field(1_000_000, ge=1)
     row_group_rows: int = Field(1_024, ge=1)
     encode_batch_docs: int = Field(1_024, ge=1)
+    # A tokenizer.json doclstm wrote (an earlier run's data/tokens/tokenizer.json, kept
+    # aside), used as is instead of training one: the vocabulary then stays the same
+    # from run to run, so a pretrained encoder (train.init_from) keeps fitting. Relative
+    # to the workspace. The training settings (TOKENIZER_TRAINING) are then the file's.
+    tokenizer: str = ""
 
+
+TOKENIZER_TRAINING = (
+    "model",
+    "vocab_size",
+    "min_frequency",
+    "lowercase",
+    "normalization",
+    "strip_accents",
+)
 
 HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks", "chunk_encoder")
 

@@ -60,7 +60,7 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
             ws.quarantine,
             ws.validation_reports,
         ),
-        "tokenize": (params.tokenize, ws.validated, ws.tokens),
+        "tokenize": (params.tokenize, ws.validated, ws.tokens, pinned_tokenizer(params)),
         "pretrain": (
             params.pretrain,
             params.train,
@@ -104,6 +104,16 @@ def stage_arguments(name: str, params: Params) -> tuple[Any, ...]:
 def encoder_folder(params: Params) -> Path:
     """Where the pretrain stage writes the encoder `train` starts from."""
     return workspace(params).model_dir(f"{params.train.run_name}.encoder")
+
+
+def pinned_tokenizer(params: Params) -> Path | None:
+    """The kept tokenizer.json `tokenize` uses as is (`tokenize.tokenizer`), if any."""
+    if not params.tokenize.tokenizer:
+        return None
+    path = workspace(params).root / params.tokenize.tokenizer
+    if not path.is_file():
+        raise DoclstmError(f"tokenize.tokenizer {params.tokenize.tokenizer}: no file at {path}")
+    return path
 
 
 def initial_encoder(params: Params) -> Path | None:

@@ -162,6 +162,18 @@ def load_tokenizer(path: Path) -> Tokenizer:
         raise DoclstmError(f"{path}: not a valid tokenizer.json ({exc})") from exc
 
 
+def load_pinned_tokenizer(path: Path) -> Tokenizer:
+    """A kept tokenizer (`tokenize.tokenizer`), refused unless its padding and unknown
+    tokens hold the ids every doclstm model relies on."""
+    tokenizer = load_tokenizer(path)
+    if tokenizer.token_to_id(PAD_TOKEN) != PAD_ID or tokenizer.token_to_id(UNK_TOKEN) != UNK_ID:
+        raise DoclstmError(
+            f"tokenize.tokenizer {path}: {PAD_TOKEN} must be id {PAD_ID} and {UNK_TOKEN} id "
+            f"{UNK_ID}, as in every tokenizer doclstm writes; give a data/tokens/tokenizer.json"
+        )
+    return tokenizer
+
+
 def truncate(ids: Sequence[int], max_tokens: int, policy: str) -> list[int]:
     """Cut `ids` to `max_tokens`: keep the head, the tail, or half of each; `none` keeps all."""
     if len(ids) <= max_tokens or policy == "none":

@@ -1,5 +1,11 @@
 """tokenize: train a subword tokenizer on train text and write token shards.
 
+With `tokenize.tokenizer` set, that kept tokenizer.json is used as is (copied
+byte for byte) instead: the vocabulary, and so the tokenizer sha256 that a
+pretrained encoder and a model are checked against, stays the same from run
+to run. The fingerprint then hashes the file's content, not its path or the
+training settings.
+
 Output contract (`data/tokens/`): `<split>/part-NNNNN.parquet` with doc_id,
 label_id, length (int32) and input_ids (list<int32>), rows sorted by length
 within each shard, about `tokenize.shard_tokens` tokens a shard, zstd;
@@ -15,6 +21,7 @@ Run: `doclstm stage tokenize [--repair]`; `doclstm inspect tokens` prints the ma
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,10 +43,16 @@ from doclstm.manifest import (
     file_entry,
     stage_fingerprint,
 )
-from doclstm.params import TokenizeParams
+from doclstm.params import TOKENIZER_TRAINING, TokenizeParams
 from doclstm.splits import SPLITS, UNLABELLED
 from doclstm.tables import TOKENS, iter_verified_batches, part_name, write_table
-from doclstm.tokenizer import encode_batch, load_tokenizer, train_tokenizer, truncate
+from doclstm.tokenizer import (
+    encode_batch,
+    load_pinned_tokenizer,
+    load_tokenizer,
+    train_tokenizer,
+    truncate,
+)
 
 log = logging.getLogger(__name__)
 TOKENIZER_FILE, LABELS_FILE = "tokenizer.json", "labels.json"
@@ -58,9 +71,14 @@ class TokenizeResult:
 
 
 def tokenize_corpus(
-    params: TokenizeParams, validated_dir: Path, out_dir: Path, repair: bool = False
+    params: TokenizeParams,
+    validated_dir: Path,
+    out_dir: Path,
+    pinned: Path | None = None,
+    repair: bool = False,
 ) -> TokenizeResult:
-    """Tokenize the validated documents into `out_dir`; skipped when nothing changed.
+    """Tokenize the validated documents into `out_dir`, with a tokenizer trained on the
+    train split or the `pinned` one; skipped when nothing changed.
 
     When inputs and params are unchanged but shards are missing or corrupt,
     only those shards are written again, with the saved tokenizer, and each
@@ -68,7 +86,9 @@ def tokenize_corpus(
     else: it fails rather than rebuild everything.
     """
     upstream = StageManifest.load(validated_dir)
-    fingerprint = stage_fingerprint("tokenize", params, input=upstream.fingerprint)
+    fingerprint = stage_fingerprint(
+        "tokenize", _result_settings(params, pinned), input=upstream.fingerprint
+    )
     existing = _manifest_if_any(out_dir)
     if existing is not None and existing.fingerprint == fingerprint:
         broken = existing.broken_files(out_dir)
@@ -92,9 +112,13 @@ def tokenize_corpus(
         for batch in iter_verified_batches(validated_dir, upstream, columns=["split", "text"]):
             yield batch.filter(pc.equal(batch["split"], "train"))["text"].to_pylist()
 
-    tokenizer = train_tokenizer(train_texts, params)
     with atomic_dir(out_dir) as tmp:
-        tokenizer.save(str(tmp / TOKENIZER_FILE))
+        if pinned is None:
+            tokenizer = train_tokenizer(train_texts, params)
+            tokenizer.save(str(tmp / TOKENIZER_FILE))
+        else:
+            tokenizer = load_pinned_tokenizer(pinned)
+            shutil.copyfile(pinned, tmp / TOKENIZER_FILE)
         write_json(tmp / LABELS_FILE, labels)
         writers = encode_shards(tokenizer, labels, validated_dir, upstream, tmp, params)
         files: dict[str, FileEntry] = {
@@ -108,6 +132,7 @@ def tokenize_corpus(
                 splits[split] = writer.stats
         summary = {
             "tokenizer_sha256": sha256_file(tmp / TOKENIZER_FILE),
+            "tokenizer_from": str(pinned) if pinned else "trained on the train split",
             "vocab_size": tokenizer.get_vocab_size(),
             "labels": labels,
             "source_fingerprint": upstream.fingerprint,
@@ -171,6 +196,18 @@ def _submit(
     if chunk is None:
         return None
     return chunk, encoder.submit(encode_batch, tokenizer, chunk["text"])
+
+
+def _result_settings(params: TokenizeParams, pinned: Path | None) -> dict[str, Any]:
+    """The settings the shards depend on. Unpinned, exactly as before `tokenize.tokenizer`
+    existed (no tokens folder was rebuilt for it); pinned, the file's sha256 stands for
+    the tokenizer's training settings, and moving the file changes nothing."""
+    settings = params.model_dump(mode="json", exclude={"tokenizer"})
+    if pinned is not None:
+        for key in TOKENIZER_TRAINING:
+            settings.pop(key)
+        settings["tokenizer_sha256"] = sha256_file(pinned)
+    return settings
 
 
 def _repair(

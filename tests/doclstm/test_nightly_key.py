@@ -13,6 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from doclstm.data_hash import dvc_md5
+from doclstm.manifest import StageManifest
 from doclstm.nightly import KEY_TAG, TrainingKey, check_unchanged, training_key
 from doclstm.params import load_params
 from doclstm.registry import Registry
@@ -85,6 +86,24 @@ def test_training_key_changes_with_data_and_model_params_only(
     assert key("train.learning_rate=0.01").digest != base.digest
     assert key("tokenize.vocab_size=3000").digest != base.digest
     assert key("base.seed=7").digest != base.digest
+    # A kept tokenizer counts by its content, wherever it lies.
+    kept = tmp_path / "ws/kept.json"
+    kept.parent.mkdir()
+    kept.write_text('{"model": 1}')
+    pinned = key("tokenize.tokenizer=kept.json")
+    assert pinned.digest != base.digest
+    shutil.copyfile(kept, tmp_path / "moved.json")
+    assert key(f"tokenize.tokenizer={tmp_path / 'moved.json'}").digest == pinned.digest
+    kept.write_text('{"model": 2}')
+    assert key("tokenize.tokenizer=kept.json").digest != pinned.digest
+    # So does a kept encoder (train.init_from): by its manifest's fingerprint.
+    for folder, fingerprint in (("ws/enc", "a" * 64), ("elsewhere", "a" * 64), ("ws/b", "b" * 64)):
+        (tmp_path / folder).mkdir()
+        StageManifest("pretrain", fingerprint, {}, {"enabled": True}).write(tmp_path / folder)
+    started = key("train.init_from=enc")
+    assert started.digest != base.digest
+    assert key(f"train.init_from={tmp_path / 'elsewhere'}").digest == started.digest
+    assert key("train.init_from=b").digest != started.digest
     one = next(corpus.rglob("*.txt"))
     one.write_text(one.read_text() + " An added sentence.")
     changed = key()

@@ -140,6 +140,34 @@ def test_the_registered_model_names_its_encoder_and_pretraining_run(
     assert version.tags["pretrained_encoder"] == encoder.fingerprint
 
 
+def test_a_kept_tokenizer_lets_an_encoder_outlive_new_data(
+    pretrained: Params, bbc_root: Path, tmp_path: Path
+) -> None:
+    """Pretrain once, fine-tune on tomorrow's data: with the tokenizer kept
+    (`tokenize.tokenizer`) the new tokens share the encoder's vocabulary and training
+    starts from it; with a tokenizer trained on the new data the encoder is refused."""
+    corpus = tmp_path / "corpus"  # another slice of BBC News: half of it new documents
+    for label_dir in sorted(p for p in bbc_root.iterdir() if p.is_dir()):
+        (corpus / label_dir.name).mkdir(parents=True)
+        for path in sorted(label_dir.glob("*.txt"))[30:90]:
+            shutil.copyfile(path, corpus / label_dir.name / path.name)
+    kept = tmp_path / "kept-tokenizer.json"
+    shutil.copyfile(pretrained.base.workspace / "data/tokens/tokenizer.json", kept)
+    encoder = encoder_folder(pretrained)
+    fresh = tiny_params(tmp_path / "fresh", corpus, f"train.init_from={encoder}")
+    pinned = tiny_params(
+        tmp_path / "pinned", corpus, f"train.init_from={encoder}", f"tokenize.tokenizer={kept}"
+    )
+    for params in (fresh, pinned):
+        for stage in ("ingest", "validate", "tokenize"):
+            run_stage(stage, params)
+    with pytest.raises(DoclstmError, match="another tokenizer"):
+        run_stage("train", fresh)
+    summary = StageManifest.load(run_stage("train", pinned).model_dir).summary
+    assert summary["encoder_fingerprint"] == StageManifest.load(encoder).fingerprint
+    assert len(summary["initialized_tensors"]) == len(load_file(str(encoder / ENCODER_WEIGHTS)))
+
+
 def test_an_encoder_that_does_not_fit_is_refused(pretrained: Params, tmp_path: Path) -> None:
     folder = encoder_folder(pretrained)
     sha = StageManifest.load(pretrained.base.workspace / "data/tokens").files["tokenizer.json"]

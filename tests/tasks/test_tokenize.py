@@ -1,7 +1,9 @@
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tokenizers import Tokenizer, models
 
 from doclstm.errors import DoclstmError
 from doclstm.manifest import StageManifest
@@ -54,9 +56,37 @@ def test_retokenizing_gives_byte_identical_shards(
     assert {k: v.sha256 for k, v in ours.items()} == {k: v.sha256 for k, v in theirs.items()}
 
 
-def test_flipped_byte_in_a_shard_is_named_on_read(built_workspace: Path, tmp_path: Path) -> None:
-    import shutil
+def test_a_kept_tokenizer_is_used_as_is_wherever_it_lies(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept.json"
+    shutil.copyfile(built_workspace / "data/tokens/tokenizer.json", kept)
+    # The training settings are the file's: a vocabulary size of 500 changes nothing.
+    params = tiny_params(
+        tmp_path / "ws", small_corpus, f"tokenize.tokenizer={kept}", "tokenize.vocab_size=500"
+    )
+    for name in ("ingest", "validate", "tokenize"):
+        run_stage(name, params)
+    ours = StageManifest.load(tmp_path / "ws/data/tokens")
+    theirs = StageManifest.load(built_workspace / "data/tokens").files
+    assert {k: v.sha256 for k, v in ours.files.items()} == {k: v.sha256 for k, v in theirs.items()}
+    assert ours.summary["tokenizer_from"] == str(kept)
+    # Moved elsewhere, the same file: nothing to redo. Another file: tokenized again.
+    moved = tmp_path / "ws/tokenizers/kept.json"
+    moved.parent.mkdir()
+    kept.rename(moved)
+    relative = tiny_params(tmp_path / "ws", small_corpus, "tokenize.tokenizer=tokenizers/kept.json")
+    assert run_stage("tokenize", relative).cached
+    wrong_ids = models.WordLevel({"[UNK]": 0, "[PAD]": 1, "film": 2}, unk_token="[UNK]")
+    Tokenizer(wrong_ids).save(str(moved))
+    with pytest.raises(DoclstmError, match=r"\[PAD\] must be id 0"):
+        run_stage("tokenize", relative)
+    moved.unlink()
+    with pytest.raises(DoclstmError, match="no file at"):
+        run_stage("tokenize", relative)
 
+
+def test_flipped_byte_in_a_shard_is_named_on_read(built_workspace: Path, tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
     shutil.copytree(built_workspace / "data/tokens", tokens)
     shard = tokens / "test/part-00000.parquet"
@@ -77,8 +107,6 @@ def test_truncation_policies() -> None:
 
 
 def test_a_rerun_writes_only_the_broken_shard_again(built_workspace: Path, tmp_path: Path) -> None:
-    import shutil
-
     ws = tmp_path / "ws"
     shutil.copytree(built_workspace / "data", ws / "data")
     params = tiny_params(ws, Path("unused"))
@@ -99,8 +127,6 @@ def test_a_rerun_writes_only_the_broken_shard_again(built_workspace: Path, tmp_p
 def test_repair_refuses_to_rebuild_when_the_tokenizer_is_damaged(
     built_workspace: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     ws = tmp_path / "ws"
     shutil.copytree(built_workspace / "data", ws / "data")
     (ws / "data/tokens/tokenizer.json").write_text("{}")
@@ -111,8 +137,6 @@ def test_repair_refuses_to_rebuild_when_the_tokenizer_is_damaged(
 def test_keep_whole_counts_long_documents_without_cutting(
     built_workspace: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     ws = tmp_path / "ws"
     shutil.copytree(built_workspace / "data/validated", ws / "data/validated")
     run_stage("tokenize", tiny_params(ws, Path("unused"), "tokenize.truncation=none"))
@@ -125,7 +149,6 @@ def test_keep_whole_counts_long_documents_without_cutting(
 def test_inspect_tokens_prints_splits_and_names_a_corrupt_shard(
     built_workspace: Path, tmp_path: Path
 ) -> None:
-    import shutil
     import subprocess
     import sys
 
