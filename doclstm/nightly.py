@@ -21,12 +21,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.data_hash import dvc_md5
-from doclstm.fingerprint import sha256_file, sha256_json
+from doclstm.fingerprint import sha256_json
 from doclstm.manifest import StageManifest
 from doclstm.params import Params
 from doclstm.registry import Registry
 from doclstm.sources import resolve_source
 from doclstm.stages import initial_encoder, pinned_tokenizer
+from doclstm.tokenizer import pinned_sha256
 
 KEY_TAG = "doclstm.nightly.key"
 DATA_TAG = "doclstm.data.dvc_md5"  # {source name: DVC md5}, as JSON
@@ -82,7 +83,7 @@ def model_params_hash(params: Params) -> str:
     pinned = pinned_tokenizer(params)
     dump["tokenize"].pop("tokenizer")
     if pinned is not None:
-        dump["tokenize"]["tokenizer_sha256"] = sha256_file(pinned)
+        dump["tokenize"]["tokenizer_sha256"] = pinned_sha256(pinned)
     encoder = initial_encoder(params) if params.train.init_from else None
     if encoder is not None:
         dump["train"]["init_from"] = StageManifest.load(encoder).fingerprint

@@ -107,13 +107,9 @@ def encoder_folder(params: Params) -> Path:
 
 
 def pinned_tokenizer(params: Params) -> Path | None:
-    """The kept tokenizer.json `tokenize` uses as is (`tokenize.tokenizer`), if any."""
-    if not params.tokenize.tokenizer:
-        return None
-    path = workspace(params).root / params.tokenize.tokenizer
-    if not path.is_file():
-        raise DoclstmError(f"tokenize.tokenizer {params.tokenize.tokenizer}: no file at {path}")
-    return path
+    """The kept tokenizer.json `tokenize` uses as is (`tokenize.tokenizer`), if any; only
+    tokenize reads it (`doclstm.tokenizer.pinned_sha256` says when it is missing)."""
+    return workspace(params).root / params.tokenize.tokenizer if params.tokenize.tokenizer else None
 
 
 def initial_encoder(params: Params) -> Path | None:

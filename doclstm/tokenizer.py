@@ -17,6 +17,7 @@ from typing import Any
 from tokenizers import Encoding, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_file
 from doclstm.params import TokenizeParams
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
@@ -160,6 +161,13 @@ def load_tokenizer(path: Path) -> Tokenizer:
         return Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
         raise DoclstmError(f"{path}: not a valid tokenizer.json ({exc})") from exc
+
+
+def pinned_sha256(path: Path) -> str:
+    """What a kept tokenizer (`tokenize.tokenizer`) counts as in fingerprints: its content."""
+    if not path.is_file():
+        raise DoclstmError(f"tokenize.tokenizer: no file at {path}")
+    return sha256_file(path)
 
 
 def load_pinned_tokenizer(path: Path) -> Tokenizer:

@@ -50,6 +50,7 @@ from doclstm.tokenizer import (
     encode_batch,
     load_pinned_tokenizer,
     load_tokenizer,
+    pinned_sha256,
     train_tokenizer,
     truncate,
 )
@@ -206,7 +207,7 @@ def _result_settings(params: TokenizeParams, pinned: Path | None) -> dict[str, A
     if pinned is not None:
         for key in TOKENIZER_TRAINING:
             settings.pop(key)
-        settings["tokenizer_sha256"] = sha256_file(pinned)
+        settings["tokenizer_sha256"] = pinned_sha256(pinned)
     return settings
 
 

@@ -163,6 +163,7 @@ def test_a_kept_tokenizer_lets_an_encoder_outlive_new_data(
             run_stage(stage, params)
     with pytest.raises(DoclstmError, match="another tokenizer"):
         run_stage("train", fresh)
+    kept.unlink()  # only tokenize reads it: the tokens folder holds its copy
     summary = StageManifest.load(run_stage("train", pinned).model_dir).summary
     assert summary["encoder_fingerprint"] == StageManifest.load(encoder).fingerprint
     assert len(summary["initialized_tensors"]) == len(load_file(str(encoder / ENCODER_WEIGHTS)))
