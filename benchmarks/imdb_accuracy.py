@@ -73,6 +73,7 @@ class TrainedRun:
     seconds: float
     probabilities: np.ndarray  # test split, best epoch's weights
     device: str
+    model: SequenceClassifier  # with the best epoch's weights
 
 
 def train_and_test(
@@ -136,7 +137,7 @@ def train_and_test(
     seconds = time.perf_counter() - started
     model.load_state_dict(result.best_state)
     probs = predict_probabilities(model, test.sequences, params.evaluate.batch_tokens, device)
-    return TrainedRun(train, test, labels, result, seconds, probs, name)
+    return TrainedRun(train, test, labels, result, seconds, probs, name, model)
 
 
 def main() -> None:

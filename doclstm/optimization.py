@@ -1,9 +1,9 @@
 """One optimizer step, and everything it needs, built from `TrainParams`.
 
 Shared by the trainer and the throughput benchmark, so the benchmark times
-exactly the step training takes: autocast (CUDA, bf16/fp16), the
-objective's loss and backward (doclstm/objectives.py), gradient scaling for
-fp16, clipping, AdamW and the learning-rate schedule.
+exactly the step training takes: autocast (bf16 on CUDA or the CPU, fp16
+on CUDA), the objective's loss and backward (doclstm/objectives.py),
+gradient scaling for fp16, clipping, AdamW and the learning-rate schedule.
 
 Layer groups, top down: the head (everything above the encoder), each
 recurrent layer from the last to the first, the embedding. With
@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from doclstm.device import warn_if_bf16_is_emulated
 from doclstm.errors import DoclstmError
 from doclstm.objectives import Objective
 from doclstm.params import TrainParams
@@ -35,11 +36,15 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
     `auto` is float32 until a GPU measurement says otherwise (BENCHMARKS.md):
     the cuDNN LSTM under autocast runs in fp16 whatever dtype is asked for.
+    bf16 also runs on the CPU, where oneDNN's LSTM takes it: 1.3-1.7x fp32's
+    step with AMX, at a cost in accuracy (BENCHMARKS.md, "bf16 on the CPU").
     """
     if precision in ("auto", "fp32"):
         return None
-    if device.type != "cuda":
-        raise DoclstmError(f"train.precision {precision} needs CUDA; use fp32 or auto on {device}")
+    if precision == "fp16" and device.type != "cuda":
+        raise DoclstmError(f"train.precision fp16 needs CUDA; use bf16, fp32 or auto on {device}")
+    if precision == "bf16":
+        warn_if_bf16_is_emulated(device, "train.precision")
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 

@@ -184,7 +184,9 @@ class TrainParams(_Group):
     monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
     patience: int = Field(3, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # CUDA only: bf16/fp16 autocast (fp16 with a gradient scaler); auto is fp32.
+    # Autocast: bf16 on CUDA or on a CPU with AMX/AVX512-BF16 (there 1.3-1.7x fp32's step,
+    # but 2 points less IMDB accuracy: BENCHMARKS.md), fp16 on CUDA only (with a gradient
+    # scaler); auto is fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Fine-tuning (ULMFiT): each layer group below the head learns at the rate of the one
     # above divided by layer_lr_decay (2.6 in ULMFiT); `gradual` trains only the top
@@ -278,6 +280,9 @@ class ScoreParams(_Group):
     model: str = ""
     docs_per_shard: int = Field(1_000, ge=1)
     batch_tokens: int = Field(65_536, ge=1)
+    # bf16: the model runs under bf16 autocast, about twice fp32's speed on a CPU with AMX
+    # or AVX512-BF16; on IMDB it changed 6 labels in 24,888 (BENCHMARKS.md, "bf16 on the CPU").
+    precision: Literal["fp32", "bf16"] = "fp32"
     # Documents over the model's window (tokenize.max_tokens at training): `window` reads
     # them whole, window by window with the state carried (exact; unidirectional models,
     # others fall back to truncate); `truncate` cuts them as training did.

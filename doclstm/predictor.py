@@ -35,6 +35,7 @@ class TextPredictor:
     batch_tokens: int = 65_536
     device: str = "cpu"
     long_documents: Literal["truncate", "window"] = "truncate"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @property
     def labels(self) -> list[str]:
@@ -62,6 +63,7 @@ class TextPredictor:
                     self.batch_tokens,
                     self.device,
                     window=window if self.windows else None,
+                    precision=self.precision,
                 )
         return Scores(probs, tokens, self._long_documents())
 

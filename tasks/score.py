@@ -17,7 +17,9 @@ label and the reason. Documents over the model's window are read whole in
 windows carrying the recurrent state when the model is unidirectional and
 `score.long_documents` is `window`, else truncated as in training;
 `long_document` says which, and the markers and the result count both.
-`force` rescoring starts the folder over.
+`score.precision` bf16 runs the model under bf16 autocast; each marker
+records the precision, and a rerun in the other one stops rather than mix
+the two in one folder. `force` rescoring starts the folder over.
 
 SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
 `data/validated`), read with its own doc_ids.
@@ -54,7 +56,7 @@ from prefect import task
 from doclstm.archive_members import ReadLimits
 from doclstm.atomic import write_json
 from doclstm.checkpoint import MODEL_FILES, LoadedModel, load_model_dir
-from doclstm.device import pick_device
+from doclstm.device import pick_device, warn_if_bf16_is_emulated
 from doclstm.documents import RawDocument, decode_text
 from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file
@@ -257,13 +259,17 @@ def _loaded(model_dir: Path, device: str, stamp: tuple[int, int]) -> LoadedModel
 
 
 def _predictor(job: ScoreJob) -> TextPredictor:
-    device = str(pick_device("auto"))
+    picked = pick_device("auto")
+    if job.params.precision == "bf16":
+        warn_if_bf16_is_emulated(picked, "score.precision")
+    device = str(picked)
     weights = (job.model_dir / MODEL_FILES[0]).stat()
     return TextPredictor(
         _loaded(job.model_dir, device, (weights.st_mtime_ns, weights.st_size)),
         job.params.batch_tokens,
         device,
         job.params.long_documents,
+        job.params.precision,
     )
 
 
@@ -274,7 +280,7 @@ def _documents(job: ScoreJob) -> Iterator[RawDocument]:
 def _completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
     """The outcome recorded in shard `index`'s marker, if its output is complete."""
     dest = job.out_dir / part_name(index)
-    done = _completed(dest, _marker_path(dest), job.model_name, job.model_version)
+    done = _completed(dest, _marker_path(dest), job)
     if done is None:
         return None
     # Markers written before these counts existed have none.
@@ -301,6 +307,7 @@ def _write_shard(
             "sha256": sha256_file(dest),
             "model_name": job.model_name,
             "model_version": job.model_version,
+            "precision": job.params.precision,
         },
     )
     log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
@@ -355,16 +362,24 @@ def _marker_path(dest: Path) -> Path:
     return dest.parent / "_done" / (dest.name.removesuffix(".parquet") + ".json")
 
 
-def _completed(dest: Path, marker: Path, name: str, version: str) -> dict[str, Any] | None:
+def _completed(dest: Path, marker: Path, job: ScoreJob) -> dict[str, Any] | None:
     """The shard's marker if `dest` is complete and verifies, else None."""
     if not marker.is_file():
         return None
     done: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    name, version = job.model_name, job.model_version
     if (done["model_name"], done["model_version"]) != (name, version):
         raise DoclstmError(
             f"{marker}: this folder was scored by {done['model_name']} version "
             f"{done['model_version']}, not {name} version {version} (was it copied or "
             "moved?); use --force to score it again"
+        )
+    scored_in = done.get("precision", "fp32")  # markers from before score.precision
+    if scored_in != job.params.precision:
+        raise DoclstmError(
+            f"{marker}: this folder was scored in {scored_in}, and score.precision is "
+            f"{job.params.precision}; set it back to finish the run, or use --force to score "
+            "it all again"
         )
     return done if dest.is_file() and sha256_file(dest) == done["sha256"] else None
 

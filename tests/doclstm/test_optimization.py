@@ -1,10 +1,16 @@
-"""Discriminative learning rates and gradual unfreezing (ULMFiT) through the schedule."""
+"""The optimizer step: ULMFiT's discriminative rates and gradual unfreezing through the
+schedule, and its precision (bf16 autocast on the CPU too)."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import pytest
 import torch
 
+from doclstm import device
+from doclstm.device import native_bf16, warn_if_bf16_is_emulated
 from doclstm.errors import DoclstmError
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.objectives import ClassifierObjective
@@ -71,3 +77,48 @@ def test_frozen_groups_do_not_move_in_the_first_epoch() -> None:
 def test_gradual_unfreezing_needs_the_stepwise_schedule() -> None:
     with pytest.raises(DoclstmError, match="warmup_cosine"):
         _optimization(_classifier(), "train.unfreeze=gradual", "train.schedule=one_cycle")
+
+
+def test_bf16_on_the_cpu_runs_the_recurrence_in_bf16_and_tracks_fp32() -> None:
+    ids = torch.randint(2, 40, (4, 9), generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([9, 5, 3, 1])
+    labels = torch.tensor([0, 1, 2, 0])
+    dtypes: list[torch.dtype] = []  # what the recurrence hands the head (padded-exact path)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        model = _classifier()
+        model.head.register_forward_hook(lambda _m, inputs, _o: dtypes.append(inputs[0].dtype))
+        opt = _optimization(model, f"train.precision={precision}", "train.learning_rate=0.05")
+        losses[precision] = [opt.step(ids, lengths, labels).detach().item() for _ in range(12)]
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
+    assert dtypes == [torch.float32] * 12 + [torch.bfloat16] * 12
+    assert losses["fp32"][-1] < 0.75 * losses["fp32"][0]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], abs=0.05)
+
+
+def test_fp16_stays_cuda_only() -> None:
+    with pytest.raises(DoclstmError, match="fp16 needs CUDA"):
+        _optimization(_classifier(), "train.precision=fp16")
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads Linux's CPU flags")
+def test_bf16_hardware_is_what_the_cpu_flags_say() -> None:
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert native_bf16(torch.device("cpu")) == bool(flags & {"amx_tile", "avx512_bf16"})
+
+
+def test_emulated_bf16_is_named_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(device, "native_bf16", lambda _device: False)  # a CPU without AMX
+    warn_if_bf16_is_emulated.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="doclstm.device"):
+            for _ in range(2):
+                _optimization(_classifier(), "train.precision=bf16")
+    finally:
+        warn_if_bf16_is_emulated.cache_clear()
+    assert [r.getMessage() for r in caplog.records] == [
+        "train.precision is bf16 on cpu, which has no bf16 hardware (AMX or AVX512-BF16 on "
+        "a CPU, Ampere or later on a GPU): torch emulates it, expect it slower than fp32"
+    ]
