@@ -185,7 +185,7 @@ class TrainParams(_Group):
     patience: int = Field(3, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Autocast: bf16 on CUDA or on a CPU with AMX/AVX512-BF16 (there 1.3-1.7x fp32's step,
-    # but 2 points less IMDB accuracy: BENCHMARKS.md), fp16 on CUDA only (with a gradient
+    # accuracy within the seed spread: BENCHMARKS.md), fp16 on CUDA only (with a gradient
     # scaler); auto is fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Fine-tuning (ULMFiT): each layer group below the head learns at the rate of the one
