@@ -96,11 +96,7 @@ def train_and_test(
         kept = [unit_hash(d, "labelled") < labelled_fraction for d in train.doc_ids]
         train = train.subset(np.flatnonzero(kept))
     device = pick_device(params.train.device)
-    config = ModelConfig(
-        vocab_size=manifest.summary["vocab_size"],
-        num_labels=len(labels),
-        **params.train.model.model_dump(),
-    )
+    config = ModelConfig.for_tokens(manifest.summary, params.train.model)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
         f"{len(train):,} train / {len(val):,} val / {len(test):,} test documents on {name}, "

@@ -93,12 +93,8 @@ def training_rate(params: Params, tokens: Path, steps: int, device: torch.device
     """Real tokens/s of the trainer's step on its own batches, after the warm-up steps."""
     manifest = StageManifest.load(tokens)
     train = load_split(tokens, "train", manifest)
-    config = ModelConfig(
-        vocab_size=manifest.summary["vocab_size"],
-        num_labels=len(manifest.summary["labels"]),
-        **params.train.model.model_dump(),
-    )
     torch.manual_seed(params.base.seed)
+    config = ModelConfig.for_tokens(manifest.summary, params.train.model)
     model = SequenceClassifier(config).to(device).train()
     batches = built_batches(train, params, device)
     rate, _ = run(model, model, batches, params, train.label_ids, steps, device)

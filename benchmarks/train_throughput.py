@@ -164,11 +164,7 @@ def main() -> None:
         train = load_split(tokens, "train", manifest)
         device = pick_device(params.train.device)
         steps = args.steps or (400 if device.type == "cuda" else 40)
-        config = ModelConfig(
-            vocab_size=manifest.summary["vocab_size"],
-            num_labels=len(manifest.summary["labels"]),
-            **params.train.model.model_dump(),
-        )
+        config = ModelConfig.for_tokens(manifest.summary, params.train.model)
         print(
             f"{len(train):,} train documents, mean length {train.lengths.mean():.0f}, "
             f"max {train.lengths.max()}; {config.cell} bidirectional={config.bidirectional} "

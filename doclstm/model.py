@@ -39,8 +39,9 @@ scoring need nothing else, and the padding-invariance tests cover it too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from doclstm.errors import DoclstmError
 from doclstm.window_encoder import DIM as MINILM_DIM
 from doclstm.window_encoder import MiniLMWindows
+
+if TYPE_CHECKING:
+    from doclstm.params import ModelParams
 
 POOLINGS = ("last", "mean", "max", "attention", "concat")
 
@@ -79,6 +83,16 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_tokens(cls, tokens_summary: Mapping[str, Any], model: ModelParams) -> ModelConfig:
+        """The classifier `train.model` describes over a tokens folder (its manifest's
+        summary: the vocabulary size and the labels)."""
+        return cls(
+            vocab_size=tokens_summary["vocab_size"],
+            num_labels=len(tokens_summary["labels"]),
+            **model.model_dump(),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

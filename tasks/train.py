@@ -89,11 +89,7 @@ def train_model(
     train = load_split(tokens_dir, "train", upstream)
     val = load_split(tokens_dir, "val", upstream)
     device = pick_device(params.device)
-    config = ModelConfig(
-        vocab_size=upstream.summary["vocab_size"],
-        num_labels=len(labels),
-        **params.model.model_dump(),
-    )
+    config = ModelConfig.for_tokens(upstream.summary, params.model)
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
     initialized: list[str] = []
