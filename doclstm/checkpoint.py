@@ -4,6 +4,11 @@ model.safetensors  weights (never pickled)
 config.json        ModelConfig plus the truncation settings used in training
 tokenizer.json     the tokenizer the ids came from
 labels.json        label_id -> label name
+manifest.json      the train stage's manifest: the sha256 of each file above
+
+Every reader verifies the four files against the manifest before it trusts
+them (`verify_model_dir`, called by `load_model_dir`): a truncated or edited
+file is one line naming it and what to do, never a deserialisation traceback.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
 from doclstm.atomic import write_json
 from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_file
+from doclstm.manifest import MANIFEST_NAME, StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.tokenizer import load_tokenizer
 from doclstm.window_encoder import MiniLMWindows
@@ -31,6 +39,9 @@ WEIGHTS, CONFIG, TOKENIZER, LABELS = (
     "labels.json",
 )
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, LABELS)
+# Everything a copy of a model folder must carry: the files and what they are checked against.
+VERIFIED_MODEL_FILES = (*MODEL_FILES, MANIFEST_NAME)
+RETRAIN = "rerun `doclstm stage train` to write the model folder again"
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,35 @@ def save_model_dir(
     write_json(out_dir / LABELS, labels)
 
 
-def load_model_dir(model_dir: Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a model folder, checking that weights, config, tokenizer and labels agree."""
-    for name in MODEL_FILES:
+def verify_model_dir(
+    model_dir: Path, remedy: str = RETRAIN, shown_as: str | None = None
+) -> StageManifest:
+    """The folder's manifest, once weights, config, tokenizer and labels match its sha256s.
+
+    Messages name each file under `shown_as` (a registry URI, say) when given."""
+    where = shown_as or str(model_dir)
+    for name in VERIFIED_MODEL_FILES:
         if not (model_dir / name).is_file():
-            raise DoclstmError(f"{model_dir / name}: missing; not a doclstm model folder")
+            raise DoclstmError(f"{where}/{name}: missing; not a whole model folder; {remedy}")
+    manifest = StageManifest.load(model_dir)
+    for name in MODEL_FILES:
+        entry = manifest.files.get(name)
+        if entry is None:
+            raise DoclstmError(f"{where}/{name}: not listed in {MANIFEST_NAME}; {remedy}")
+        if sha256_file(model_dir / name) != entry.sha256:
+            raise DoclstmError(
+                f"{where}/{name}: checksum mismatch with {MANIFEST_NAME} "
+                f"(corrupt or modified); {remedy}"
+            )
+    return manifest
+
+
+def load_model_dir(
+    model_dir: Path, device: str | torch.device = "cpu", remedy: str = RETRAIN
+) -> LoadedModel:
+    """Rebuild a verified model folder, checking that weights, config, tokenizer and labels
+    agree."""
+    verify_model_dir(model_dir, remedy)
     raw: dict[str, Any] = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
     config = ModelConfig.from_dict(raw["model"])
     labels = json.loads((model_dir / LABELS).read_text(encoding="utf-8"))
@@ -82,8 +117,10 @@ def load_model_dir(model_dir: Path, device: str | torch.device = "cpu") -> Loade
     model = SequenceClassifier(config)
     try:
         model.load_state_dict(load_file(str(model_dir / WEIGHTS)), strict=True)
-    except RuntimeError as exc:
-        raise DoclstmError(f"{model_dir / WEIGHTS}: weights do not fit config.json: {exc}") from exc
+    except (RuntimeError, SafetensorError) as exc:  # a manifest rewritten to match bad bytes
+        raise DoclstmError(
+            f"{model_dir / WEIGHTS}: unreadable, or does not fit config.json ({exc}); {remedy}"
+        ) from exc
     if config.chunk_encoder == "minilm":  # frozen, from the installed package
         model.window_encoder = MiniLMWindows(tokenizer)
     model.to(device).eval()

@@ -24,6 +24,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from doclstm.errors import DoclstmError
@@ -73,10 +74,15 @@ def promote(
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Make VERSION of `register.model_name` the champion, bypassing the gate."""
+    """Make VERSION of `register.model_name` the champion, bypassing the gate (not the check
+    of its files)."""
     from doclstm.registry import manual_actor
 
-    registry = _registry(load_params(params_file, overrides))
+    params = load_params(params_file, overrides)
+    registry = _registry(params)
+    registry.finish_pending_change()
+    registry.version_tags(version)  # an unknown version fails here, by name
+    _verify_registered(params, version)
     _record_decision(registry.name, registry.promote(version, reason, manual_actor()))
 
 
@@ -89,7 +95,10 @@ def rollback(
     """Put the previous champion back (the one the current champion replaced)."""
     from doclstm.registry import manual_actor
 
-    registry = _registry(load_params(params_file, overrides))
+    params = load_params(params_file, overrides)
+    registry = _registry(params)
+    registry.finish_pending_change()
+    _verify_registered(params, registry.previous_champion())
     _record_decision(registry.name, registry.rollback(reason, manual_actor()))
 
 
@@ -190,6 +199,18 @@ def _registry(params: Params) -> Any:
 
     uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)
     return Registry(uri, params.register_.model_name)
+
+
+def _verify_registered(params: Params, version: str) -> None:
+    """Download `version` into the model cache, checked against its manifest (one line
+    naming the damaged file, if any): a damaged version never becomes champion."""
+    from doclstm.model_ref import resolve_model
+    from doclstm.stages import workspace
+    from doclstm.tracking import tracking_uri
+
+    ws = workspace(params)
+    uri = tracking_uri(params.register_.tracking_uri, ws.mlflow)
+    resolve_model(f"models:/{params.register_.model_name}/{version}", uri, ws.model_cache)
 
 
 def _record_decision(model_name: str, decision: Any) -> None:
@@ -300,6 +321,7 @@ def _print_summary(result: Any, params: Params) -> None:
             + f" {bin_dir / 'prefect'} server start   (then open http://127.0.0.1:4200)",
         ),
     ]
+    rows += [("warning", f"[yellow]ingest: {escape(w)}[/]") for w in t.ingest.warnings]
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from doclstm import __version__
-from doclstm.atomic import write_json
+from doclstm.atomic import clear_leftovers, write_json
 from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file, sha256_json
 
@@ -70,6 +70,14 @@ class StageManifest:
                 found[name] = "checksum mismatch (corrupt or modified)"
         return found
 
+    def require_intact(self, out_dir: Path, remedy: str) -> None:
+        """Fail, naming the first file that is missing or does not verify, and `remedy`."""
+        broken = self.broken_files(out_dir)
+        if broken:
+            name, why = next(iter(broken.items()))
+            more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+            raise DoclstmError(f"{out_dir / name}: {why}{more}; {remedy}")
+
     def verified_file(self, out_dir: Path, name: str) -> Path:
         """The path of one listed file, after checking its checksum."""
         entry = self.files.get(name)
@@ -106,6 +114,7 @@ def fresh_manifest(
         return None
     if manifest.fingerprint != fingerprint or manifest.problems(out_dir):
         return None
+    clear_leftovers(out_dir)  # a writer killed after its rename left its old copy beside it
     return manifest
 
 

@@ -2,11 +2,15 @@
 
 A reference is `models:/<name>/<version>`, `models:/<name>@<alias>` (MLflow
 registry), or a folder written by the train stage. Registry models are
-downloaded once into a cache folder keyed by name and version.
+downloaded once into a cache folder keyed by name and version, and verified
+against the train manifest that travels with them, both when downloaded and
+each time the cache is used: a damaged cached copy is downloaded again, a
+damaged registered version is refused with one line.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +21,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.atomic import atomic_dir
-from doclstm.checkpoint import MODEL_FILES
+from doclstm.checkpoint import MODEL_FILES, VERIFIED_MODEL_FILES, verify_model_dir
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
                 f"score.model: {folder} is not a model folder; give models:/<name>/<version>, "
                 "models:/<name>@<alias> or a folder written by the train stage"
             )
-        fingerprint = StageManifest.load(folder).fingerprint
+        fingerprint = verify_model_dir(folder).fingerprint
         return ResolvedModel(folder, folder.name, f"local-{fingerprint[:12]}")
     client = MlflowClient(tracking)
     body = reference.removeprefix("models:/")
@@ -53,17 +58,37 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
             f"score.model: {reference} not found in {tracking}: {exc.message}"
         ) from exc
     target = cache_dir / name / str(version.version)
-    if not all((target / f).is_file() for f in MODEL_FILES):
-        location = client.get_model_version_download_uri(name, version.version)
-        with atomic_dir(target) as tmp:
-            download = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=location, dst_path=str(tmp / "pyfunc"), tracking_uri=tracking
-                )
+    if _cached_copy_verifies(target):
+        return ResolvedModel(target, name, str(version.version))
+    location = client.get_model_version_download_uri(name, version.version)
+    registered = f"models:/{name}/{version.version}"
+    damaged = (
+        f"the registered version is damaged ({registered}, run {version.run_id}); it "
+        "must not score or be promoted: register a new version, or promote another"
+    )
+    with atomic_dir(target) as tmp:
+        download = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=str(tmp / "pyfunc"), tracking_uri=tracking
             )
-            mlmodel = yaml.safe_load((download / "MLmodel").read_text(encoding="utf-8"))
-            folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
-            for f in MODEL_FILES:
+        )
+        mlmodel = yaml.safe_load((download / "MLmodel").read_text(encoding="utf-8"))
+        folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
+        for f in VERIFIED_MODEL_FILES:
+            if (download / folder / f).is_file():
                 (download / folder / f).rename(tmp / f)
-            shutil.rmtree(tmp / "pyfunc")
+        shutil.rmtree(tmp / "pyfunc")
+        verify_model_dir(tmp, damaged, shown_as=registered)
     return ResolvedModel(target, name, str(version.version))
+
+
+def _cached_copy_verifies(target: Path) -> bool:
+    """True when a complete, intact copy is in the cache; a damaged one is logged."""
+    if not all((target / f).is_file() for f in MODEL_FILES):
+        return False
+    try:
+        verify_model_dir(target, "downloading it again")
+    except DoclstmError as exc:
+        log.warning("model cache: %s", exc)
+        return False
+    return True

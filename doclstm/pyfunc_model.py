@@ -4,7 +4,7 @@ Input: a DataFrame with a `text` column (or one column of any name), or a
 list of strings; the signature declares one string column, checked by position. Output: a
 DataFrame with `label` and one `prob_<label>` column per class. The model
 folder (safetensors, config, tokenizer, labels) travels as the artifact
-`model_dir`.
+`model_dir`, with its manifest: loading verifies every file against it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from doclstm.predictor import TextPredictor
 
 class DoclstmPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.predictor = TextPredictor(load_model_dir(Path(context.artifacts["model_dir"])))
+        damaged = "the registered model is damaged: register a new version, or load another"
+        model_dir = Path(context.artifacts["model_dir"])
+        self.predictor = TextPredictor(load_model_dir(model_dir, remedy=damaged))
 
     # No type hints here: MLflow would turn them into a second, conflicting signature.
     def predict(self, context, model_input, params=None):

@@ -6,14 +6,23 @@ promote` or `doclstm rollback`) appends to, or pops from, the registered
 model's champion history (a tag), so a rollback restores exactly the
 previous champion. Every decision is written to the version it concerns as
 tags (`decision`, `reason`, `decided_by`, `decided_at` and the evidence
-under `gate.*`) and rendered as markdown for a Prefect artifact.
+under `gate.*`, and the whole decision as JSON under `doclstm.decision`) and
+rendered as markdown for a Prefect artifact.
+
+A change of champion is several registry calls (history tag, alias, version
+tags), so it is journalled: the whole change is first written as one tag of
+the registered model (`doclstm.pending_change`), then applied, then the tag
+is removed. Every step sets a value, so applying twice equals applying once;
+whoever opens the registry next (`finish_pending_change`: the gate, promote,
+rollback) completes a change a crash interrupted, and the registry never
+stays half changed.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +33,8 @@ from doclstm.errors import DoclstmError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "doclstm.champion_history"
+PENDING_TAG = "doclstm.pending_change"
+DECISION_TAG = "doclstm.decision"
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,14 @@ class Decision:
             "decided_by": self.decided_by,
             "decided_at": self.decided_at,
         }
-        return tags | {f"gate.{k}": _text(v) for k, v in self.evidence.items()}
+        tags |= {f"gate.{k}": _text(v) for k, v in self.evidence.items()}
+        return tags | {DECISION_TAG: json.dumps(asdict(self), sort_keys=True)}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> Decision | None:
+        """The last decision recorded on a version, if any."""
+        raw = tags.get(DECISION_TAG)
+        return cls(**json.loads(raw)) if raw else None
 
     def markdown(self, model_name: str) -> str:
         lines = [
@@ -101,26 +119,29 @@ class Registry:
         for key, value in decision.tags().items():
             self.client.set_model_version_tag(self.name, decision.version, key, value)
 
+    def last_decision(self, version: str) -> Decision | None:
+        return Decision.from_tags(self.version_tags(version))
+
     def promote(self, version: str, reason: str, decided_by: str, **evidence: Any) -> Decision:
         """Make `version` champion and record why."""
+        self.finish_pending_change()
         self.version_tags(version)  # fails clearly on an unknown version
         before = self.champion()
         if before == version:
             raise DoclstmError(f"{self.name} version {version} is already the champion")
-        self._set_history([*self.history(), version])
-        self.client.set_registered_model_alias(self.name, CHAMPION, version)
         decision = Decision("promoted", version, reason, decided_by, before, version, evidence)
-        self.record(decision)
+        self._change([*self.history(), version], version, [decision])
         return decision
 
     def reject(self, version: str, reason: str, decided_by: str, **evidence: Any) -> Decision:
+        self.finish_pending_change()
         champion = self.champion()
         decision = Decision("rejected", version, reason, decided_by, champion, champion, evidence)
-        self.record(decision)
+        self.record(decision)  # tags only, each a plain set: a rerun writes the same
         return decision
 
-    def rollback(self, reason: str, decided_by: str) -> Decision:
-        """Champion back to the champion before it; the demoted version records why."""
+    def previous_champion(self) -> str:
+        """The champion a rollback would restore."""
         history = self.history()
         current = self.champion()
         if current is None:
@@ -130,25 +151,54 @@ class Registry:
                 f"{self.name}: no earlier champion recorded before version {current} "
                 f"(champion history {history}); use `doclstm promote VERSION` instead"
             )
-        previous = history[-2]
-        self._set_history(history[:-1])
-        self.client.set_registered_model_alias(self.name, CHAMPION, previous)
+        return history[-2]
+
+    def rollback(self, reason: str, decided_by: str) -> Decision:
+        """Champion back to the champion before it; the demoted version records why."""
+        self.finish_pending_change()
+        previous = self.previous_champion()
+        history = self.history()
+        current = history[-1]
         demoted = Decision("rolled_back", current, reason, decided_by, current, previous)
-        self.record(demoted)
-        self.record(
-            Decision(
-                "restored",
-                previous,
-                f"champion again after version {current} was rolled back: {reason}",
-                decided_by,
-                current,
-                previous,
-            )
+        restored = Decision(
+            "restored",
+            previous,
+            f"champion again after version {current} was rolled back: {reason}",
+            decided_by,
+            current,
+            previous,
         )
+        self._change(history[:-1], previous, [demoted, restored])
         return demoted
 
-    def _set_history(self, versions: list[str]) -> None:
-        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(versions))
+    def finish_pending_change(self) -> list[Decision]:
+        """Apply the change a crashed promote or rollback left journalled; its decisions."""
+        try:
+            raw = self.client.get_registered_model(self.name).tags.get(PENDING_TAG)
+        except MlflowException:  # no registered model yet: nothing can be pending
+            return []
+        if raw is None:
+            return []
+        change = json.loads(raw)
+        decisions = [Decision(**d) for d in change["decisions"]]
+        self._apply(change["history"], change["champion"], decisions)
+        return decisions
+
+    def _change(self, history: list[str], champion: str, decisions: list[Decision]) -> None:
+        change = {
+            "history": history,
+            "champion": champion,
+            "decisions": [asdict(d) for d in decisions],
+        }
+        self.client.set_registered_model_tag(self.name, PENDING_TAG, json.dumps(change))
+        self._apply(history, champion, decisions)
+
+    def _apply(self, history: list[str], champion: str, decisions: list[Decision]) -> None:
+        self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))
+        self.client.set_registered_model_alias(self.name, CHAMPION, champion)
+        for decision in decisions:
+            self.record(decision)
+        self.client.delete_registered_model_tag(self.name, PENDING_TAG)
 
 
 def _text(value: Any) -> str:

@@ -23,7 +23,7 @@ import torch
 from prefect import task
 
 from doclstm.atomic import write_json
-from doclstm.checkpoint import load_model_dir
+from doclstm.checkpoint import load_model_dir, verify_model_dir
 from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.metrics import accuracy_by_length, classification_metrics
@@ -66,7 +66,7 @@ def evaluate_model(
     params: EvaluateParams, model_dir: Path, tokens_dir: Path, out_dir: Path
 ) -> EvaluateResult:
     """Metrics, plots and per-document predictions for the test split."""
-    model_manifest = StageManifest.load(model_dir)
+    model_manifest = verify_model_dir(model_dir)  # also before reusing: a damaged model fails
     tokens = StageManifest.load(tokens_dir)
     fingerprint = stage_fingerprint(
         "evaluate", params, model=model_manifest.fingerprint, tokens=tokens.fingerprint

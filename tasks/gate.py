@@ -78,6 +78,7 @@ def gate_challenger(
         registration["version"],
     )
     registry = Registry(uri, name)
+    registry.finish_pending_change()  # a promotion a crash interrupted ends first
     champion = registry.champion()
     key = sha256_json(
         {
@@ -91,8 +92,7 @@ def gate_challenger(
         log.info("gate: challenger %s and champion %s unchanged, reusing", challenger, champion)
         return previous
     if champion == challenger:
-        result = _result(name, uri, challenger, champion, "unchanged", "already champion", {})
-        return _write(reports_dir, key, result)
+        return _write(reports_dir, key, _already_champion(registry, uri, challenger, reports_dir))
 
     metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
     if champion is None:
@@ -109,6 +109,8 @@ def gate_challenger(
         comparison = compare(truth, challenger_labels, champion_labels)
         wins, reason = challenger_wins(comparison, params)
         evidence = {"champion_version": champion, **comparison.evidence()}
+    if wins:
+        _verify_registered(registry, uri, challenger, model_cache)
     act = registry.promote if wins else registry.reject
     decision = act(challenger, reason, DECIDED_BY, **evidence)
     log.info("gate: %s version %s %s: %s", name, challenger, decision.decision, reason)
@@ -138,6 +140,31 @@ def gate_with_artifact(
 
 
 gate = task(name="gate", **io_retry_options())(gate_with_artifact)
+
+
+def _verify_registered(registry: Registry, uri: str, version: str, model_cache: Path) -> None:
+    """Download the version and check it against its manifest; a damaged one is rejected
+    (and says so in its tags) rather than promoted."""
+    try:
+        resolve_model(f"models:/{registry.name}/{version}", uri, model_cache)
+    except DoclstmError as exc:
+        registry.reject(version, f"its files fail verification: {exc}", DECIDED_BY)
+        raise
+
+
+def _already_champion(
+    registry: Registry, uri: str, challenger: str, reports_dir: Path
+) -> GateResult:
+    """The challenger is champion: by a gate promotion that a crash kept out of gate.json
+    (the registry recorded it: that decision, again), or by some earlier decision."""
+    decision = registry.last_decision(challenger)
+    name = registry.name
+    if decision and (decision.decision, decision.decided_by) == ("promoted", DECIDED_BY):
+        _write_markdown(reports_dir, decision.markdown(name))
+        return _result(
+            name, uri, challenger, challenger, "promoted", decision.reason, decision.evidence
+        )
+    return _result(name, uri, challenger, challenger, "unchanged", "already champion", {})
 
 
 def _challenger_predictions(reports_dir: Path) -> tuple[list[str], list[str], list[str]]:

@@ -10,6 +10,13 @@ models-from-code pyfunc that takes raw text. The new version gets the alias
 `challenger`; whether it becomes champion is the gate's decision (tasks/gate.py).
 Re-registering the same trained model reuses its version.
 
+Nothing reaches MLflow until the model folder and the evaluation verify
+against their manifests. Each step can be repeated: the run is the training
+run or one found by its fingerprint tag, metrics carry fixed timestamps,
+artifacts overwrite themselves, the logged pyfunc is found by its tag, and
+the version is created with its fingerprint tag in one call; so a rerun after
+a crash at any point ends with one run, one version and the alias.
+
 Output contract: `reports/registration.json` (tracking URI, run id, model
 name, version, aliases). Run: `doclstm stage register`.
 """
@@ -26,6 +33,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
@@ -33,6 +41,7 @@ from prefect import task
 
 import doclstm
 from doclstm.atomic import write_json
+from doclstm.checkpoint import verify_model_dir
 from doclstm.fingerprint import sha256_json
 from doclstm.lineage import encoder_tags, lineage_tags
 from doclstm.manifest import StageManifest
@@ -45,6 +54,9 @@ from doclstm.training_run import experiment_id
 log = logging.getLogger(__name__)
 PYFUNC_CODE = Path(doclstm.__file__).parent / "pyfunc_model.py"
 FINGERPRINT_TAG = "doclstm.fingerprint"
+EVALUATE_MANIFEST = "evaluate.manifest.json"
+NOT_REGISTERED = "nothing was registered"
+MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
 
 @dataclass(frozen=True)
@@ -71,77 +83,84 @@ def register_model(
     target: TrackingTarget,
     out_file: Path,
 ) -> RegisterResult:
-    """Log, register and alias the trained model; idempotent for an unchanged model."""
-    uri = target.uri
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    model_manifest = StageManifest.load(model_dir)
-    eval_manifest = StageManifest.load(reports_dir, "evaluate.manifest.json")
+    """Log, register and alias the trained model; idempotent for an unchanged model, and
+    resumable: a rerun after a crash at any step ends with one version for the model."""
+    model_manifest = verify_model_dir(model_dir, f"rerun `doclstm stage train`; {NOT_REGISTERED}")
+    eval_manifest = StageManifest.load(reports_dir, EVALUATE_MANIFEST)
+    eval_manifest.require_intact(reports_dir, f"rerun `doclstm stage evaluate`; {NOT_REGISTERED}")
     fingerprint = sha256_json(
         {"model": model_manifest.fingerprint, "evaluation": eval_manifest.fingerprint}
     )
     metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
+    uri = target.uri
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
 
     existing = _version_with_fingerprint(client, params.model_name, fingerprint)
     if existing is not None:
         log.info("register: model unchanged, already version %s", existing.version)
+        _alias_if_newest(client, params.model_name, existing)
         result = _result(client, uri, params.model_name, existing, cached=True)
         write_json(out_file, asdict(result))
         return result
 
-    training_run = _training_run(client, uri, model_manifest)
-    history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
-    with mlflow.start_run(
-        run_id=training_run, experiment_id=None if training_run else experiment_id(client, target)
-    ) as run:
-        # A reused training run already holds the train.* settings it was trained with.
-        logged = client.get_run(training_run).data.params if training_run else {}
-        mlflow.log_params(
-            {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
+    run_id = _training_run(client, uri, model_manifest) or _registration_run(
+        client, target, fingerprint
+    )
+    encoder = encoder_tags(model_manifest.summary)
+    with mlflow.start_run(run_id=run_id) as run:
+        _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
+        client.log_batch(
+            run_id,
+            tags=[
+                RunTag(k, v)
+                for k, v in {
+                    FINGERPRINT_TAG: fingerprint,
+                    **lineage_tags(tokens_dir),
+                    **encoder,
+                }.items()
+            ],
         )
-        if training_run is None:  # else the trainer logged them live
-            for record in history:
-                mlflow.log_metrics(
-                    {k: float(v) for k, v in record.items() if k != "epoch"}, step=record["epoch"]
-                )
-        mlflow.log_metrics(_final_metrics(metrics) | _encoder_metrics(model_manifest))
-        encoder = encoder_tags(model_manifest.summary)
-        mlflow.set_tags({FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder})
         for path in sorted((reports_dir / "plots").glob("*.png")):
-            mlflow.log_artifact(str(path), "plots")
-        for name in ("metrics.json", "test_predictions.parquet", "evaluate.manifest.json"):
-            mlflow.log_artifact(str(reports_dir / name), "reports")
-        mlflow.log_artifact(str(tokens_dir / "manifest.json"), "data/tokens")
-        mlflow.log_artifact(str(validation_dir / "summary.json"), "data/validation")
-        mlflow.log_artifact(str(model_dir / "manifest.json"), "train")
-        mlflow.log_artifact(str(model_dir / "tokenizer.json"), "tokenizer")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"model_dir": str(model_dir)},
-            signature=_signature(metrics),
-            input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
-            code_paths=[str(Path(doclstm.__file__).parent)],
-            pip_requirements=_requirements(model_dir),
-            registered_model_name=params.model_name,
+            client.log_artifact(run_id, str(path), "plots")
+        for name in ("metrics.json", "test_predictions.parquet", EVALUATE_MANIFEST):
+            client.log_artifact(run_id, str(reports_dir / name), "reports")
+        client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
+        client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
+        client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")
+        client.log_artifact(run_id, str(model_dir / "tokenizer.json"), "tokenizer")
+        model_uri = _logged_model(client, run.info.experiment_id, run_id, fingerprint)
+        if model_uri is None:
+            model_uri = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_CODE),
+                artifacts={"model_dir": str(model_dir)},
+                signature=_signature(metrics),
+                input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
+                code_paths=[str(Path(doclstm.__file__).parent)],
+                pip_requirements=_requirements(model_dir),
+                tags={FINGERPRINT_TAG: fingerprint},
+            ).model_uri
+        # The version and its tags in one registry call: a version without its fingerprint
+        # never exists, so a rerun always finds the version a crashed run created.
+        version_tags = {
+            FINGERPRINT_TAG: fingerprint,
+            "test_accuracy": metrics["accuracy"],
+            "test_macro_f1": metrics["macro_f1"],
+            "run_id": run_id,
+            # Whether it was fine-tuned, visible where models are picked: the registry.
+            "pretrained_encoder": encoder.get("pretrain.encoder_fingerprint", "none"),
+        }
+        version = mlflow.register_model(
+            model_uri, params.model_name, tags={k: str(v) for k, v in version_tags.items()}
         )
-    version = client.get_model_version(params.model_name, str(info.registered_model_version))
-    client.set_model_version_tag(params.model_name, version.version, FINGERPRINT_TAG, fingerprint)
-    client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
-    for key, value in {
-        "test_accuracy": metrics["accuracy"],
-        "test_macro_f1": metrics["macro_f1"],
-        "run_id": run.info.run_id,
-        # Whether it was fine-tuned, visible where models are picked: the registry.
-        "pretrained_encoder": encoder.get("pretrain.encoder_fingerprint", "none"),
-    }.items():
-        client.set_model_version_tag(params.model_name, version.version, key, str(value))
+    client.set_registered_model_alias(params.model_name, CHALLENGER, str(version.version))
     log.info("register: %s version %s is the challenger", params.model_name, version.version)
     result = _result(
         client,
         uri,
         params.model_name,
-        client.get_model_version(params.model_name, version.version),
+        client.get_model_version(params.model_name, str(version.version)),
         cached=False,
     )
     write_json(out_file, asdict(result))
@@ -161,6 +180,72 @@ def _training_run(client: MlflowClient, uri: str, model_manifest: StageManifest)
     except MlflowException:
         return None
     return str(run_id)
+
+
+def _registration_run(client: MlflowClient, target: TrackingTarget, fingerprint: str) -> str:
+    """The run a crashed registration of `fingerprint` started, else a new one tagged with it
+    at creation (one call), so no rerun leaves an orphan run behind."""
+    experiment = experiment_id(client, target)
+    found = client.search_runs(
+        [experiment], filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'", max_results=1
+    )
+    if found:
+        return str(found[0].info.run_id)
+    return str(client.create_run(experiment, tags={FINGERPRINT_TAG: fingerprint}).info.run_id)
+
+
+def _log_run(
+    client: MlflowClient,
+    run_id: str,
+    all_params: dict[str, Any],
+    model_manifest: StageManifest,
+    metrics: dict[str, Any],
+    model_dir: Path,
+) -> None:
+    """Params not yet on the run, then the metrics. Every metric carries the run's start
+    time as its timestamp: MLflow keeps one row per (key, step, value, timestamp), so a
+    rerun after a crash logs nothing twice."""
+    run = client.get_run(run_id)
+    logged = run.data.params  # a reused training run holds the train.* settings already
+    fresh = {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
+    client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
+    stamp = run.info.start_time
+    values = [Metric(k, v, stamp, 0) for k, v in _final_metrics(metrics).items()]
+    values += [Metric(k, v, stamp, 0) for k, v in _encoder_metrics(model_manifest).items()]
+    if model_manifest.summary.get("mlflow_run_id") != run_id:  # else the trainer logged them
+        history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
+        for record in history:
+            step = int(record["epoch"])
+            values += [Metric(k, float(v), stamp, step) for k, v in record.items() if k != "epoch"]
+    for start in range(0, len(values), MLFLOW_BATCH):
+        client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])
+
+
+def _logged_model(
+    client: MlflowClient, experiment: str, run_id: str, fingerprint: str
+) -> str | None:
+    """The uri of the pyfunc a crashed run logged whole for `fingerprint`; one left half
+    uploaded (still PENDING) is deleted, and the caller logs it again."""
+    found = client.search_logged_models(
+        [experiment], filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'"
+    )
+    ready = None
+    for model in found:
+        if model.source_run_id != run_id:
+            continue
+        if model.status == LoggedModelStatus.READY and ready is None:
+            ready = f"models:/{model.model_id}"
+        else:
+            client.delete_logged_model(model.model_id)
+    return ready
+
+
+def _alias_if_newest(client: MlflowClient, name: str, version: Any) -> None:
+    """`challenger` onto `version` when nothing was registered after it: a crash between
+    creating a version and aliasing it is finished by the rerun."""
+    newest = max(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    if int(version.version) == newest and CHALLENGER not in version.aliases:
+        client.set_registered_model_alias(name, CHALLENGER, str(version.version))
 
 
 def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str) -> Any:
