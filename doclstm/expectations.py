@@ -63,7 +63,15 @@ _REASONS = {
 class DocumentSuite:
     """One ephemeral GE context: the document suite, a balance suite, and their Data Docs."""
 
-    def __init__(self, labels: list[str], min_chars: int, max_chars: int, docs_dir: Path) -> None:
+    def __init__(
+        self,
+        labels: list[str],
+        min_chars: int,
+        max_chars: int,
+        docs_dir: Path,
+        label_reason: str = "label not in the allowed set",
+    ) -> None:
+        self._label_reason = label_reason
         self._context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
         self._pandas = self._context.data_sources.add_pandas("documents")
         self._documents = self._checkpoint(
@@ -82,6 +90,8 @@ class DocumentSuite:
             if kind == "expect_column_values_to_be_unique":
                 bad = _all_but_first(frame, "doc_id", bad)
             reason = _REASONS.get(kind, f"{column} not in the allowed set")
+            if column == "label":
+                reason = self._label_reason
             for index in bad:
                 reasons.setdefault(index, reason)
             summaries.append(

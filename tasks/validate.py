@@ -11,8 +11,12 @@ and the train texts (16-byte digests); the second runs the row-level suite
 on one batch at a time, each a page of the Data Docs. Beyond the suite, a
 val/test document whose text is identical to a train document is
 quarantined as leakage, and a doc_id seen in an earlier batch as a
-duplicate. Class balance is a warning. The stage fails only when the
-quarantined fraction exceeds `validate.failure_budget`.
+duplicate. With `validate.labels` declared, a row with any other label is
+quarantined. Class balance is a warning. The stage fails when the
+quarantined fraction exceeds `validate.failure_budget`, when the train split
+keeps fewer than two classes, or when a train class keeps fewer than
+`validate.min_class_documents` documents (a stray folder becomes a class
+otherwise).
 
 Run: `doclstm stage validate`.
 """
@@ -87,17 +91,18 @@ def validate_documents(
         return _result(out_dir, report_dir, cached.summary, cached=True)
 
     census = _take_census(ingested_dir, upstream)
-    labels = sorted(census.train_labels)
-    if not labels:
+    labels = sorted(params.labels or census.train_labels)
+    if not census.train_labels:
         raise DoclstmError(f"{ingested_dir}: no labelled train documents; check ingest.source")
 
     with atomic_dir(out_dir) as tmp:
         summary = _validate_parts(
-            params, census, ingested_dir, upstream, tmp, quarantine_file, report_dir
+            params, census, labels, ingested_dir, upstream, tmp, quarantine_file, report_dir
         )
+        # The report and the quarantine stay for a person to read; no validated data.
         if summary["quarantined_fraction"] > params.failure_budget:
-            # The report and the quarantine stay for a person to read; no validated data.
             raise _over_budget(summary, quarantine_file, report_dir)
+        _check_classes(summary["train_classes"], params, report_dir)
         files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
         files[outside_name(quarantine_file, out_dir)] = file_entry(
             quarantine_file, summary["quarantined"]
@@ -118,6 +123,7 @@ validate = task(name="validate", retries=0)(validate_documents)
 def _validate_parts(
     params: ValidateParams,
     census: _Census,
+    labels: list[str],
     ingested_dir: Path,
     upstream: StageManifest,
     out_dir: Path,
@@ -126,11 +132,16 @@ def _validate_parts(
 ) -> dict[str, Any]:
     """The second pass: the suite part by part; passing rows to `out_dir`, the rest to
     quarantine; the summary and Data Docs to `report_dir`."""
-    labels = sorted(census.train_labels)
+    label_reason = (
+        "label not in validate.labels" if params.labels else "label not among the train labels"
+    )
     with atomic_dir(report_dir) as report_tmp:
-        suite = DocumentSuite(labels, params.min_chars, params.max_chars, report_tmp / "data_docs")
+        suite = DocumentSuite(
+            labels, params.min_chars, params.max_chars, report_tmp / "data_docs", label_reason
+        )
         passed = PartedWriter(out_dir, DOCUMENTS, ROWS_PER_PART, 4_096)
         reasons: Counter[str] = Counter()
+        train_classes: Counter[str] = Counter({label: 0 for label in labels})
         expectations: list[dict[str, Any]] = []
         with TableWriter(quarantine_file, QUARANTINE, 4_096) as rejected:
             first = 0
@@ -144,6 +155,8 @@ def _validate_parts(
                     reason = found.get(index)
                     if reason is None:
                         passed.add(row)
+                        if row["split"] == "train" and row["label"] is not None:
+                            train_classes[row["label"]] += 1
                     else:
                         rejected.add(_quarantine_row(row, reason))
                         reasons[reason.split(" (")[0]] += 1
@@ -156,6 +169,7 @@ def _validate_parts(
             "quarantined_fraction": rejected.rows / max(census.rows, 1),
             "failure_budget": params.failure_budget,
             "labels": labels,
+            "train_classes": dict(sorted(train_classes.items())),
             "reasons": dict(sorted(reasons.items())),
             "duplicate_texts": census.duplicate_texts,
             "expectations": expectations,
@@ -232,6 +246,27 @@ def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
         "stage": "validate",
         "reason": reason,
     }
+
+
+def _check_classes(classes: dict[str, int], params: ValidateParams, report_dir: Path) -> None:
+    """A classifier needs two classes, each with enough train documents to learn from."""
+    present = [label for label, count in classes.items() if count]
+    if len(present) < 2:
+        held = f"one class ({present[0]!r})" if present else "no class"
+        raise DoclstmError(
+            f"validate: the train split has {held}; a classifier needs at least two: check "
+            f"ingest.source (its label folders or label column); see {report_dir}/summary.json"
+        )
+    small = {label: count for label, count in classes.items() if count < params.min_class_documents}
+    if small:
+        label, count = min(small.items(), key=lambda item: item[1])
+        raise DoclstmError(
+            f"validate: train class {label!r} has {count} document(s), fewer than "
+            f"validate.min_class_documents ({params.min_class_documents})"
+            + (f", and {len(small) - 1} more class(es) too" if len(small) > 1 else "")
+            + "; add documents, remove the class from the source, or list the expected "
+            "labels in validate.labels"
+        )
 
 
 def _over_budget(summary: dict[str, Any], quarantine_file: Path, report_dir: Path) -> DoclstmError:
