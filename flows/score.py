@@ -7,7 +7,8 @@ task runner: Prefect's thread pool, or prefect-ray's RayTaskRunner (a local
 Ray instance, or the cluster at `score.ray_address` / RAY_ADDRESS). At most
 `2 x score.workers` shards wait staged on disk at a time, so a slow model
 never lets the whole archive pile up there. Every shard is still written
-once with its completion marker, so a killed run resumes with any runner.
+once with its completion marker, so a killed run resumes with any runner; the
+coordinating process holds the output folder's lock while the shards run.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from tasks.score import (
     ScoreJob,
     ScoreResult,
     ShardDone,
-    prepare_score,
     score,
+    score_job,
     score_shard,
     stage_input_shards,
     summarize_score,
@@ -59,8 +60,8 @@ def score_archive(
 
 def score_in_shards(*score_arguments: Any) -> ScoreResult:
     """`score_shards` on the task runner `score.runner` names (`score_arguments` order)."""
-    job = prepare_score(*score_arguments)
-    return score_shards.with_options(task_runner=task_runner(job.params))(job)
+    with score_job(*score_arguments) as job:  # the output folder locked while shards run
+        return score_shards.with_options(task_runner=task_runner(job.params))(job)
 
 
 @flow(name="score_shards")

@@ -19,7 +19,9 @@ windows carrying the recurrent state when the model is unidirectional and
 `long_document` says which, and the markers and the result count both.
 `score.precision` bf16 runs the model under bf16 autocast; each marker
 records the precision, and a rerun in the other one stops rather than mix
-the two in one folder. `force` rescoring starts the folder over.
+the two in one folder. `force` rescoring starts the folder over. The folder
+is locked while it is scored (`score_job`), so exactly once also holds
+between scorers started together from different workspaces or machines.
 
 SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
 `data/validated`), read with its own doc_ids.
@@ -42,6 +44,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -59,6 +62,7 @@ from doclstm.checkpoint import MODEL_FILES, LoadedModel, load_model_dir
 from doclstm.device import pick_device, warn_if_bf16_is_emulated
 from doclstm.documents import RawDocument, decode_text
 from doclstm.errors import DoclstmError
+from doclstm.file_lock import exclusive_lock
 from doclstm.fingerprint import sha256_file
 from doclstm.model_ref import resolve_model
 from doclstm.params import ScoreParams
@@ -68,6 +72,8 @@ from doclstm.sources import ResolvedSource, iter_documents, resolve_source
 from doclstm.tables import part_name, write_table
 
 log = logging.getLogger(__name__)
+OUTPUT_LOCK = ".score.lock"  # dot names are skipped by Arrow and Spark readers
+LOCK_SETTING = "score.lock_wait_seconds"
 
 
 @dataclass(frozen=True)
@@ -109,24 +115,35 @@ class ShardDone:
     skipped: bool  # complete before this run
 
 
-def prepare_score(
+@contextmanager
+def score_job(
     params: ScoreParams,
     tracking: str,
     workspace_root: Path,
     model_cache: Path,
     force: bool = False,
-) -> ScoreJob:
-    """Resolve the model (downloading a registry version once) and the output folder."""
+) -> Iterator[ScoreJob]:
+    """The job, with the output folder of the model version locked for the block.
+
+    Resolves the model (downloading a registry version once) and the folder.
+    The lock (`.score.lock` in the folder, an OS lock) is what makes exactly
+    once hold across processes: a second scorer of the same folder, from any
+    workspace or machine that shares it, waits `score.lock_wait_seconds` and
+    then fails naming the holder, instead of writing the same shards again."""
     if not params.model:
         raise DoclstmError("score.model is empty; give models:/<name>/<version> or a model folder")
     model = resolve_model(params.model, tracking, model_cache)
     base = params.output if params.output.is_absolute() else workspace_root / params.output
     out_dir = base / model.name / model.version
-    if force and out_dir.exists():
-        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = resolve_source(params.input, workspace_root)
-    return ScoreJob(params, source, model.model_dir, model.name, model.version, out_dir)
+    busy = f"score output {out_dir} is being written by another scorer"
+    with exclusive_lock(out_dir / OUTPUT_LOCK, params.lock_wait_seconds, busy, LOCK_SETTING):
+        if force:  # everything but the lock this process holds
+            for child in out_dir.iterdir():
+                if child.name != OUTPUT_LOCK:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        source = resolve_source(params.input, workspace_root)
+        yield ScoreJob(params, source, model.model_dir, model.name, model.version, out_dir)
 
 
 def score_documents(
@@ -137,12 +154,13 @@ def score_documents(
     force: bool = False,
 ) -> ScoreResult:
     """Score `params.input` with `params.model` into `params.output`, in this process."""
-    job = prepare_score(params, tracking, workspace_root, model_cache, force)
-    predictor = _predictor(job)
-    outcomes = []
-    for index, chunk in enumerate(_chunks(_documents(job), params.docs_per_shard)):
-        outcomes.append(_completed_shard(job, index) or _write_shard(job, index, chunk, predictor))
-    return summarize_score(job, outcomes)
+    with score_job(params, tracking, workspace_root, model_cache, force) as job:
+        predictor = _predictor(job)
+        outcomes = []
+        for index, chunk in enumerate(_chunks(_documents(job), params.docs_per_shard)):
+            done = _completed_shard(job, index) or _write_shard(job, index, chunk, predictor)
+            outcomes.append(done)
+        return summarize_score(job, outcomes)
 
 
 def stage_input_shards(job: ScoreJob) -> Iterator[ShardDone | int]:

@@ -11,9 +11,9 @@ from doclstm.errors import DoclstmError
 from doclstm.stages import score_arguments
 from tasks.score import (
     ShardDone,
-    prepare_score,
     score_documents,
     score_input_shard,
+    score_job,
     stage_input_shards,
 )
 from tests.conftest import TINY, tiny_params
@@ -41,22 +41,22 @@ def test_staged_shards_score_to_the_inline_rows_and_a_corrupt_one_is_staged_agai
     params = tiny_params(
         tmp_path, small_corpus, f"score.model={built_workspace / 'models/main'}", *SHARDS
     )
-    job = prepare_score(*score_arguments(params))
-    staged = list(stage_input_shards(job))
-    assert staged == list(range(len(staged))) and len(staged) > 3
-    first = job.staging / "part-00000.parquet"
-    first.write_bytes(first.read_bytes()[:-20])  # torn by a crash, say
-    with pytest.raises(DoclstmError, match="missing or corrupt"):
-        score_input_shard(job, 0)
-    assert list(stage_input_shards(job)) == staged  # restaged, the rest reused
-    outcomes = [score_input_shard(job, i) for i in reversed(staged)]  # any order
-    assert not any(job.staging.glob("*.parquet"))
-    assert _rows(job.out_dir) == inline_rows
-    retried = score_input_shard(job, 0)  # a task retry after its output was written
-    assert retried.skipped and retried.documents == outcomes[-1].documents
-    again = list(stage_input_shards(job))  # all complete: nothing to stage
-    assert all(isinstance(o, ShardDone) and o.skipped for o in again)
-    assert sum(o.documents for o in outcomes) == len(inline_rows)
+    with score_job(*score_arguments(params)) as job:
+        staged = list(stage_input_shards(job))
+        assert staged == list(range(len(staged))) and len(staged) > 3
+        first = job.staging / "part-00000.parquet"
+        first.write_bytes(first.read_bytes()[:-20])  # torn by a crash, say
+        with pytest.raises(DoclstmError, match="missing or corrupt"):
+            score_input_shard(job, 0)
+        assert list(stage_input_shards(job)) == staged  # restaged, the rest reused
+        outcomes = [score_input_shard(job, i) for i in reversed(staged)]  # any order
+        assert not any(job.staging.glob("*.parquet"))
+        assert _rows(job.out_dir) == inline_rows
+        retried = score_input_shard(job, 0)  # a task retry after its output was written
+        assert retried.skipped and retried.documents == outcomes[-1].documents
+        again = list(stage_input_shards(job))  # all complete: nothing to stage
+        assert all(isinstance(o, ShardDone) and o.skipped for o in again)
+        assert sum(o.documents for o in outcomes) == len(inline_rows)
 
 
 @pytest.mark.slow
