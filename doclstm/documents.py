@@ -3,7 +3,8 @@
 Every reader (folder, archive, table) yields `RawDocument`s: the id, the
 raw bytes or text, what the source says of its label and split, or the
 reason it was refused. `decode_text` makes valid NFC-normalised UTF-8 of the
-bytes; undecodable bytes are replaced and flagged, never dropped.
+bytes; undecodable bytes, and NUL bytes (binary data, or UTF-16 read as
+UTF-8), are replaced with U+FFFD and flagged, never dropped.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def decode_text(data: bytes | str) -> DecodedText:
         except UnicodeDecodeError:
             text = data.decode("utf-8", errors="replace")
             errors = True
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+        errors = True
     text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")

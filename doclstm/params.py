@@ -99,6 +99,19 @@ class ValidateParams(_Group):
     failure_budget: float = Field(0.05, ge=0, le=1)
     # Warning level: the largest train class may be at most this many times the smallest.
     max_class_ratio: float = Field(10.0, ge=1)
+    # The stage fails when a train class has fewer documents than this (after quarantine):
+    # a class that small is usually a stray folder or a typo in a label column.
+    min_class_documents: int = Field(5, ge=1)
+    # The labels expected (empty: whatever the train split holds). Rows with any other
+    # label are quarantined, and each listed label must have min_class_documents.
+    labels: list[str] = []
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value) or any(not label for label in value):
+            raise ValueError(f"{value!r}: labels must be distinct and non-empty")
+        return value
 
 
 class TokenizeParams(_Group):
@@ -295,6 +308,9 @@ class ScoreParams(_Group):
     # Ray: empty starts a local Ray instance, unless RAY_ADDRESS is set; else
     # ray://<head>:10001 or auto (infra/ray/cluster.yaml).
     ray_address: str = ""
+    # How long a second scorer of the same output folder (any workspace, any machine that
+    # shares it) waits for the first to finish before it fails, naming the holder.
+    lock_wait_seconds: float = Field(0.0, ge=0)
 
     _input_path = field_validator("input", mode="before")(_as_source)
 
@@ -365,11 +381,17 @@ def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise DoclstmError(f"{source}: invalid params: {problems}") from exc
+        given = {item.partition("=")[0]: item for item in overrides}
+        problems = "; ".join(_problem(err, given, source) for err in exc.errors())
+        raise DoclstmError(f"invalid params: {problems}") from exc
+
+
+def _problem(err: Any, given: dict[str, str], source: str) -> str:
+    """One validation error, blamed on the `--set` that gave the value, else on the file."""
+    key = ".".join(str(p) for p in err["loc"])
+    setting = next((item for k, item in given.items() if key == k or key.startswith(f"{k}.")), None)
+    where = f"--set {setting}" if setting else f"{source}: {key or '<root>'}"
+    return f"{where}: {err['msg']}"
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:

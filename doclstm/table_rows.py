@@ -154,6 +154,26 @@ def iter_parquet(path: Path, spec: SourceParams, batch_rows: int) -> Iterator[Ra
         raise DoclstmError(f"{path}: unreadable after row {row} ({exc})") from exc
 
 
+def table_columns(path: Path, fmt: str, spec: SourceParams, max_bytes: int) -> list[str]:
+    """The column names of a table: its header line (CSV), first object (JSON Lines) or
+    schema (Parquet); empty when it has none."""
+    if fmt == "parquet":
+        parts = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+        return pq.ParquetFile(parts[0]).schema_arrow.names if parts else []
+    with path.open("rb") as handle:
+        if fmt == "csv":
+            first = next(_csv_records(handle, spec.csv_delimiter, max_bytes), None)
+            return first.fields or [] if first else []
+        for _, line in _bounded_lines(handle, max_bytes):
+            if line is not None and line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    return []
+                return list(record) if isinstance(record, dict) else []
+    return []
+
+
 @dataclass(frozen=True)
 class _Record:
     line: int  # the record's first physical line

@@ -51,6 +51,7 @@ def training_markdown(run: TrainingRun) -> str:
             f"{_reused(e.cached)} |",
             f"| register | run {r.run_id}, {r.model_uri}{_reused(r.cached)} |",
             f"| gate | {g.decision}: {g.reason}; champion {g.champion or 'none'} |",
+            *(f"| warning | ingest: {w} |" for w in i.warnings),
             "",
             _open_hint(r.tracking_uri, f"run {r.run_id}"),
         ]

@@ -6,6 +6,9 @@ that cannot be used go to `data/quarantine/ingest.parquet` with a reason.
 Sources (`ingest.source`: one or a list) are read in order as streams, so
 memory is bounded by one row group whatever their size. Invariant, checked
 on every run against what the writers wrote: seen = ingested + quarantined.
+What a user should hear about a source (no documents, labels that went
+unread, bytes replaced; doclstm/source_checks.py) is logged as a warning and
+kept in the manifest summary and the result's `warnings`.
 
 Run: `doclstm stage ingest` (or the `ingest` task of flows/pipeline.py).
 """
@@ -35,6 +38,7 @@ from doclstm.manifest import (
 from doclstm.params import IngestParams
 from doclstm.read_ahead import read_ahead
 from doclstm.retry_policy import io_retry_options
+from doclstm.source_checks import source_warnings
 from doclstm.sources import ResolvedSource, resolve_source, source_fingerprint
 from doclstm.splits import assign_split
 from doclstm.table_writer import PartedWriter, TableWriter
@@ -56,6 +60,7 @@ class IngestResult:
     quarantined: int
     by_split: dict[str, int]
     cached: bool
+    warnings: list[str]
 
 
 def ingest_documents(
@@ -104,7 +109,7 @@ def _ingest_source(
     quarantine: TableWriter,
 ) -> dict[str, Any]:
     limits = ReadLimits(params.max_document_bytes, params.max_source_bytes)
-    seen = ingested = decode_flagged = 0
+    seen = ingested = decode_flagged = labelled = 0
     reasons: Counter[str] = Counter()
     by_split: Counter[str] = Counter()
     for raw in read_ahead(source, limits, params.row_group_rows):
@@ -135,9 +140,16 @@ def _ingest_source(
             }
         )
         ingested += 1
+        labelled += raw.label is not None
         decode_flagged += decoded.decode_errors
         by_split[split] += 1
     quarantined = sum(reasons.values())
+    outside = sum(n for reason, n in reasons.items() if reason.startswith("outside the layout"))
+    warnings = source_warnings(
+        source, seen, labelled, outside, decode_flagged, params.max_document_bytes
+    )
+    for warning in warnings:
+        log.warning("ingest: %s", warning)
     log.info(
         "ingest: %s: %d seen, %d ingested, %d quarantined %s",
         source.name,
@@ -155,6 +167,7 @@ def _ingest_source(
         "decode_errors": decode_flagged,
         "by_split": dict(sorted(by_split.items())),
         "reasons": dict(sorted(reasons.items())),
+        "warnings": warnings,
     }
 
 
@@ -174,6 +187,7 @@ def _summary(
         "decode_errors": total("decode_errors"),
         "by_split": dict(sorted(by_split.items())),
         "sources": per_source,
+        "warnings": [w for s in per_source for w in s["warnings"]],
     }
     written = sum(parts.values())
     if summary["seen"] != written + quarantined:
@@ -205,4 +219,5 @@ def _result(out_dir: Path, qfile: Path, summary: dict[str, Any], cached: bool) -
         quarantined=summary["quarantined"],
         by_split=summary["by_split"],
         cached=cached,
+        warnings=summary.get("warnings", []),  # none in a manifest from before warnings
     )
