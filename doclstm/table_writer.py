@@ -15,6 +15,7 @@ from typing import Any, Self
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from doclstm.atomic import clear_leftovers
 from doclstm.tables import part_name
 
 
@@ -26,6 +27,7 @@ class TableWriter:
         self.rows = 0
         self._columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         dest.parent.mkdir(parents=True, exist_ok=True)
+        clear_leftovers(dest)
         self._tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
