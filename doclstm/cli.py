@@ -74,8 +74,8 @@ def promote(
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Make VERSION of `register.model_name` the champion, bypassing the gate (not the check
-    of its files)."""
+    """Make VERSION of `register.model_name` the champion, bypassing the gate; its files are
+    still verified first."""
     from doclstm.registry import manual_actor
 
     params = load_params(params_file, overrides)

@@ -33,7 +33,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelStatus, Metric, Param, RunTag
+from mlflow.entities import LoggedModelStatus, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
@@ -99,6 +99,7 @@ def register_model(
     existing = _version_with_fingerprint(client, params.model_name, fingerprint)
     if existing is not None:
         log.info("register: model unchanged, already version %s", existing.version)
+        _finish_run(client, existing.run_id)
         _alias_if_newest(client, params.model_name, existing)
         result = _result(client, uri, params.model_name, existing, cached=True)
         write_json(out_file, asdict(result))
@@ -110,25 +111,9 @@ def register_model(
     encoder = encoder_tags(model_manifest.summary)
     with mlflow.start_run(run_id=run_id) as run:
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
-        client.log_batch(
-            run_id,
-            tags=[
-                RunTag(k, v)
-                for k, v in {
-                    FINGERPRINT_TAG: fingerprint,
-                    **lineage_tags(tokens_dir),
-                    **encoder,
-                }.items()
-            ],
-        )
-        for path in sorted((reports_dir / "plots").glob("*.png")):
-            client.log_artifact(run_id, str(path), "plots")
-        for name in ("metrics.json", "test_predictions.parquet", EVALUATE_MANIFEST):
-            client.log_artifact(run_id, str(reports_dir / name), "reports")
-        client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
-        client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
-        client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")
-        client.log_artifact(run_id, str(model_dir / "tokenizer.json"), "tokenizer")
+        tags = {FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder}
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
         model_uri = _logged_model(client, run.info.experiment_id, run_id, fingerprint)
         if model_uri is None:
             model_uri = mlflow.pyfunc.log_model(
@@ -221,6 +206,25 @@ def _log_run(
         client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])
 
 
+def _log_artifacts(
+    client: MlflowClient,
+    run_id: str,
+    model_dir: Path,
+    reports_dir: Path,
+    tokens_dir: Path,
+    validation_dir: Path,
+) -> None:
+    """The plots, reports, manifests and tokenizer; a repeat overwrites them in place."""
+    for path in sorted((reports_dir / "plots").glob("*.png")):
+        client.log_artifact(run_id, str(path), "plots")
+    for name in ("metrics.json", "test_predictions.parquet", EVALUATE_MANIFEST):
+        client.log_artifact(run_id, str(reports_dir / name), "reports")
+    client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
+    client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
+    client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")
+    client.log_artifact(run_id, str(model_dir / "tokenizer.json"), "tokenizer")
+
+
 def _logged_model(
     client: MlflowClient, experiment: str, run_id: str, fingerprint: str
 ) -> str | None:
@@ -238,6 +242,12 @@ def _logged_model(
         else:
             client.delete_logged_model(model.model_id)
     return ready
+
+
+def _finish_run(client: MlflowClient, run_id: str) -> None:
+    """Mark the version's run FINISHED if a crash after registering left it RUNNING."""
+    if client.get_run(run_id).info.status != RunStatus.to_string(RunStatus.FINISHED):
+        client.set_terminated(run_id, "FINISHED")
 
 
 def _alias_if_newest(client: MlflowClient, name: str, version: Any) -> None:

@@ -39,6 +39,7 @@ def run_killed_at(
         *args,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CRASH_POINTS", None)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -49,7 +50,10 @@ def calls_in_a_whole_run(target: str, args: list[str], cwd: Path, count_file: Pa
 
 
 def kill_points(calls: int, how_many: int, seed: int) -> list[int]:
-    """The first and last call, and `how_many - 2` others drawn with `seed`."""
+    """The first and last call, and `how_many - 2` others drawn with `seed`; every call
+    when CRASH_POINTS=all is set (the exhaustive run BENCHMARKS.md, "Faults injected", reports)."""
+    if os.environ.get("CRASH_POINTS") == "all":
+        return list(range(1, calls + 1))
     inner = list(range(2, calls))
     drawn = random.Random(seed).sample(inner, min(len(inner), max(how_many - 2, 0)))
     return sorted({1, calls, *drawn})

@@ -151,3 +151,38 @@ def test_a_declared_label_without_documents_fails(tmp_path: Path) -> None:
             tmp_path / "quarantine",
             tmp_path / "reports",
         )
+
+
+def _label_folders(root: Path, counts: dict[str, int]) -> Path:
+    for label, n in counts.items():
+        (root / "train" / label).mkdir(parents=True)
+        for i in range(n):
+            (root / "train" / label / f"{i}.txt").write_text(f"{GOOD} {label} number {i}.")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"pos": 30}, "validate: the train split has one class ('pos'); a classifier needs"),
+        (
+            {"pos": 30, "neg": 30, "mystery": 1},
+            "validate: train class 'mystery' has 1 document(s), fewer than "
+            "validate.min_class_documents (5)",
+        ),
+    ],
+    ids=["one-label-folder", "stray-label-folder"],
+)
+def test_a_source_tree_with_a_bad_label_set_stops_at_validate(
+    tmp_path: Path, counts: dict[str, int], message: str
+) -> None:
+    from doclstm.params import load_params
+    from doclstm.stages import run_stage
+
+    corpus = _label_folders(tmp_path / "corpus", counts)
+    params = load_params(None, [f"base.workspace={tmp_path / 'ws'}", f"ingest.source={corpus}"])
+    run_stage("ingest", params)
+    with pytest.raises(DoclstmError) as failed:
+        run_stage("validate", params)
+    assert str(failed.value).startswith(message)
+    assert not (tmp_path / "ws/data/validated").exists()  # tokenize has nothing to read

@@ -63,7 +63,9 @@ def test_a_data_stage_killed_anywhere_reruns_to_the_same_bytes(
     assert calls >= 2, f"{target} is not on the {stage} stage's path"
     expected = _tree(clean, stage)
 
-    for point in kill_points(calls, how_many=5, seed=26):
+    points = kill_points(calls, how_many=5, seed=26)
+    print(f"{stage}: {calls} calls; killed at {points}")
+    for point in points:
         workspace = tmp_path / f"killed-at-{point}"
         _params_file(workspace, small_corpus)
         if before:  # the same inputs (the ingest cases show that they come out the same)

@@ -84,8 +84,9 @@ def test_register_or_gate_killed_anywhere_reruns_to_one_consistent_registry(
     expected = _registry_state(clean)
     assert expected["history"] == ["1"] and expected["gate"] == "promoted"
 
-    print(f"{killed}: {calls} calls; killed at", kill_points(calls, POINTS[killed], 26))
-    for point in kill_points(calls, how_many=POINTS[killed], seed=26):
+    points = kill_points(calls, how_many=POINTS[killed], seed=26)
+    print(f"{killed}: {calls} calls; killed at {points}")
+    for point in points:
         workspace = _workspace(built_workspace, small_corpus, tmp_path / f"at-{point}")
         if killed == "gate":
             _run("register", workspace, small_corpus)
