@@ -49,9 +49,7 @@ def _registry_state(workspace: Path) -> dict[str, Any]:
             (v.version, sorted(v.aliases), {k: v.tags.get(k) for k in VERSION_TAGS})
             for v in versions
         ),
-        "logged_models": sorted(
-            m.status.name for m in client.search_logged_models(experiments)
-        ),
+        "logged_models": sorted(m.status.name for m in client.search_logged_models(experiments)),
         "history": json.loads(model.tags.get(HISTORY_TAG, "[]")),
         "pending": model.tags.get(PENDING_TAG),
         "gate": json.loads((workspace / "reports/gate.json").read_text())["result"]["decision"],
