@@ -54,13 +54,18 @@ def source_warnings(
             )
     elif labelled == 0 and outside_layout:
         warnings.append(
-            f"{name}: read as unlabelled files, and {outside_layout} files in sub-folders were "
-            "refused as outside the layout; if those folders are labels, set the source's "
+            f"{name}: read as unlabelled files, and {_count(outside_layout, 'file')} in "
+            "sub-folders were refused as outside the layout; if those folders are labels, set "
+            "the source's "
             "layout: labels (or splits for <train|test>/<label>/)"
         )
     if replaced:
         warnings.append(
-            f"{name}: {replaced} documents had undecodable or NUL bytes replaced with U+FFFD "
-            "(decode_errors is true on their rows); is the source UTF-8?"
+            f"{name}: {_count(replaced, 'document')} had undecodable or NUL bytes replaced with "
+            "U+FFFD (decode_errors is true on those rows); is the source UTF-8?"
         )
     return warnings
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

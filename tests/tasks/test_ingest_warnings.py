@@ -61,7 +61,7 @@ def test_replaced_bytes_are_counted_per_source_in_the_warning(tmp_path: Path) ->
     result = ingest(tmp_path / "ws", f"ingest.source={table}")
     assert result.warnings == [
         f"{table}: 30 documents had undecodable or NUL bytes replaced with U+FFFD "
-        "(decode_errors is true on their rows); is the source UTF-8?"
+        "(decode_errors is true on those rows); is the source UTF-8?"
     ]
 
 
@@ -77,7 +77,7 @@ def test_nul_bytes_are_replaced_and_flagged(tmp_path: Path) -> None:
     rows = {r["doc_id"]: r for r in ingested_rows(tmp_path / "ws")}
     assert rows["pos/nul.txt"]["decode_errors"] and rows["pos/nul.txt"]["text"] == "Good\ufffdfilm"
     assert not rows["pos/clean.txt"]["decode_errors"]
-    assert [w.split(": ", 1)[1][:11] for w in result.warnings] == ["1 documents"]
+    assert [w.split(": ", 1)[1][:15] for w in result.warnings] == ["1 document had "]
 
 
 def test_files_refused_beside_an_unlabelled_tree_point_at_the_layout(tmp_path: Path) -> None:
