@@ -40,7 +40,12 @@ def source_warnings(
     warnings = []
     if labelled == 0 and source.format in TABLES and source.spec.label_column is not None:
         columns = table_columns(source.path, source.format, source.spec, max_document_bytes)
-        if source.spec.label_column not in columns:
+        if source.spec.label_column in columns:
+            warnings.append(
+                f"{name}: column {source.spec.label_column!r} is empty in every row, so all "
+                f"{seen} documents are unlabelled"
+            )
+        else:
             lookalike = [c for c in columns if c.strip().lower() in LABEL_LIKE]
             hint = (
                 f"; column {lookalike[0]!r} looks like labels: set the source's "
@@ -56,8 +61,7 @@ def source_warnings(
         warnings.append(
             f"{name}: read as unlabelled files, and {_count(outside_layout, 'file')} in "
             "sub-folders were refused as outside the layout; if those folders are labels, set "
-            "the source's "
-            "layout: labels (or splits for <train|test>/<label>/)"
+            "the source's layout: labels (or splits for <train|test>/<label>/)"
         )
     if replaced:
         warnings.append(

@@ -51,6 +51,11 @@ def test_a_table_without_its_label_column_warns_and_points_at_a_lookalike(
         tmp_path / "ws2", f'ingest.source={{"path": "{table}", "label_column": null}}'
     )
     assert on_purpose.warnings == []
+    blank = tmp_path / "blank.csv"
+    blank.write_text("id,text,label\n" + "".join(f"{i},{PROSE} {i},\n" for i in range(3)))
+    assert ingest(tmp_path / "ws3", f"ingest.source={blank}").warnings == [
+        f"{blank}: column 'label' is empty in every row, so all 3 documents are unlabelled"
+    ]
 
 
 def test_replaced_bytes_are_counted_per_source_in_the_warning(tmp_path: Path) -> None:
