@@ -140,8 +140,10 @@ def score_job(
     with exclusive_lock(out_dir / OUTPUT_LOCK, params.lock_wait_seconds, busy, LOCK_SETTING):
         if force:  # everything but the lock this process holds
             for child in out_dir.iterdir():
-                if child.name != OUTPUT_LOCK:
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.is_dir():
+                    shutil.rmtree(child)
+                elif child.name != OUTPUT_LOCK:
+                    child.unlink()
         source = resolve_source(params.input, workspace_root)
         yield ScoreJob(params, source, model.model_dir, model.name, model.version, out_dir)
 
