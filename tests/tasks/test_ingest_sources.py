@@ -102,3 +102,20 @@ def test_a_list_of_sources_is_merged_each_row_keeping_its_source(
 def test_sources_must_have_distinct_names(small_corpus: Path) -> None:
     with pytest.raises(DoclstmError, match="share a name"):
         load_params(None, [f"ingest.source=[{small_corpus}, {small_corpus}]"])
+
+
+def test_a_tables_own_val_split_stays_val(tmp_path: Path) -> None:
+    table = tmp_path / "splits.csv"
+    rows = [("train", 30), ("val", 5), ("dev", 5), ("validation", 5), ("test", 5)]
+    lines = [
+        f"{name}-{i},Document {name} number {i} about markets.,pos,{name}\n"
+        for name, n in rows
+        for i in range(n)
+    ]
+    table.write_text("id,text,label,split\n" + "".join(lines))
+    ingest(tmp_path, f'ingest.source={{"path": "{table}", "split_column": "split"}}')
+    split_of = {r["doc_id"]: r["split"] for r in ingested_rows(tmp_path)}
+    for name in ("val", "dev", "validation"):
+        assert {split_of[f"{name}-{i}"] for i in range(5)} == {"val"}, name
+    assert {split_of[f"test-{i}"] for i in range(5)} == {"test"}
+    assert {split_of[f"train-{i}"] for i in range(30)} <= {"train", "val"}
