@@ -80,9 +80,8 @@ def promote(
 
     params = load_params(params_file, overrides)
     registry = _registry(params)
-    registry.finish_pending_change()
     registry.version_tags(version)  # an unknown version fails here, by name
-    _verify_registered(params, version)
+    _verify_registered(params, registry, version)
     _record_decision(registry.name, registry.promote(version, reason, manual_actor()))
 
 
@@ -97,8 +96,8 @@ def rollback(
 
     params = load_params(params_file, overrides)
     registry = _registry(params)
-    registry.finish_pending_change()
-    _verify_registered(params, registry.previous_champion())
+    registry.finish_pending_change()  # the champion history must be whole to read it
+    _verify_registered(params, registry, registry.previous_champion())
     _record_decision(registry.name, registry.rollback(reason, manual_actor()))
 
 
@@ -201,16 +200,14 @@ def _registry(params: Params) -> Any:
     return Registry(uri, params.register_.model_name)
 
 
-def _verify_registered(params: Params, version: str) -> None:
+def _verify_registered(params: Params, registry: Any, version: str) -> None:
     """Download `version` into the model cache, checked against its manifest (one line
     naming the damaged file, if any): a damaged version never becomes champion."""
     from doclstm.model_ref import resolve_model
     from doclstm.stages import workspace
-    from doclstm.tracking import tracking_uri
 
-    ws = workspace(params)
-    uri = tracking_uri(params.register_.tracking_uri, ws.mlflow)
-    resolve_model(f"models:/{params.register_.model_name}/{version}", uri, ws.model_cache)
+    reference = f"models:/{registry.name}/{version}"
+    resolve_model(reference, registry.tracking_uri, workspace(params).model_cache)
 
 
 def _record_decision(model_name: str, decision: Any) -> None:

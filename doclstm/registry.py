@@ -93,6 +93,7 @@ class Registry:
     """The aliases and champion history of one registered model."""
 
     def __init__(self, tracking_uri: str, model_name: str) -> None:
+        self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.name = model_name
 
@@ -171,18 +172,16 @@ class Registry:
         self._change(history[:-1], previous, [demoted, restored])
         return demoted
 
-    def finish_pending_change(self) -> list[Decision]:
-        """Apply the change a crashed promote or rollback left journalled; its decisions."""
+    def finish_pending_change(self) -> None:
+        """Apply the change a crashed promote or rollback left journalled, if any."""
         try:
             raw = self.client.get_registered_model(self.name).tags.get(PENDING_TAG)
         except MlflowException:  # no registered model yet: nothing can be pending
-            return []
-        if raw is None:
-            return []
-        change = json.loads(raw)
-        decisions = [Decision(**d) for d in change["decisions"]]
-        self._apply(change["history"], change["champion"], decisions)
-        return decisions
+            return
+        if raw is not None:
+            change = json.loads(raw)
+            decisions = [Decision(**d) for d in change["decisions"]]
+            self._apply(change["history"], change["champion"], decisions)
 
     def _change(self, history: list[str], champion: str, decisions: list[Decision]) -> None:
         change = {

@@ -163,7 +163,7 @@ def table_columns(path: Path, fmt: str, spec: SourceParams, max_bytes: int) -> l
     with path.open("rb") as handle:
         if fmt == "csv":
             first = next(_csv_records(handle, spec.csv_delimiter, max_bytes), None)
-            return first.fields or [] if first else []
+            return (first.fields or []) if first else []
         for _, line in _bounded_lines(handle, max_bytes):
             if line is not None and line.strip():
                 try:

@@ -110,7 +110,7 @@ def gate_challenger(
         wins, reason = challenger_wins(comparison, params)
         evidence = {"champion_version": champion, **comparison.evidence()}
     if wins:
-        _verify_registered(registry, uri, challenger, model_cache)
+        _verify_registered(registry, challenger, model_cache)
     act = registry.promote if wins else registry.reject
     decision = act(challenger, reason, DECIDED_BY, **evidence)
     log.info("gate: %s version %s %s: %s", name, challenger, decision.decision, reason)
@@ -142,11 +142,11 @@ def gate_with_artifact(
 gate = task(name="gate", **io_retry_options())(gate_with_artifact)
 
 
-def _verify_registered(registry: Registry, uri: str, version: str, model_cache: Path) -> None:
+def _verify_registered(registry: Registry, version: str, model_cache: Path) -> None:
     """Download the version and check it against its manifest; a damaged one is rejected
     (and says so in its tags) rather than promoted."""
     try:
-        resolve_model(f"models:/{registry.name}/{version}", uri, model_cache)
+        resolve_model(f"models:/{registry.name}/{version}", registry.tracking_uri, model_cache)
     except DoclstmError as exc:
         registry.reject(version, f"its files fail verification: {exc}", DECIDED_BY)
         raise
