@@ -76,6 +76,8 @@ class ModelConfig:
     chunk_stride: int = 150
     max_chunks: int = 0  # 0: every window
     chunk_encoder: str = "lstm"  # hierarchical: lstm (trained) | minilm (frozen, cached)
+    embedding_init: str = "random"  # what training started the embedding from | minilm
+    token_dropout: float = 0.0  # training: the share of tokens whose vector is zeroed
 
     @property
     def num_outputs(self) -> int:
@@ -193,6 +195,11 @@ class SequenceClassifier(nn.Module):
     def _summarize(self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str) -> torch.Tensor:
         """The pooled summary of each sequence (what the flat head reads)."""
         embedded = self.dropout(self.embedding(input_ids))
+        if self.training and self.config.token_dropout > 0:
+            # Whole tokens dropped (their vector zeroed), not single features: the model
+            # cannot lean on a few keywords (Gal & Ghahramani 2016's word dropout).
+            keep = torch.rand(input_ids.shape, device=input_ids.device) >= self.config.token_dropout
+            embedded = embedded * (keep.unsqueeze(-1) / (1 - self.config.token_dropout))
         if path == "packed":
             steps, last = self._run_packed(embedded, lengths)
         else:

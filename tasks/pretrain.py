@@ -39,6 +39,7 @@ from doclstm.objectives import LanguageModelObjective
 from doclstm.params import PretrainParams, TrainParams
 from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
+from doclstm.token_vectors import start_embedding
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import FitResult, fit
 from doclstm.training_run import fit_stage
@@ -91,6 +92,9 @@ def pretrain_encoder(
     model = language_model(params, train_params, upstream.summary["vocab_size"], learn)
     config = model.config
     device = pick_device(train_params.device)
+    embedding_init: dict[str, Any] = {"embedding_init": config.embedding_init}
+    if config.embedding_init == "minilm":
+        embedding_init = start_embedding(model.embedding, tokens_dir, device)
     loop = _loop_params(params, train_params)
     objective = language_model_objective(params)
     initial = objective.evaluate(model, held_out, device)["val_perplexity"]
@@ -122,6 +126,7 @@ def pretrain_encoder(
             "tokens_fingerprint": upstream.fingerprint,
             "tokenizer_sha256": tokenizer_sha,
             "resumed_at_step": result.resumed_at_step,
+            **embedding_init,
         }
         files = (ENCODER_WEIGHTS, ENCODER_CONFIG, HISTORY)
         return {name: file_entry(tmp / name) for name in files}, summary
@@ -191,7 +196,14 @@ def language_model_objective(params: PretrainParams) -> LanguageModelObjective:
 
 def _encoder_settings(train_params: TrainParams) -> dict[str, object]:
     """The classifier settings the encoder's weights depend on."""
-    fields = ("cell", "embedding_dim", "hidden_size", "num_layers", "bidirectional")
+    fields = (
+        "cell",
+        "embedding_dim",
+        "hidden_size",
+        "num_layers",
+        "bidirectional",
+        "embedding_init",
+    )
     return {k: getattr(train_params.model, k) for k in fields}
 
 

@@ -37,6 +37,7 @@ from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifes
 from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
+from doclstm.token_vectors import start_embedding
 from doclstm.tokenizer import load_tokenizer
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import FitResult, fit
@@ -93,6 +94,9 @@ def train_model(
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
     initialized: list[str] = []
+    embedding_init: dict[str, Any] = {"embedding_init": config.embedding_init}
+    if config.embedding_init == "minilm":
+        embedding_init = start_embedding(model.embedding, tokens_dir, device)
     if encoder_dir is not None and encoder is not None:
         initialized = load_encoder(
             model, config, encoder_dir, upstream.files["tokenizer.json"].sha256
@@ -132,6 +136,7 @@ def train_model(
             "initialized_from": str(encoder_dir) if initialized else None,
             "initialized_tensors": initialized,
             **encoder_lineage(encoder),
+            **embedding_init,
         }
         if windows is not None and model.window_encoder is not None:
             summary["window_vectors"] = {

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +24,11 @@ import torch
 
 from doclstm.atomic import atomic_dir
 from doclstm.batching import pad_batch
-from doclstm.fingerprint import sha256_file
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.model import ModelConfig, chunk_windows
 from doclstm.tables import iter_verified_batches, write_table
 from doclstm.token_data import has_split, load_split
-from doclstm.window_encoder import DIM, PACKAGE, MiniLMWindows, minilm_path
+from doclstm.window_encoder import DIM, MiniLMWindows, minilm_identity
 
 log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("key", pa.binary(16)), ("vector", pa.list_(pa.float32(), DIM))])
@@ -68,7 +65,7 @@ def window_cache(
         "windows",
         {"chunk_tokens": config.chunk_tokens, "chunk_stride": config.chunk_stride},
         input=upstream.fingerprint,
-        encoder={PACKAGE: version(PACKAGE), "weights": _weights_sha256()},
+        encoder=minilm_identity(),
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -113,8 +110,3 @@ def window_cache(
         StageManifest("windows", fingerprint, files, summary).write(tmp)
     log.info("windows: MiniLM encoded %d windows, cached in %s", computed, out_dir)
     return WindowCache(out_dir, len(keys), computed, cached=False)
-
-
-@cache  # 90 MB: hashed once per process, not by every stage that reads the cache
-def _weights_sha256() -> str:
-    return sha256_file(Path(minilm_path()) / "model.safetensors")

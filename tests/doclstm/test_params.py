@@ -88,3 +88,20 @@ def test_fine_tuning_and_pretraining_settings_shape_only_models_that_use_them() 
     assert nightly("pretrain.epochs=5") == nightly()
     on = nightly("pretrain.enabled=true")
     assert on != nightly() and on != nightly("pretrain.enabled=true", "pretrain.epochs=5")
+
+
+def test_minilm_embedding_init_needs_an_embedding_of_at_most_384_dimensions() -> None:
+    assert load_params(None, ["train.model.embedding_init=minilm"]).train.model.embedding_dim
+    with pytest.raises(DoclstmError, match="embedding_dim 512 must be at most 384"):
+        load_params(None, ["train.model.embedding_init=minilm", "train.model.embedding_dim=512"])
+    with pytest.raises(DoclstmError, match="chunk_encoder minilm has no embedding"):
+        load_params(
+            None,
+            [
+                "train.model.embedding_init=minilm",
+                "train.model.kind=hierarchical",
+                "train.model.chunk_encoder=minilm",
+            ],
+        )
+    settings = load_params(None, ["train.model.embedding_init=minilm"]).train.result_settings()
+    assert settings != load_params(None).train.result_settings()  # it shapes the weights
