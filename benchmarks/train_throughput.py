@@ -59,7 +59,10 @@ def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
 
 def built_batches(train: TokenSplit, params: Params, device: torch.device) -> Iterator[Batch]:
     sampler = BucketBatchSampler(
-        train.lengths, params.train.batch_tokens, params.train.max_batch_size, params.base.seed
+        train.lengths,
+        params.train.batch_tokens,
+        params.train.batch_documents(len(train)),
+        params.base.seed,
     )
     loader = batch_loader(train, sampler, params.train.loader_workers, device, 0)
     while True:

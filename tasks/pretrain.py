@@ -92,8 +92,9 @@ def pretrain_encoder(
     model = language_model(params, train_params, upstream.summary["vocab_size"], learn)
     config = model.config
     device = pick_device(train_params.device)
+    rank = Distributed.from_env(device.type)
     embedding_init: dict[str, Any] = {"embedding_init": config.embedding_init}
-    if config.embedding_init == "minilm":
+    if config.embedding_init == "minilm" and rank.is_main:  # DDP broadcasts rank 0's weights
         embedding_init = start_embedding(model.embedding, tokens_dir, device)
     loop = _loop_params(params, train_params)
     objective = language_model_objective(params)
@@ -137,7 +138,7 @@ def pretrain_encoder(
         fingerprint,
         {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)},
         tracking,
-        Distributed.from_env(device.type),
+        rank,
         lambda checkpoint_dir, on_epoch: fit(
             model,
             learn,
@@ -215,6 +216,7 @@ def _loop_params(params: PretrainParams, train_params: TrainParams) -> TrainPara
             "learning_rate": params.learning_rate,
             "batch_tokens": params.batch_tokens,
             "max_batch_size": params.max_batch_size,
+            "min_steps_per_epoch": 0,  # pretraining text is plentiful; its own budget rules
             "patience": params.patience,
             "checkpoint_steps": params.checkpoint_steps,
             "layer_lr_decay": 1.0,

