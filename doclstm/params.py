@@ -212,8 +212,8 @@ class TrainParams(_Group):
     batch_tokens: int = Field(12_288, ge=1)
     max_batch_size: int = Field(512, ge=1)
     # ...and at most train documents / min_steps_per_epoch (0: no such cap), so that a small
-    # corpus of short texts still gets enough optimizer steps (4,000 sentences in batches of
-    # 512 took 6 steps an epoch and lost 6 points of test accuracy: BENCHMARKS.md).
+    # corpus of short texts still gets enough optimizer steps (2,732 train sentences in
+    # batches of 512 took 6 steps an epoch and lost 6 points of test accuracy: BENCHMARKS.md).
     min_steps_per_epoch: int = Field(50, ge=0)
     # Early stopping and best-epoch selection.
     monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
