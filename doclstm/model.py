@@ -197,7 +197,7 @@ class SequenceClassifier(nn.Module):
         embedded = self.dropout(self.embedding(input_ids))
         if self.training and self.config.token_dropout > 0:
             # Whole tokens dropped (their vector zeroed), not single features: the model
-            # cannot lean on a few keywords (Gal & Ghahramani 2016's word dropout).
+            # cannot lean on a few keywords (word dropout, Iyyer et al. 2015).
             keep = torch.rand(input_ids.shape, device=input_ids.device) >= self.config.token_dropout
             embedded = embedded * (keep.unsqueeze(-1) / (1 - self.config.token_dropout))
         if path == "packed":
