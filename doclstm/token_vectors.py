@@ -60,10 +60,18 @@ def token_vectors_dir(tokens_dir: Path) -> Path:
 
 
 def start_embedding(
-    embedding: torch.nn.Embedding, tokens_dir: Path, device: torch.device
+    embedding: torch.nn.Embedding,
+    init: str,
+    tokens_dir: Path,
+    device: torch.device,
+    apply: bool = True,
 ) -> dict[str, Any]:
-    """Set `embedding`'s weights from the token vectors of `tokens_dir`'s tokenizer (kept
-    in `data/token_vectors/`); what the model's manifest records of it."""
+    """For `init` minilm, set `embedding`'s weights from the token vectors of `tokens_dir`'s
+    tokenizer (kept in `data/token_vectors/`); what the model's manifest records of it.
+    Nothing is loaded for `random`, or when not `apply` (a DDP rank other than 0, whose
+    weights DDP overwrites with rank 0's; a pretrained encoder's embedding replaces it)."""
+    if init != "minilm" or not apply:
+        return {"embedding_init": init}
     found = token_vectors(tokens_dir / "tokenizer.json", token_vectors_dir(tokens_dir), device)
     if len(found.vectors) != embedding.num_embeddings:
         raise DoclstmError(
@@ -86,10 +94,11 @@ def token_vectors(tokenizer_path: Path, out_dir: Path, device: torch.device) -> 
     made for this tokenizer file and these weights, else computed once and kept there."""
     tokenizer_sha256 = sha256_file(tokenizer_path)
     fingerprint = _fingerprint(tokenizer_sha256)
-    if fresh_manifest(out_dir, fingerprint) is not None:
-        cached = load_token_vectors(out_dir, tokenizer_sha256)
-        log.info("token vectors: %d cached vectors from %s", len(cached.vectors), out_dir)
-        return cached
+    cached = fresh_manifest(out_dir, fingerprint)  # every file's checksum verified
+    if cached is not None:  # the fingerprint holds the tokenizer's sha256
+        vectors = _read_vectors(out_dir, cached)
+        log.info("token vectors: %d cached vectors from %s", len(vectors), out_dir)
+        return TokenVectors(vectors, tokenizer_sha256, out_dir, computed=False)
     vectors = distill(Tokenizer.from_file(str(tokenizer_path)), device)
     with atomic_dir(out_dir) as tmp:
         save_file({"vectors": vectors}, str(tmp / VECTORS))
@@ -116,11 +125,18 @@ def load_token_vectors(out_dir: Path, tokenizer_sha256: str) -> TokenVectors:
             f"{out_dir}: token vectors made for tokenizer {str(made_for)[:12]}, not for "
             f"{tokenizer_sha256[:12]}; remove the folder to compute them again"
         )
-    path = manifest.verified_file(out_dir, VECTORS)
+    manifest.verified_file(out_dir, VECTORS)
+    vectors = _read_vectors(out_dir, manifest)
+    return TokenVectors(vectors, tokenizer_sha256, out_dir, computed=False)
+
+
+def _read_vectors(out_dir: Path, manifest: StageManifest) -> np.ndarray:
+    """The vectors file of a verified folder, refused unless it holds the count listed."""
+    path = out_dir / VECTORS
     vectors = load_file(str(path))["vectors"]
     if len(vectors) != manifest.summary["vectors"]:
         raise DoclstmError(f"{path}: {len(vectors)} vectors, manifest says otherwise; remove it")
-    return TokenVectors(vectors, tokenizer_sha256, out_dir, computed=False)
+    return vectors
 
 
 def token_texts(tokenizer: Tokenizer) -> list[str]:

@@ -95,11 +95,10 @@ def train_model(
     model = SequenceClassifier(config)
     initialized: list[str] = []
     rank = Distributed.from_env(device.type)
-    embedding_init: dict[str, Any] = {"embedding_init": config.embedding_init}
-    # A pretrained encoder brings its own embedding (pretrain started it from the vectors);
-    # under DDP, rank 0's weights are broadcast to the others.
-    if config.embedding_init == "minilm" and encoder is None and rank.is_main:
-        embedding_init = start_embedding(model.embedding, tokens_dir, device)
+    # A pretrained encoder brings its own embedding (pretrain started it from the vectors).
+    embedding_init = start_embedding(
+        model.embedding, config.embedding_init, tokens_dir, device, encoder is None and rank.is_main
+    )
     if encoder_dir is not None and encoder is not None:
         initialized = load_encoder(
             model, config, encoder_dir, upstream.files["tokenizer.json"].sha256
