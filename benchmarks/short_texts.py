@@ -29,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.train_throughput import built_batches, run
-from doclstm.batching import BucketBatchSampler
+from benchmarks.train_throughput import built_batches, built_sampler, run
 from doclstm.device import pick_device
 from doclstm.manifest import StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
@@ -47,13 +46,7 @@ def rate(tokens: Path, params: Params, real_tokens: int) -> dict[str, float]:
     train = load_split(tokens, "train", manifest)
     device = pick_device(params.train.device)
     config = ModelConfig.for_tokens(manifest.summary, params.train.model)
-    sampler = BucketBatchSampler(
-        train.lengths,
-        params.train.batch_tokens,
-        params.train.batch_documents(len(train)),
-        params.base.seed,
-    )
-    batches = sampler.batches()
+    batches = built_sampler(train, params).batches()
     documents = sum(len(b) for b in batches) / len(batches)
     per_step = float(train.lengths.sum()) / len(batches)
     torch.manual_seed(params.base.seed)

@@ -57,13 +57,18 @@ def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
     return workspace / "data/tokens"
 
 
-def built_batches(train: TokenSplit, params: Params, device: torch.device) -> Iterator[Batch]:
-    sampler = BucketBatchSampler(
+def built_sampler(train: TokenSplit, params: Params) -> BucketBatchSampler:
+    """The trainer's sampler for `train` (doclstm.trainer.fit, one process)."""
+    return BucketBatchSampler(
         train.lengths,
         params.train.batch_tokens,
         params.train.batch_documents(len(train)),
         params.base.seed,
     )
+
+
+def built_batches(train: TokenSplit, params: Params, device: torch.device) -> Iterator[Batch]:
+    sampler = built_sampler(train, params)
     loader = batch_loader(train, sampler, params.train.loader_workers, device, 0)
     while True:
         yield from loader
