@@ -60,18 +60,22 @@ def token_vectors_dir(tokens_dir: Path) -> Path:
 
 
 def start_embedding(
-    embedding: torch.nn.Embedding,
+    model: torch.nn.Module,
     init: str,
     tokens_dir: Path,
     device: torch.device,
     apply: bool = True,
 ) -> dict[str, Any]:
-    """For `init` minilm, set `embedding`'s weights from the token vectors of `tokens_dir`'s
-    tokenizer (kept in `data/token_vectors/`); what the model's manifest records of it.
-    Nothing is loaded for `random`, or when not `apply` (a DDP rank other than 0, whose
-    weights DDP overwrites with rank 0's; a pretrained encoder's embedding replaces it)."""
+    """For `init` minilm, set the weights of `model.embedding` from the token vectors of
+    `tokens_dir`'s tokenizer (kept in `data/token_vectors/`); what the model's manifest
+    records of it. Nothing is loaded for `random` (a model that reads MiniLM windows has no
+    token embedding), or when not `apply` (a DDP rank other than 0, whose weights DDP
+    overwrites with rank 0's; a pretrained encoder's embedding replaces it)."""
     if init != "minilm" or not apply:
         return {"embedding_init": init}
+    embedding = model.embedding
+    if not isinstance(embedding, torch.nn.Embedding):
+        raise DoclstmError(f"{type(model).__name__} has no token embedding to start from vectors")
     found = token_vectors(tokens_dir / "tokenizer.json", token_vectors_dir(tokens_dir), device)
     if len(found.vectors) != embedding.num_embeddings:
         raise DoclstmError(

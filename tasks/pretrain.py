@@ -93,9 +93,7 @@ def pretrain_encoder(
     config = model.config
     device = pick_device(train_params.device)
     rank = Distributed.from_env(device.type)
-    embedding_init = start_embedding(
-        model.embedding, config.embedding_init, tokens_dir, device, rank.is_main
-    )
+    embedding_init = start_embedding(model, config.embedding_init, tokens_dir, device, rank.is_main)
     loop = _loop_params(params, train_params)
     objective = language_model_objective(params)
     initial = objective.evaluate(model, held_out, device)["val_perplexity"]

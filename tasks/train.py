@@ -97,7 +97,7 @@ def train_model(
     rank = Distributed.from_env(device.type)
     # A pretrained encoder brings its own embedding (pretrain started it from the vectors).
     embedding_init = start_embedding(
-        model.embedding, config.embedding_init, tokens_dir, device, encoder is None and rank.is_main
+        model, config.embedding_init, tokens_dir, device, encoder is None and rank.is_main
     )
     if encoder_dir is not None and encoder is not None:
         initialized = load_encoder(

@@ -68,7 +68,7 @@ def test_the_embedding_starts_from_the_vectors(trained: Params) -> None:
     )
     tokens_summary = StageManifest.load(_tokens(trained)).summary
     model = SequenceClassifier(ModelConfig.for_tokens(tokens_summary, trained.train.model))
-    tv.start_embedding(model.embedding, "minilm", _tokens(trained), CPU)
+    tv.start_embedding(model, "minilm", _tokens(trained), CPU)
     expected = tv.embedding_matrix(kept.vectors, trained.train.model.embedding_dim)
     assert torch.equal(model.embedding.weight.detach(), expected)
 
