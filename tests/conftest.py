@@ -16,6 +16,12 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# pytest-xdist workers share the cores: each takes its part for torch's thread pool (and
+# the processes the tests start inherit it), instead of every worker spinning one thread
+# per core of the machine.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
 
 DOCS_PER_LABEL = 60
 # Small and fast, but the real code paths: a real tokenizer, a real BiLSTM, real MLflow.
