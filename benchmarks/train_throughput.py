@@ -37,7 +37,7 @@ import torch
 from doclstm.batching import BucketBatchSampler, batch_loader, pad_batch
 from doclstm.device import pick_device
 from doclstm.manifest import StageManifest
-from doclstm.model import ModelConfig, SequenceClassifier
+from doclstm.model import ModelConfig, SequenceClassifier, batch_lengths
 from doclstm.objectives import ClassifierObjective
 from doclstm.optimization import Optimization
 from doclstm.params import Params, load_params
@@ -60,7 +60,7 @@ def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
 def built_sampler(train: TokenSplit, params: Params) -> BucketBatchSampler:
     """The trainer's sampler for `train` (doclstm.trainer.fit, one process)."""
     return BucketBatchSampler(
-        train.lengths,
+        batch_lengths(train.lengths, params.train.model.rnn_tokens),
         params.train.batch_tokens,
         params.train.batch_documents(len(train)),
         params.base.seed,

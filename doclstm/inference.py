@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from doclstm.batching import BucketBatchSampler, pad_batch
-from doclstm.model import SequenceClassifier, probabilities
+from doclstm.model import SequenceClassifier, batch_lengths, probabilities
 from doclstm.windowed import windowed_logits
 
 
@@ -38,7 +38,11 @@ def predict_probabilities(
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     short = np.arange(len(sequences)) if window is None else np.flatnonzero(lengths <= window)
     sampler = BucketBatchSampler(
-        lengths[short].tolist(), batch_tokens, max_batch_size, seed=0, shuffle=False
+        batch_lengths(lengths[short], model.config.rnn_tokens).tolist(),
+        batch_tokens,
+        max_batch_size,
+        seed=0,
+        shuffle=False,
     )
     for batch in sampler.batches() if len(short) else []:
         rows = short[batch]

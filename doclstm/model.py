@@ -35,6 +35,14 @@ summary as the flat `last` pooling; the head reads that. It takes the same
 padded ids and lengths as the flat model, so the trainer, evaluation and
 scoring need nothing else, and the padding-invariance tests cover it too.
 `max_chunks` > 0 keeps a document's first `max_chunks` windows.
+
+`bag_buckets` > 0 adds a second expert beside the RNN: a linear model over
+the document's token ids and hashed bigrams (doclstm/bag.py), trained on its
+own loss; the logits are the mean of the two. With `rnn_tokens` > 0 a flat
+model's RNN reads at most that many tokens of each document, half from its
+head and half from its tail (`head_tail_cut`, the tokenizer's `head_tail`
+truncation), while the bag reads all `tokenize.max_tokens`: the linear part
+costs a few integer operations a token, the RNN most of the step.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from doclstm.bag import TokenBag
 from doclstm.errors import DoclstmError
 from doclstm.window_encoder import DIM as MINILM_DIM
 from doclstm.window_encoder import MiniLMWindows
@@ -78,6 +87,8 @@ class ModelConfig:
     chunk_encoder: str = "lstm"  # hierarchical: lstm (trained) | minilm (frozen, cached)
     embedding_init: str = "random"  # what training started the embedding from | minilm
     token_dropout: float = 0.0  # training: the share of tokens whose vector is zeroed
+    bag_buckets: int = 0  # > 0: a linear expert over token ids and hashed bigrams (bag.py)
+    rnn_tokens: int = 0  # > 0, flat: the RNN reads this many tokens, head and tail halves
 
     @property
     def num_outputs(self) -> int:
@@ -125,6 +136,8 @@ class SequenceClassifier(nn.Module):
             )
         if config.chunk_encoder == "minilm" and config.kind != "hierarchical":
             raise DoclstmError("model chunk_encoder minilm needs kind hierarchical")
+        if config.rnn_tokens and config.kind != "flat":
+            raise DoclstmError("model rnn_tokens cuts a flat model's input: hierarchical reads all")
         if not 1 <= config.chunk_stride <= config.chunk_tokens:
             raise DoclstmError(
                 f"model chunk_stride must be between 1 and chunk_tokens ({config.chunk_tokens}), "
@@ -157,19 +170,50 @@ class SequenceClassifier(nn.Module):
             )
             summary_width = width
         self.head = nn.Linear(summary_width, config.num_outputs)
+        self.bag = (
+            TokenBag(config.vocab_size, config.bag_buckets, config.num_outputs)
+            if config.bag_buckets
+            else None
+        )
 
     def forward(
-        self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str | None = None
+        self,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        path: str | None = None,
+        experts: bool = False,
     ) -> torch.Tensor:
-        """Logits (batch, outputs) for right-padded `input_ids` with true `lengths` (>= 1)."""
+        """Logits (batch, outputs) for right-padded `input_ids` with true `lengths` (>= 1):
+        the mean of the experts' (the RNN's, and the token bag's when there is one). With
+        `experts`, each expert's logits, stacked (experts, batch, outputs): training gives
+        each its own loss."""
         path = path or self.config.rnn_path
         if path == "auto":
             path = "packed" if input_ids.is_cuda else "padded"
         if path not in ("packed", "padded"):
             raise ValueError(f"unknown RNN path {path!r}")
         if self.config.kind == "hierarchical":
-            return self._hierarchical(input_ids, lengths, path)
-        return self.head(self.dropout(self._summarize(input_ids, lengths, path)))
+            recurrent = self._hierarchical(input_ids, lengths, path)
+        else:
+            ids, read = head_tail_cut(
+                input_ids, lengths, self.config.rnn_tokens, self.config.pad_id
+            )
+            recurrent = self.head(self.dropout(self._summarize(ids, read, path)))
+        return self.with_bag(recurrent, input_ids, lengths, experts)
+
+    def with_bag(
+        self,
+        recurrent: torch.Tensor,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        experts: bool = False,
+    ) -> torch.Tensor:
+        """The RNN's logits `recurrent` joined with the token bag's over the same batch
+        (see forward); unchanged when there is no bag."""
+        if self.bag is None:
+            return recurrent.unsqueeze(0) if experts else recurrent
+        stacked = torch.stack((recurrent, self.bag(input_ids, lengths).to(recurrent.dtype)))
+        return stacked if experts else stacked.mean(0)
 
     def _hierarchical(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str
@@ -294,6 +338,31 @@ def recurrent_encoder(
         dropout=between_layers if config.num_layers > 1 else 0.0,
     )
     return embedding, rnn
+
+
+def head_tail_cut(
+    input_ids: torch.Tensor, lengths: torch.Tensor, keep: int, pad_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each right-padded row cut to its first (keep + 1) // 2 and last keep // 2 tokens when
+    longer than `keep` (doclstm.tokenizer.truncate's `head_tail`), with the new lengths;
+    `keep` 0 or no row that long: unchanged."""
+    if keep <= 0 or int(lengths.max()) <= keep:
+        return input_ids, lengths
+    head = (keep + 1) // 2
+    lengths = lengths.to(input_ids.device)
+    position = torch.arange(keep, device=input_ids.device)[None, :]
+    over = (lengths > keep)[:, None]
+    # Past the head, a long row reads its tail: position j maps to length - keep + j.
+    index = torch.where(over & (position >= head), lengths[:, None] - keep + position, position)
+    read = lengths.clamp(max=keep)
+    cut = input_ids.gather(1, index.clamp(max=input_ids.size(1) - 1))
+    return cut.masked_fill(position >= read[:, None], pad_id), read.to("cpu")
+
+
+def batch_lengths(lengths: np.ndarray, rnn_tokens: int) -> np.ndarray:
+    """The lengths that size batches of documents: the tokens the RNN reads, which
+    `rnn_tokens` cuts (the bag's few integers a token do not count)."""
+    return np.minimum(lengths, rnn_tokens) if rnn_tokens else lengths
 
 
 def window_counts(

@@ -90,8 +90,9 @@ class ClassifierObjective:
         scaler: torch.amp.GradScaler,
     ) -> torch.Tensor:
         with autocast():
-            logits = net(ids, lengths)
-        loss = self.criterion(logits, labels)
+            experts = net(ids, lengths, experts=True)
+        # Each expert on its own loss: the bag cannot fit the train set for the RNN too.
+        loss = torch.stack([self.criterion(logits, labels) for logits in experts]).mean()
         scaler.scale(loss).backward()
         return loss
 

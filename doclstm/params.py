@@ -175,6 +175,13 @@ class ModelParams(_Group):
     # end to end; minilm, frozen all-MiniLM-L6-v2 (a core dependency), its
     # window vectors computed once and cached in data/windows/.
     chunk_encoder: Literal["lstm", "minilm"] = "lstm"
+    # A linear expert beside the RNN over the document's token ids and its token bigrams
+    # hashed into bag_buckets rows (doclstm/bag.py), trained on its own loss; the model's
+    # logits are the mean of the two experts'. 0: the RNN alone.
+    bag_buckets: int = Field(0, ge=0)
+    # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
+    # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
+    rnn_tokens: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _stride_within_chunk(self) -> ModelParams:
@@ -187,6 +194,8 @@ class ModelParams(_Group):
                 f"embedding_init minilm gives {MINILM_DIM}-d vectors: embedding_dim "
                 f"{self.embedding_dim} must be at most {MINILM_DIM}"
             )
+        if self.rnn_tokens and self.kind != "flat":
+            raise ValueError("rnn_tokens cuts a flat model's input: a hierarchical one reads all")
         if self.chunk_stride > self.chunk_tokens:
             raise ValueError(
                 f"chunk_stride {self.chunk_stride} is over chunk_tokens {self.chunk_tokens}: "

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from doclstm.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.distributed import Distributed
 from doclstm.errors import DoclstmError
-from doclstm.model import SequenceClassifier
+from doclstm.model import SequenceClassifier, batch_lengths
 from doclstm.objectives import ClassifierObjective, Objective
 from doclstm.optimization import Optimization
 from doclstm.params import TrainParams
@@ -93,8 +93,10 @@ def fit(
         )
     torch.manual_seed(seed + dist.rank)  # dropout differs by rank, as it should
 
+    # A classifier's batches are sized by what its RNN reads; a language model reads all.
+    rnn_tokens = model.config.rnn_tokens if isinstance(model, SequenceClassifier) else 0
     sampler = BucketBatchSampler(
-        train.lengths,
+        batch_lengths(train.lengths, rnn_tokens),
         params.batch_tokens,
         params.batch_documents(len(train)),
         seed,

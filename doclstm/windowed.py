@@ -24,8 +24,10 @@ from doclstm.model import SequenceClassifier
 
 
 def can_window(model: SequenceClassifier) -> bool:
-    """Only a flat unidirectional model can carry its state from window to window."""
-    return model.config.kind == "flat" and not model.config.bidirectional
+    """Only a flat unidirectional model that reads whole documents (no `rnn_tokens` cut)
+    can carry its state from window to window."""
+    c = model.config
+    return c.kind == "flat" and not c.bidirectional and not c.rnn_tokens
 
 
 @torch.no_grad()
@@ -111,4 +113,9 @@ def _windowed(
         "attention": weighted / normaliser,
         "concat": torch.cat((last, running_max, mean), 1),
     }[config.pooling]
-    return model.head(model.dropout(summary))
+    recurrent = model.head(model.dropout(summary))
+    if model.bag is None:
+        return recurrent
+    # The bag reads whole documents at once: a few integers a token, no activations.
+    ids, _ = pad_batch(list(sequences))
+    return model.with_bag(recurrent, ids.to(device), lengths)

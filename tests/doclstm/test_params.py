@@ -105,3 +105,11 @@ def test_minilm_embedding_init_needs_an_embedding_of_at_most_384_dimensions() ->
         )
     settings = load_params(None, ["train.model.embedding_init=minilm"]).train.result_settings()
     assert settings != load_params(None).train.result_settings()  # it shapes the weights
+
+
+def test_rnn_tokens_cuts_only_a_flat_model_and_both_new_settings_shape_the_weights() -> None:
+    with pytest.raises(DoclstmError, match="rnn_tokens cuts a flat model"):
+        load_params(None, ["train.model.rnn_tokens=512", "train.model.kind=hierarchical"])
+    plain = load_params(None).train.result_settings()
+    for setting in ("train.model.rnn_tokens=512", "train.model.bag_buckets=1024"):
+        assert load_params(None, [setting]).train.result_settings() != plain
