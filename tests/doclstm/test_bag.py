@@ -187,3 +187,18 @@ def test_batches_are_sized_by_what_the_rnn_reads() -> None:
         ModelConfig(vocab_size=VOCAB, num_labels=2, bidirectional=False, rnn_tokens=8)
     )
     assert not can_window(cut)  # its RNN never reads past the cut: nothing to window
+
+
+def test_a_model_with_a_bag_trains_and_scores_under_bf16_autocast() -> None:
+    model = _model()
+    ids, lengths = pad_batch([np.arange(2, 30), np.arange(5, 9)])
+    with torch.no_grad():
+        full = model(ids, lengths)
+        with torch.autocast("cpu", torch.bfloat16):
+            half = model(ids, lengths)
+    torch.testing.assert_close(half.float(), full, atol=0.1, rtol=0.05)
+    model.train()
+    with torch.autocast("cpu", torch.bfloat16):
+        experts = model(ids, lengths, experts=True)
+    experts.float().sum().backward()
+    assert model.bag.weights.weight.grad.abs().sum() > 0
