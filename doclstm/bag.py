@@ -13,9 +13,9 @@ the token ids and the hashed bigrams of neighbouring ids are the features,
 weighted 1/sqrt(features) so that a long document's logits are on the scale
 of a short one's (the l2 normalisation of TF-IDF). Pads never count, so a
 document's logits are the same alone and in any padded batch. The classifier
-trains it on its own loss beside the recurrent expert's, so that it cannot fit
-the training set for both and starve the RNN of gradient
-(`SequenceClassifier.experts`).
+trains it on its own loss beside the recurrent expert's (`SequenceClassifier`
+with `experts=True` gives both experts' logits), so that it cannot fit the
+training set for both and starve the RNN of gradient.
 """
 
 from __future__ import annotations
