@@ -55,12 +55,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from doclstm.batching import pad_batch
+from doclstm.checkpoint import load_model_dir
 from doclstm.manifest import StageManifest
 from doclstm.metrics import bootstrap_intervals, macro_f1
+from doclstm.model import SequenceClassifier
 from doclstm.params import Params, load_params
 from doclstm.stages import run_stage, workspace
 from doclstm.tables import iter_verified_batches
+from doclstm.token_data import TokenSplit, load_split
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "validate", "tokenize", "pretrain", "train", "evaluate")
@@ -241,6 +246,8 @@ def run_corpus(
     model = StageManifest.load(ws.model_dir(params.train.run_name)).summary
     baseline, sizes, baseline_seconds = tfidf_baseline(ws.validated)
     tokens = StageManifest.load(ws.tokens).summary
+    loaded = load_model_dir(ws.model_dir(params.train.run_name))
+    experts = expert_accuracies(loaded.model, load_split(ws.tokens, "test"))
     return {
         "corpus": name,
         "documents": sizes,
@@ -254,10 +261,43 @@ def run_corpus(
         "gap_points": 100 * (metrics["accuracy"] - baseline.accuracy),
         "train_seconds": model["seconds"],
         "best_epoch": model["best_epoch"],
+        "experts": experts,
         "pipeline_seconds": time.perf_counter() - started,
         "stage_seconds": seconds,
         "baseline_seconds": baseline_seconds,
     }
+
+
+def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str, float]:
+    """Test accuracy of each expert alone (the RNN; the token bag, when the model has one)
+    and of the model's own output, their mean."""
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(split), 64):
+            rows = range(start, min(start + 64, len(split)))
+            parts.append(model(*pad_batch([split.sequence(i) for i in rows]), experts=True))
+    logits = torch.cat(parts, 1)
+    labels = torch.as_tensor(split.label_ids)
+
+    def accuracy(scores: torch.Tensor) -> float:
+        predicted = (scores[:, 0] > 0).long() if scores.size(1) == 1 else scores.argmax(1)
+        return float((predicted == labels).float().mean())
+
+    names = ["rnn", "bag"][: len(logits)]
+    return {
+        **{n: accuracy(s) for n, s in zip(names, logits, strict=True)},
+        "mean": accuracy(logits.mean(0)),
+    }
+
+
+def experts_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| corpus | RNN alone | bag alone | mean of the two |", "|---|---|---|---|"]
+    for r in results:
+        e = r["experts"]
+        bag = f"{e['bag']:.4f}" if "bag" in e else "-"
+        lines.append(f"| {r['corpus']} | {e['rnn']:.4f} | {bag} | {e['mean']:.4f} |")
+    return "\n".join(lines)
 
 
 def _mean_tokens(tokens_summary: dict[str, Any]) -> float | None:
@@ -321,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(f"params: {args.params} {' '.join(args.set)}")
     print(table(results))
+    print(experts_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

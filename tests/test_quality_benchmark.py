@@ -8,7 +8,8 @@ import json
 import tarfile
 from pathlib import Path
 
-from benchmarks.quality import CORPORA, Inputs, table, tfidf_baseline
+from benchmarks.quality import CORPORA, Inputs, expert_accuracies, table, tfidf_baseline
+from doclstm.batching import pad_batch
 from doclstm.manifest import StageManifest
 
 
@@ -56,3 +57,31 @@ def test_table_has_a_row_per_corpus_with_the_gap() -> None:
     }
     lines = table([row]).splitlines()
     assert len(lines) == 3 and "| x | 3/1/2 |" in lines[2] and "+2.0" in lines[2]
+
+
+def test_expert_accuracies_score_each_expert_and_their_mean(built_workspace: Path) -> None:
+    import torch
+
+    from doclstm.model import ModelConfig, SequenceClassifier
+    from doclstm.token_data import load_split
+
+    tokens = StageManifest.load(built_workspace / "data/tokens").summary
+    test = load_split(built_workspace / "data/tokens", "test")
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=tokens["vocab_size"], num_labels=5, bag_buckets=512)
+    model = SequenceClassifier(config)
+    torch.nn.init.normal_(model.bag.weights.weight)
+    scores = expert_accuracies(model, test)
+    labels = torch.as_tensor(test.label_ids)
+    with torch.no_grad():
+        for i, name in enumerate(("rnn", "bag")):
+            alone = [model(*pad_batch([s]), experts=True)[i].argmax(1) for s in test.sequences]
+            assert scores[name] == float((torch.cat(alone) == labels).float().mean())
+        output = torch.cat([model(*pad_batch([s])).argmax(1) for s in test.sequences])
+    assert scores["mean"] == float((output == labels).float().mean())
+    assert set(
+        expert_accuracies(SequenceClassifier(ModelConfig(tokens["vocab_size"], 5)), test)
+    ) == {
+        "rnn",
+        "mean",
+    }
