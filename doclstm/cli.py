@@ -29,6 +29,7 @@ from rich.table import Table
 
 from doclstm.errors import DoclstmError
 from doclstm.params import Params, load_params
+from doclstm.stages import STAGES
 
 app = typer.Typer(
     add_completion=False,
@@ -103,9 +104,7 @@ def rollback(
 
 @app.command()
 def stage(
-    name: str = typer.Argument(
-        ..., help="ingest, validate, tokenize, train, evaluate, register, gate"
-    ),
+    name: str = typer.Argument(..., help=", ".join(STAGES)),
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
     repair: bool = typer.Option(

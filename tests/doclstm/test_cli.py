@@ -61,3 +61,18 @@ def test_the_cli_gives_prefects_temporary_server_time_to_start_unless_told() -> 
     assert _prefect_startup_timeout(env) == "120"
     told = {**env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "7"}
     assert _prefect_startup_timeout(told) == "7"
+
+
+def test_the_stage_help_names_every_stage() -> None:
+    from doclstm.stages import STAGES
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "doclstm.cli", "stage", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0
+    assert "pretrain" in STAGES
+    assert ", ".join(STAGES) in proc.stdout
