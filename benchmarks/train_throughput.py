@@ -37,12 +37,13 @@ import torch
 from doclstm.batching import BucketBatchSampler, batch_loader, pad_batch
 from doclstm.device import pick_device
 from doclstm.manifest import StageManifest
-from doclstm.model import ModelConfig, SequenceClassifier, batch_lengths
+from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.objectives import ClassifierObjective
 from doclstm.optimization import Optimization
 from doclstm.params import Params, load_params
 from doclstm.stages import run_stage
 from doclstm.token_data import TokenSplit, load_split
+from doclstm.trainer import train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO / "../shared/data/aclImdb_v1.tar.xz"
@@ -59,12 +60,7 @@ def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
 
 def built_sampler(train: TokenSplit, params: Params) -> BucketBatchSampler:
     """The trainer's sampler for `train` (doclstm.trainer.fit, one process)."""
-    return BucketBatchSampler(
-        batch_lengths(train.lengths, params.train.model.rnn_tokens),
-        params.train.batch_tokens,
-        params.train.batch_documents(len(train)),
-        params.base.seed,
-    )
+    return train_sampler(train, params.train, params.base.seed, params.train.model.rnn_tokens)
 
 
 def built_batches(train: TokenSplit, params: Params, device: torch.device) -> Iterator[Batch]:

@@ -68,6 +68,26 @@ class _Progress:
     epoch_seconds: float = 0.0
 
 
+def train_sampler(
+    train: TokenSplit,
+    params: TrainParams,
+    seed: int,
+    rnn_tokens: int = 0,
+    num_replicas: int = 1,
+    rank: int = 0,
+) -> BucketBatchSampler:
+    """The batches `fit` trains on: length buckets under `params`' token budget and document
+    cap, sized by the tokens the RNN reads (`rnn_tokens` cuts them)."""
+    return BucketBatchSampler(
+        batch_lengths(train.lengths, rnn_tokens),
+        params.batch_tokens,
+        params.batch_documents(len(train)),
+        seed,
+        num_replicas=num_replicas,
+        rank=rank,
+    )
+
+
 def fit(
     model: torch.nn.Module,
     train: TokenSplit,
@@ -95,14 +115,7 @@ def fit(
 
     # A classifier's batches are sized by what its RNN reads; a language model reads all.
     rnn_tokens = model.config.rnn_tokens if isinstance(model, SequenceClassifier) else 0
-    sampler = BucketBatchSampler(
-        batch_lengths(train.lengths, rnn_tokens),
-        params.batch_tokens,
-        params.batch_documents(len(train)),
-        seed,
-        num_replicas=dist.world_size,
-        rank=dist.rank,
-    )
+    sampler = train_sampler(train, params, seed, rnn_tokens, dist.world_size, dist.rank)
     if len(sampler) == 0:
         raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
     if objective is None:
