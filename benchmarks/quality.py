@@ -61,7 +61,7 @@ from doclstm.batching import pad_batch
 from doclstm.checkpoint import load_model_dir
 from doclstm.manifest import StageManifest
 from doclstm.metrics import bootstrap_intervals, macro_f1
-from doclstm.model import SequenceClassifier
+from doclstm.model import SequenceClassifier, probabilities
 from doclstm.params import Params, load_params
 from doclstm.stages import run_stage, workspace
 from doclstm.tables import iter_verified_batches
@@ -243,11 +243,11 @@ def run_corpus(
         seconds[stage] = time.perf_counter() - stage_started
     ws = workspace(params)
     metrics = json.loads((ws.reports / "metrics.json").read_text(encoding="utf-8"))
-    model = StageManifest.load(ws.model_dir(params.train.run_name)).summary
+    model_dir = ws.model_dir(params.train.run_name)
+    model = StageManifest.load(model_dir).summary
     baseline, sizes, baseline_seconds = tfidf_baseline(ws.validated)
     tokens = StageManifest.load(ws.tokens).summary
-    loaded = load_model_dir(ws.model_dir(params.train.run_name))
-    experts = expert_accuracies(loaded.model, load_split(ws.tokens, "test"))
+    experts = expert_accuracies(load_model_dir(model_dir).model, load_split(ws.tokens, "test"))
     return {
         "corpus": name,
         "documents": sizes,
@@ -281,8 +281,7 @@ def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str,
     labels = torch.as_tensor(split.label_ids)
 
     def accuracy(scores: torch.Tensor) -> float:
-        predicted = (scores[:, 0] > 0).long() if scores.size(1) == 1 else scores.argmax(1)
-        return float((predicted == labels).float().mean())
+        return float((probabilities(scores).argmax(1) == labels).float().mean())
 
     names = ["rnn", "bag"][: len(logits)]
     return {
