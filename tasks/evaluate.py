@@ -23,7 +23,7 @@ import torch
 from prefect import task
 
 from doclstm.atomic import write_json
-from doclstm.checkpoint import load_model_dir, verify_model_dir
+from doclstm.checkpoint import WEIGHTS, load_model_dir, verify_model_dir
 from doclstm.inference import predict_probabilities
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.metrics import accuracy_by_length, classification_metrics
@@ -68,8 +68,14 @@ def evaluate_model(
     """Metrics, plots and per-document predictions for the test split."""
     model_manifest = verify_model_dir(model_dir)  # also before reusing: a damaged model fails
     tokens = StageManifest.load(tokens_dir)
+    # The weights' hash, not only the training fingerprint: a model retrained by other code
+    # from the same settings and data must not be judged by the old model's predictions.
     fingerprint = stage_fingerprint(
-        "evaluate", params, model=model_manifest.fingerprint, tokens=tokens.fingerprint
+        "evaluate",
+        params,
+        model=model_manifest.fingerprint,
+        weights=model_manifest.files[WEIGHTS].sha256,
+        tokens=tokens.fingerprint,
     )
     cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
     if cached is not None:
