@@ -37,8 +37,10 @@ scoring need nothing else, and the padding-invariance tests cover it too.
 `max_chunks` > 0 keeps a document's first `max_chunks` windows.
 
 `bag_buckets` > 0 adds a second expert beside the RNN: a linear model over
-the document's token ids and hashed bigrams (doclstm/bag.py), trained on its
-own loss; the logits are the mean of the two. With `rnn_tokens` > 0 a flat
+the TF-IDF of the document's hashed word unigrams and bigrams
+(doclstm/bag.py), fitted as a logistic regression (doclstm/bag_fit.py); the
+logits are the two experts' weighted by `expert_weights` (a buffer, even
+until training picks the RNN's share on val). With `rnn_tokens` > 0 a flat
 model's RNN reads at most that many tokens of each document, half from its
 head and half from its tail (`head_tail_cut`, the tokenizer's `head_tail`
 truncation), while the bag reads all `tokenize.max_tokens`: the linear part
@@ -87,7 +89,8 @@ class ModelConfig:
     chunk_encoder: str = "lstm"  # hierarchical: lstm (trained) | minilm (frozen, cached)
     embedding_init: str = "random"  # what training started the embedding from | minilm
     token_dropout: float = 0.0  # training: the share of tokens whose vector is zeroed
-    bag_buckets: int = 0  # > 0: a linear expert over token ids and hashed bigrams (bag.py)
+    bag_buckets: int = 0  # > 0: a linear expert over hashed word uni+bigrams (bag.py)
+    rnn_share: float | str = "auto"  # the RNN's share of the logits with a bag, or auto
     rnn_tokens: int = 0  # > 0, flat: the RNN reads this many tokens, head and tail halves
 
     @property
@@ -116,6 +119,8 @@ class ModelConfig:
 
 
 class SequenceClassifier(nn.Module):
+    expert_weights: torch.Tensor  # with a bag: the RNN's and the bag's shares of the logits
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if config.cell not in ("lstm", "gru"):
@@ -175,6 +180,8 @@ class SequenceClassifier(nn.Module):
             if config.bag_buckets
             else None
         )
+        if self.bag is not None:  # the RNN's and the bag's shares (bag_fit.py picks them)
+            self.register_buffer("expert_weights", torch.tensor([0.5, 0.5]))
 
     def forward(
         self,
@@ -184,9 +191,9 @@ class SequenceClassifier(nn.Module):
         experts: bool = False,
     ) -> torch.Tensor:
         """Logits (batch, outputs) for right-padded `input_ids` with true `lengths` (>= 1):
-        the mean of the experts' (the RNN's, and the token bag's when there is one). With
-        `experts`, each expert's logits, stacked (experts, batch, outputs): training gives
-        each its own loss."""
+        the experts' (the RNN's, and the token bag's when there is one) summed with
+        `expert_weights`. With `experts`, each expert's logits, stacked (experts, batch,
+        outputs): training gives each that learns by gradient its own loss."""
         path = path or self.config.rnn_path
         if path == "auto":
             path = "packed" if input_ids.is_cuda else "padded"
@@ -201,6 +208,12 @@ class SequenceClassifier(nn.Module):
             recurrent = self.head(self.dropout(self._summarize(ids, read, path)))
         return self.with_bag(recurrent, input_ids, lengths, experts)
 
+    @property
+    def gradient_experts(self) -> int:
+        """How many experts, the RNN first, learn by gradient: the bag too unless fitted
+        (doclstm/bag_fit.py freezes it)."""
+        return 1 if self.bag is None or not self.bag.weights.weight.requires_grad else 2
+
     def with_bag(
         self,
         recurrent: torch.Tensor,
@@ -213,7 +226,9 @@ class SequenceClassifier(nn.Module):
         if self.bag is None:
             return recurrent.unsqueeze(0) if experts else recurrent
         stacked = torch.stack((recurrent, self.bag(input_ids, lengths).to(recurrent.dtype)))
-        return stacked if experts else stacked.mean(0)
+        if experts:
+            return stacked
+        return torch.einsum("e,ebo->bo", self.expert_weights.to(stacked.dtype), stacked)
 
     def _hierarchical(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, path: str

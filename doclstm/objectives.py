@@ -91,8 +91,11 @@ class ClassifierObjective:
     ) -> torch.Tensor:
         with autocast():
             experts = net(ids, lengths, experts=True)
-        # Each expert on its own loss: the bag cannot fit the train set for the RNN too.
-        loss = torch.stack([self.criterion(logits, labels) for logits in experts]).mean()
+        # Each expert that learns by gradient on its own loss, so that one cannot fit the
+        # train set for the other (a fitted bag is frozen: the RNN's loss alone).
+        model = net.module if isinstance(net, DistributedDataParallel) else net
+        trained = experts[: model.gradient_experts]
+        loss = torch.stack([self.criterion(logits, labels) for logits in trained]).mean()
         scaler.scale(loss).backward()
         return loss
 

@@ -175,10 +175,13 @@ class ModelParams(_Group):
     # end to end; minilm, frozen all-MiniLM-L6-v2 (a core dependency), its
     # window vectors computed once and cached in data/windows/.
     chunk_encoder: Literal["lstm", "minilm"] = "lstm"
-    # A linear expert beside the RNN over the document's token ids and its token bigrams
-    # hashed into bag_buckets rows (doclstm/bag.py), trained on its own loss; the model's
-    # logits are the mean of the two experts'. 0: the RNN alone.
+    # A linear expert beside the RNN: TF-IDF of the document's words and word bigrams
+    # hashed into bag_buckets rows (doclstm/bag.py), fitted as a logistic regression
+    # (doclstm/bag_fit.py). 0: the RNN alone.
     bag_buckets: int = Field(0, ge=0)
+    # With a bag: the RNN's share of the summed logits, the bag's the rest; auto: the share
+    # with the lowest val log loss, picked after training (epochs are judged at 0.5).
+    rnn_share: float | Literal["auto"] = "auto"
     # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
     # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
     rnn_tokens: int = Field(0, ge=0)
@@ -194,6 +197,8 @@ class ModelParams(_Group):
                 f"embedding_init minilm gives {MINILM_DIM}-d vectors: embedding_dim "
                 f"{self.embedding_dim} must be at most {MINILM_DIM}"
             )
+        if self.rnn_share != "auto" and not 0 <= self.rnn_share <= 1:
+            raise ValueError(f"rnn_share must be auto or within [0, 1], got {self.rnn_share}")
         if self.rnn_tokens and self.kind != "flat":
             raise ValueError("rnn_tokens cuts a flat model's input: a hierarchical one reads all")
         if self.chunk_stride > self.chunk_tokens:

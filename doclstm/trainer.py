@@ -32,6 +32,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from doclstm.bag_fit import BagFit, finish_bag, fit_bag
 from doclstm.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.distributed import Distributed
 from doclstm.errors import DoclstmError
@@ -53,6 +54,7 @@ class FitResult:
     best_epoch: int
     history: list[dict[str, Any]]
     resumed_at_step: int | None  # the optimizer step a checkpoint brought us back to
+    bag: dict[str, Any] | None = None  # what fitting the token bag chose (BagFit.summary)
 
 
 @dataclass
@@ -105,6 +107,7 @@ def fit(
     The objective is the classifier's (`labels`, `params`) unless one is given."""
     dist = Distributed.from_env(device.type)
     device = dist.device(device)
+    bag_fit = _fit_bag(model, train, val)
     model.to(device).train()
     net: torch.nn.Module = model
     if dist.enabled:  # broadcasts rank 0's initial weights to every rank
@@ -219,7 +222,40 @@ def fit(
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", objective.monitor, params.patience)
-    return FitResult(best_state, _best_epoch(history, objective), history, resumed_at)
+    if bag_fit is not None:
+        assert isinstance(model, SequenceClassifier) and isinstance(objective, ClassifierObjective)
+        model.load_state_dict(best_state)
+        bag_fit = finish_bag(model, bag_fit, train, val, objective.batch_tokens, device)
+        log.info(
+            "train: the RNN's share of the logits %.1f (val log loss by share %s); "
+            "bag refitted on %d train + val documents",
+            bag_fit.rnn_share,
+            bag_fit.val_log_loss_by_rnn_share,
+            bag_fit.refit_documents,
+        )
+        best_state = copy.deepcopy(model.state_dict())
+    return FitResult(
+        best_state,
+        _best_epoch(history, objective),
+        history,
+        resumed_at,
+        bag_fit.summary() if bag_fit is not None else None,
+    )
+
+
+def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagFit | None:
+    """A classifier's token bag fitted before its RNN trains (doclstm/bag_fit.py); again
+    after a resume, to the same weights, so that the checkpoint's equal ones load over it."""
+    if not isinstance(model, SequenceClassifier) or model.bag is None:
+        return None
+    fitted = fit_bag(model.bag, train, val)
+    log.info(
+        "train: token bag fitted at C %g (val accuracy by C %s) in %.1f s",
+        fitted.c,
+        fitted.val_accuracy_by_c,
+        fitted.seconds,
+    )
+    return fitted
 
 
 def _batches(

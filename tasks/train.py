@@ -93,6 +93,8 @@ def train_model(
     config = ModelConfig.for_tokens(upstream.summary, params.model)
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
+    if model.bag is not None:  # it reads words as this tokenizer splits them
+        model.bag.set_vocabulary(load_tokenizer(tokens_dir / "tokenizer.json"))
     initialized: list[str] = []
     rank = Distributed.from_env(device.type)
     # A pretrained encoder brings its own embedding (pretrain started it from the vectors).
@@ -133,6 +135,7 @@ def train_model(
             "tokens_fingerprint": upstream.fingerprint,
             "seed": seed,
             "resumed_at_step": result.resumed_at_step,
+            "bag": result.bag,
             "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
             "initialized_from": str(encoder_dir) if initialized else None,
             "initialized_tensors": initialized,

@@ -32,6 +32,7 @@ TINY = [
     "train.model.embedding_dim=32",
     "train.model.hidden_size=32",
     "train.epochs=2",
+    "train.model.bag_buckets=4096",  # the shipped classifier has a token bag (bag.py)
     "train.batch_tokens=4096",
     "train.loader_workers=0",  # the flow and resume tests run loader workers
     "gate.min_accuracy=0.0",

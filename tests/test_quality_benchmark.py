@@ -64,13 +64,14 @@ def test_expert_accuracies_score_each_expert_and_their_mean(built_workspace: Pat
 
     from doclstm.model import ModelConfig, SequenceClassifier
     from doclstm.token_data import load_split
+    from tests.doclstm.test_bag import randomize
 
     tokens = StageManifest.load(built_workspace / "data/tokens").summary
     test = load_split(built_workspace / "data/tokens", "test")
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=tokens["vocab_size"], num_labels=5, bag_buckets=512)
     model = SequenceClassifier(config)
-    torch.nn.init.normal_(model.bag.weights.weight)
+    randomize(model.bag)
     scores = expert_accuracies(model, test)
     labels = torch.as_tensor(test.label_ids)
     with torch.no_grad():

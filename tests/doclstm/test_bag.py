@@ -1,5 +1,8 @@
-"""The token bag (its features, batch independence, each expert on its own loss) and the
-RNN's head-and-tail cut (`rnn_tokens`)."""
+"""The token bag: its words and TF-IDF against scikit-learn's, batch independence, the
+logistic-regression fit, the experts' shares, and the RNN's head-and-tail cut
+(`rnn_tokens`)."""
+
+import re
 
 import numpy as np
 import pytest
@@ -7,9 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doclstm.bag import TokenBag, bag_features
+from doclstm.bag import TokenBag, smooth_idf, tfidf, word_ngrams
+from doclstm.bag_fit import C_GRID, fit_bag, pick_rnn_share, refit_bag
 from doclstm.batching import pad_batch
 from doclstm.model import ClassificationLoss, ModelConfig, SequenceClassifier
+from doclstm.params import TokenizeParams
+from doclstm.token_data import TokenSplit, offsets_of
+from doclstm.tokenizer import encode_ids, train_tokenizer
 
 VOCAB, BUCKETS = 40, 64
 
@@ -17,27 +24,112 @@ documents = st.lists(
     st.lists(st.integers(2, VOCAB - 1), min_size=1, max_size=30), min_size=1, max_size=6
 )
 
+# Sentences whose every word the tokenizers below learn (no [UNK] to tell apart).
+WORDS = [
+    "the",
+    "market",
+    "rallied",
+    "after",
+    "strong",
+    "earnings",
+    "while",
+    "the",
+    "striker",
+    "scored",
+    "twice",
+    "and",
+    "the",
+    "minister's",
+    "budget",
+    "faced",
+    "well-known",
+    "critics;",
+    "a",
+    "film",
+    "won",
+    "3",
+    "awards,",
+    "i",
+    "think",
+    "it's",
+    "great!",
+]
+TEXTS = [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(5 + i % 9)) for i in range(60)]
+
+
+def _tokenizer(kind: str):  # type: ignore[no-untyped-def]
+    params = TokenizeParams(model=kind, vocab_size=120 if kind != "wordlevel" else 100)
+    return train_tokenizer(lambda: iter([TEXTS]), params)
+
+
+def _split(tokenizer, texts: list[str], labels: list[int]) -> TokenSplit:  # type: ignore[no-untyped-def]
+    sequences = [np.array(ids, dtype=np.int32) for ids in encode_ids(tokenizer, texts)]
+    return TokenSplit(
+        [str(i) for i in range(len(texts))],
+        np.array(labels, dtype=np.int64),
+        np.concatenate(sequences),
+        offsets_of(np.array([len(s) for s in sequences])),
+    )
+
 
 @settings(max_examples=60, deadline=None)
 @given(docs=documents, extra_pad=st.integers(0, 5))
-def test_features_are_each_documents_tokens_and_bigrams_weighted_by_count(
+def test_with_every_token_a_word_the_features_are_its_words_and_word_bigrams(
     docs: list[list[int]], extra_pad: int
 ) -> None:
+    bag = TokenBag(VOCAB, BUCKETS, 1)  # untrained tables: each token a word of 2 letters
     ids, lengths = pad_batch([np.array(d) for d in docs])
     ids = torch.cat([ids, torch.zeros(len(docs), extra_pad, dtype=torch.long)], 1)
-    features, offsets, weights = bag_features(ids, lengths, VOCAB, BUCKETS)
-    ends = [*offsets.tolist()[1:], len(features)]
-    for doc, start, end in zip(docs, offsets.tolist(), ends, strict=True):
-        mine = features[start:end].tolist()
-        assert len(mine) == 2 * len(doc) - 1  # n tokens, n - 1 bigrams, no pad
-        assert mine[: len(doc)] == doc
-        assert all(VOCAB <= f < VOCAB + BUCKETS for f in mine[len(doc) :])
-        torch.testing.assert_close(
-            weights[start:end], torch.full((end - start,), (end - start) ** -0.5)
-        )
+    doc_index, bucket = word_ngrams(ids, lengths, bag.tables(), BUCKETS)
+    counts = torch.bincount(doc_index, minlength=len(docs)).tolist()
+    assert counts == [2 * len(d) - 1 for d in docs]  # n words, n - 1 bigrams, no pad
+    assert bool(((bucket >= 0) & (bucket < BUCKETS)).all())
     # The same pair hashes to the same bucket wherever it stands.
-    again, _, _ = bag_features(torch.tensor([[5, 7, 5, 7]]), torch.tensor([4]), VOCAB, BUCKETS)
+    _, again = word_ngrams(torch.tensor([[5, 7, 5, 7]]), torch.tensor([4]), bag.tables(), 10**6)
     assert again[4] == again[6] != again[5]
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "unigram", "wordlevel"])
+def test_words_and_bigrams_are_scikit_learns_on_the_normalised_text(kind: str) -> None:
+    """As many unigrams and bigrams per document as TfidfVectorizer's analyzer finds
+    (its default token pattern, two or more word characters), and the same distinct
+    features: the words are the tokenizer's, joined from their pieces."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tokenizer = _tokenizer(kind)
+    bag = TokenBag(tokenizer.get_vocab_size(), 2**20, 1)
+    bag.set_vocabulary(tokenizer)
+    # Unigram's pre-tokenizer splits at spaces only: a word with its punctuation is one.
+    texts = [re.sub(r"[^\w\s]", "", t) for t in TEXTS] if kind == "unigram" else TEXTS
+    analyzer = TfidfVectorizer(ngram_range=(1, 2)).build_analyzer()
+    split = _split(tokenizer, texts, [0] * len(texts))
+    ids, lengths = pad_batch(split.sequences)
+    doc_index, bucket = word_ngrams(ids, lengths, bag.tables(), bag.buckets)
+    for i, text in enumerate(texts):
+        theirs = analyzer(text)
+        mine = bucket[doc_index == i].tolist()
+        assert len(mine) == len(theirs), text
+        assert len(set(mine)) == len(set(theirs)), text
+
+
+def test_tfidf_weights_are_scikit_learns_sublinear_smoothed_min_df_2() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tokenizer = _tokenizer("wordpiece")
+    bag = TokenBag(tokenizer.get_vocab_size(), 2**20, 1)
+    bag.set_vocabulary(tokenizer)
+    ids, lengths = pad_batch(_split(tokenizer, TEXTS, [0] * len(TEXTS)).sequences)
+    doc_index, bucket = word_ngrams(ids, lengths, bag.tables(), bag.buckets)
+    idf = smooth_idf(doc_index, bucket, bag.buckets)
+    rows, _, weights, offsets = tfidf(doc_index, bucket, len(TEXTS), idf)
+    theirs = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(TEXTS)
+    assert (
+        offsets.tolist() == (torch.cumsum(torch.bincount(rows), 0) - torch.bincount(rows)).tolist()
+    )
+    for i in range(len(TEXTS)):
+        mine = np.sort(weights[rows == i].numpy())
+        mine = mine[mine > 0]  # features seen in one document weigh 0, as min_df drops them
+        np.testing.assert_allclose(mine, np.sort(theirs[i].data), rtol=1e-5)
 
 
 def _model(kind: str = "flat", labels: int = 3, rnn_tokens: int = 0) -> SequenceClassifier:
@@ -57,8 +149,16 @@ def _model(kind: str = "flat", labels: int = 3, rnn_tokens: int = 0) -> Sequence
     )
     model = SequenceClassifier(config).eval()
     assert model.bag is not None
-    torch.nn.init.normal_(model.bag.weights.weight)  # it starts at zero: nothing to test
+    randomize(model.bag)
     return model
+
+
+def randomize(bag: TokenBag | None) -> None:
+    """Random weights and idf: a bag starts at zero, with no idf, and shows nothing."""
+    assert bag is not None
+    with torch.no_grad():
+        torch.nn.init.normal_(bag.weights.weight)
+        bag.idf.uniform_(0.5, 2.0)
 
 
 @pytest.mark.parametrize("kind", ["flat", "hierarchical"])
@@ -77,7 +177,7 @@ def test_logits_with_a_bag_are_the_same_alone_and_in_any_padded_batch(
         torch.testing.assert_close(model(ids, lengths), alone[list(order)], atol=1e-5, rtol=0)
 
 
-def test_the_logits_are_the_mean_of_the_experts() -> None:
+def test_the_logits_are_the_experts_summed_with_their_shares() -> None:
     model = _model()
     ids, lengths = pad_batch([np.arange(2, 12), np.arange(5, 9)])
     with torch.no_grad():
@@ -85,14 +185,15 @@ def test_the_logits_are_the_mean_of_the_experts() -> None:
         assert experts.shape == (2, 2, 3)
         torch.testing.assert_close(experts[1], model.bag(ids, lengths))
         torch.testing.assert_close(model(ids, lengths), experts.mean(0))
+        model.expert_weights.copy_(torch.tensor([0.25, 0.75]))
+        torch.testing.assert_close(model(ids, lengths), 0.25 * experts[0] + 0.75 * experts[1])
     plain = SequenceClassifier(ModelConfig(vocab_size=VOCAB, num_labels=3)).eval()
     assert plain.bag is None and plain(ids, lengths, experts=True).shape == (1, 2, 3)
 
 
-def test_each_expert_learns_from_its_own_loss() -> None:
-    """The RNN's gradient is that of its own loss, whatever the bag predicts: a bag that
-    fits the training set cannot take the RNN's gradient away (it would from one loss
-    on the summed logits)."""
+def test_the_rnn_learns_from_its_own_loss_beside_a_fitted_bag() -> None:
+    """A fitted (frozen) bag sure of the right answers takes none of the RNN's gradient
+    (it would from one loss on the summed logits), and gets none itself."""
     from doclstm.objectives import ClassifierObjective
 
     model = _model(labels=2).train()
@@ -100,41 +201,78 @@ def test_each_expert_learns_from_its_own_loss() -> None:
     labels = torch.tensor([0, 1, 1])
     criterion = ClassificationLoss(1, None, 0.0)
     objective = ClassifierObjective(criterion, ["a", "b"], 4096, "val_macro_f1", False)
-    with torch.no_grad():  # a bag sure of the right answers
-        model.bag.bias.zero_()
-        model.bag.weights.weight.zero_()
-        model.bag.weights.weight[2:12] = -50.0
-        model.bag.weights.weight[12:30] = 50.0
+    with torch.no_grad():
+        model.bag.bias.copy_(torch.tensor([0.0]))
+        model.bag.weights.weight.copy_(
+            torch.where(torch.arange(BUCKETS)[:, None] % 2 == 0, -50.0, 50.0)
+        )
+    model.bag.requires_grad_(False)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     objective.backward(
         model, ids, lengths, labels, lambda: torch.autocast("cpu", enabled=False), scaler
     )
-    both = model.head.weight.grad.clone()
+    with_bag = model.head.weight.grad.clone()
     model.zero_grad()
-    (criterion(model(ids, lengths, experts=True)[0], labels) / 2).backward()
-    torch.testing.assert_close(both, model.head.weight.grad)
-    assert both.abs().sum() > 0
+    criterion(model(ids, lengths, experts=True)[0], labels).backward()
+    torch.testing.assert_close(with_bag, model.head.weight.grad)
+    assert with_bag.abs().sum() > 0 and model.bag.weights.weight.grad is None
 
 
-def test_a_bag_alone_learns_a_keyword_task() -> None:
-    """Token 3 means label 1: the bag alone fits it in a few hundred Adam steps."""
-    torch.manual_seed(0)
-    bag = TokenBag(VOCAB, BUCKETS, 1)
-    rng = np.random.default_rng(0)
-    docs = [rng.integers(4, VOCAB, size=rng.integers(3, 20)) for _ in range(64)]
-    labels = torch.tensor([float(i % 2) for i in range(64)])
-    for doc, label in zip(docs, labels, strict=True):
-        if label:
-            doc[rng.integers(len(doc))] = 3
-    ids, lengths = pad_batch(docs)
-    optimizer = torch.optim.Adam(bag.parameters(), lr=0.05)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    for _ in range(200):
-        optimizer.zero_grad()
-        loss_fn(bag(ids, lengths).squeeze(1), labels).backward()
-        optimizer.step()
-    accuracy = ((bag(ids, lengths).squeeze(1) > 0).float() == labels).float().mean()
-    assert accuracy == 1.0
+def _keyword_splits(tokenizer, seed: int, n: int):  # type: ignore[no-untyped-def]
+    """Documents of the shared words; label 1 has 'striker' (or 'scored') in it."""
+    rng = np.random.default_rng(seed)
+    plain = [w for w in WORDS if w not in ("striker", "scored")]
+    texts, labels = [], []
+    for i in range(n):
+        words = list(rng.choice(plain, size=rng.integers(4, 15)))
+        if i % 2:
+            words[rng.integers(len(words))] = rng.choice(["striker", "scored"])
+        texts.append(" ".join(words))
+        labels.append(i % 2)
+    return _split(tokenizer, texts, labels)
+
+
+def test_the_fitted_bag_is_scikit_learns_logistic_regression() -> None:
+    """Same TF-IDF, same objective (C * log loss + |W|^2 / 2): the same decision function,
+    at the C picked on val; the bag is then frozen, and a refit reads train + val."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    tokenizer = _tokenizer("wordpiece")
+    train, val = _keyword_splits(tokenizer, 0, 80), _keyword_splits(tokenizer, 1, 40)
+    bag = TokenBag(tokenizer.get_vocab_size(), 2**20, 1)
+    bag.set_vocabulary(tokenizer)
+    fitted = fit_bag(bag, train, val)
+    assert fitted.c in C_GRID and set(fitted.val_accuracy_by_c) == {f"{c:g}" for c in C_GRID}
+    assert not any(p.requires_grad for p in bag.parameters())
+
+    texts = [tokenizer.decode(s.tolist()) for s in train.sequences]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    theirs = LogisticRegression(C=fitted.c, tol=1e-8, max_iter=10_000).fit(
+        vectorizer.fit_transform(texts), train.label_ids
+    )
+    val_texts = [tokenizer.decode(s.tolist()) for s in val.sequences]
+    with torch.no_grad():
+        mine = bag(*pad_batch(val.sequences))[:, 0].numpy()
+    np.testing.assert_allclose(
+        mine, theirs.decision_function(vectorizer.transform(val_texts)), atol=2e-3
+    )
+    assert fitted.val_accuracy_by_c[f"{fitted.c:g}"] == max(fitted.val_accuracy_by_c.values())
+    before = bag.weights.weight.clone()
+    assert refit_bag(bag, (train, val), fitted.c) == 120
+    assert not torch.equal(before, bag.weights.weight)
+
+
+def test_the_rnns_share_has_the_lowest_val_log_loss_ties_to_the_nearer_even_share() -> None:
+    labels = np.array([0, 1, 1, 0])
+    rnn = np.array([[-2.0], [-1.0], [3.0], [-2.0]])  # wrong on the second
+    bag = np.array([[-1.0], [1.0], [1.0], [-1.0]])  # right on all
+    share, accuracy, log_loss = pick_rnn_share(rnn, bag, labels)
+    assert accuracy["0"] == 1.0 and accuracy["1"] == 0.75
+    assert log_loss[f"{share:g}"] == min(log_loss.values()) and 0 < share < 1
+    # Experts that agree exactly: every share has the same loss, the even one is kept.
+    same = np.array([[-1.0], [1.0], [1.0], [-1.0]])
+    assert pick_rnn_share(same, same, labels)[0] == 0.5
 
 
 @settings(max_examples=60, deadline=None)
@@ -189,7 +327,7 @@ def test_batches_are_sized_by_what_the_rnn_reads() -> None:
     assert not can_window(cut)  # its RNN never reads past the cut: nothing to window
 
 
-def test_a_model_with_a_bag_trains_and_scores_under_bf16_autocast() -> None:
+def test_a_model_with_a_bag_scores_under_bf16_autocast() -> None:
     model = _model()
     ids, lengths = pad_batch([np.arange(2, 30), np.arange(5, 9)])
     with torch.no_grad():
@@ -197,8 +335,3 @@ def test_a_model_with_a_bag_trains_and_scores_under_bf16_autocast() -> None:
         with torch.autocast("cpu", torch.bfloat16):
             half = model(ids, lengths)
     torch.testing.assert_close(half.float(), full, atol=0.1, rtol=0.05)
-    model.train()
-    with torch.autocast("cpu", torch.bfloat16):
-        experts = model(ids, lengths, experts=True)
-    experts.float().sum().backward()
-    assert model.bag.weights.weight.grad.abs().sum() > 0

@@ -113,3 +113,13 @@ def test_rnn_tokens_cuts_only_a_flat_model_and_both_new_settings_shape_the_weigh
     plain = load_params(None).train.result_settings()
     for setting in ("train.model.rnn_tokens=512", "train.model.bag_buckets=1024"):
         assert load_params(None, [setting]).train.result_settings() != plain
+
+
+def test_rnn_share_is_auto_or_a_share_and_shapes_the_model() -> None:
+    assert load_params(None).train.model.rnn_share == "auto"
+    assert load_params(None, ["train.model.rnn_share=0.25"]).train.model.rnn_share == 0.25
+    for bad in ("1.5", "-0.1", "half"):
+        with pytest.raises(DoclstmError):
+            load_params(None, [f"train.model.rnn_share={bad}"])
+    plain = load_params(None).train.result_settings()
+    assert load_params(None, ["train.model.rnn_share=0.25"]).train.result_settings() != plain

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from doclstm.batching import pad_batch
 from doclstm.windowed import windowed_logits
+from tests.doclstm.test_bag import randomize
 from tests.doclstm.test_model_padding import _model
 
 UNIDIRECTIONAL = [
@@ -37,7 +38,7 @@ def test_windows_with_carried_state_give_the_full_sequence_logits(
 ) -> None:
     model = _model(cell, False, pooling, layers, bag_buckets=bag_buckets)
     if model.bag is not None:
-        torch.nn.init.normal_(model.bag.weights.weight)  # it starts at zero: nothing to test
+        randomize(model.bag)
     rng = np.random.default_rng(seed)
     docs = [rng.integers(1, 40, n) for n in lengths]
     ids, lens = pad_batch(docs)

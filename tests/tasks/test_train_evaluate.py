@@ -1,8 +1,10 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from doclstm.checkpoint import load_model_dir
 from doclstm.fingerprint import sha256_file
@@ -82,3 +84,51 @@ def test_train_is_reused_when_nothing_changed_and_rerun_when_a_param_does(
         "train", tiny_params(tmp_path, small_corpus, "train.epochs=1", "train.learning_rate=0.01")
     )
     assert (first.cached, again.cached, changed.cached) == (False, True, False)
+
+
+def test_the_token_bag_is_fitted_its_share_picked_and_refitted_on_train_and_val(
+    built_workspace: Path,
+) -> None:
+    """The shipped classifier's bag, through the train stage: fitted at a C picked on val,
+    frozen while the RNN trains, its share picked on val, refitted on train + val; the
+    model folder brings all of it back (weights, idf, word tables, shares)."""
+    from doclstm.bag_fit import C_GRID, RNN_SHARES
+    from doclstm.manifest import StageManifest
+    from doclstm.token_data import load_split
+
+    model_dir = built_workspace / "models/main"
+    summary = StageManifest.load(model_dir).summary
+    bag = summary["bag"]
+    assert bag["c"] in C_GRID and bag["rnn_share"] in RNN_SHARES
+    tokens = built_workspace / "data/tokens"
+    assert bag["refit_documents"] == len(load_split(tokens, "train")) + len(
+        load_split(tokens, "val")
+    )
+    model = load_model_dir(model_dir).model
+    assert model.bag is not None and model.bag.idf.max() > 0
+    assert not bool(model.bag.starts.all())  # the tokenizer's words, not one per token
+    share = bag["rnn_share"]
+    torch.testing.assert_close(model.expert_weights, torch.tensor([share, 1 - share]))
+
+
+def test_a_model_retrained_from_the_same_settings_is_evaluated_again(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """Other weights under the same training fingerprint (other code, same settings): the
+    evaluation is not the old model's."""
+    from safetensors.torch import load_file, save_file
+
+    from doclstm.manifest import StageManifest, file_entry
+
+    shutil.copytree(built_workspace, tmp_path, dirs_exist_ok=True)
+    params = tiny_params(tmp_path, small_corpus)
+    assert run_stage("evaluate", params).cached
+    model_dir = tmp_path / "models/main"
+    weights = load_file(model_dir / "model.safetensors")
+    weights["head.bias"] = weights["head.bias"] + 5.0 * torch.arange(len(weights["head.bias"]))
+    save_file(weights, model_dir / "model.safetensors")
+    manifest = StageManifest.load(model_dir)
+    manifest.files["model.safetensors"] = file_entry(model_dir / "model.safetensors")
+    manifest.write(model_dir)
+    again = run_stage("evaluate", params)
+    assert not again.cached
