@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from doclstm.bag_fit import RNN_SHARES
 from doclstm.batching import pad_batch
 from doclstm.checkpoint import load_model_dir
 from doclstm.manifest import StageManifest
@@ -268,15 +269,18 @@ def run_corpus(
     }
 
 
-def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str, float]:
+def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str, Any]:
     """Test accuracy of each expert alone (the RNN; the token bag, when the model has one)
-    and of the model's own output, their mean."""
+    and of the model's own output (the two summed with their shares), and the RNN's share."""
     model.eval()
-    parts = []
+    parts, outputs = [], []
     with torch.no_grad():
         for start in range(0, len(split), 64):
-            rows = range(start, min(start + 64, len(split)))
-            parts.append(model(*pad_batch([split.sequence(i) for i in rows]), experts=True))
+            batch = pad_batch(
+                [split.sequence(i) for i in range(start, min(start + 64, len(split)))]
+            )
+            parts.append(model(*batch, experts=True))
+            outputs.append(model(*batch))
     logits = torch.cat(parts, 1)
     labels = torch.as_tensor(split.label_ids)
 
@@ -284,18 +288,47 @@ def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str,
         return float((probabilities(scores).argmax(1) == labels).float().mean())
 
     names = ["rnn", "bag"][: len(logits)]
+    share: dict[str, Any] = {}
+    if model.bag is not None:  # what every share would have scored (train picked one on val)
+        share["rnn_share"] = float(model.expert_weights[0])
+        share["by_share"] = {
+            f"{w:g}": accuracy(w * logits[0] + (1 - w) * logits[1]) for w in RNN_SHARES
+        }
     return {
         **{n: accuracy(s) for n, s in zip(names, logits, strict=True)},
-        "mean": accuracy(logits.mean(0)),
+        **share,
+        "model": accuracy(torch.cat(outputs)),
     }
 
 
 def experts_table(results: list[dict[str, Any]]) -> str:
-    lines = ["| corpus | RNN alone | bag alone | mean of the two |", "|---|---|---|---|"]
+    lines = [
+        "| corpus | RNN alone | bag alone | RNN's share | the model |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         e = r["experts"]
         bag = f"{e['bag']:.4f}" if "bag" in e else "-"
-        lines.append(f"| {r['corpus']} | {e['rnn']:.4f} | {bag} | {e['mean']:.4f} |")
+        share = f"{e['rnn_share']:.1f}" if "rnn_share" in e else "-"
+        lines.append(f"| {r['corpus']} | {e['rnn']:.4f} | {bag} | {share} | {e['model']:.4f} |")
+    return "\n".join(lines)
+
+
+def shares_table(results: list[dict[str, Any]]) -> str:
+    """Test accuracy at every RNN share (train.model.rnn_share), the picked one in bold."""
+    lines = [
+        "| corpus | " + " | ".join(f"{w:g}" for w in RNN_SHARES) + " |",
+        "|---|" + "---|" * len(RNN_SHARES),
+    ]
+    for r in results:
+        e = r["experts"]
+        if "by_share" not in e:
+            continue
+        cells = [
+            f"**{a:.4f}**" if abs(float(w) - e["rnn_share"]) < 1e-6 else f"{a:.4f}"
+            for w, a in e["by_share"].items()
+        ]
+        lines.append(f"| {r['corpus']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -361,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"params: {args.params} {' '.join(args.set)}")
     print(table(results))
     print(experts_table(results))
+    print()
+    print(shares_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -11,15 +11,16 @@ what that baseline does, around the RNN's epochs:
    penalty strength, as in scikit-learn: C * summed log loss + |W|^2 / 2),
    full-batch L-BFGS on train from the previous C's optimum; the C with the
    best val accuracy (ties: lower val log loss) is kept and the bag frozen.
-   The RNN then trains on its own loss, its epochs judged with this bag.
+   The RNN then trains on its own loss, its epochs judged by its own val
+   score (with the bag in it, an untrained RNN can look best).
 2. `pick_rnn_share`: with the RNN's best epoch loaded, the share of the RNN
    in the summed logits (`RNN_SHARES`, the bag gets the rest) with the
    lowest val log loss (smoother than accuracy on a few hundred documents;
    ties: nearer an even share), unless `train.model.rnn_share` fixes it.
-   The epochs were judged at even shares.
 3. `refit_bag`: the idf and the bag again on train + val at the chosen C, as
    the baseline is refitted; test data is never seen. The training history's
-   val metrics are those of steps 1 and 2, measured before val was trained on.
+   val metrics are the RNN's alone; the train summary has the val scores of
+   every share, all measured before val was trained on.
 """
 
 from __future__ import annotations

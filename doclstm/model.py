@@ -90,7 +90,7 @@ class ModelConfig:
     embedding_init: str = "random"  # what training started the embedding from | minilm
     token_dropout: float = 0.0  # training: the share of tokens whose vector is zeroed
     bag_buckets: int = 0  # > 0: a linear expert over hashed word uni+bigrams (bag.py)
-    rnn_share: float | str = "auto"  # the RNN's share of the logits with a bag, or auto
+    rnn_share: float | str = 0.3  # the RNN's share of the logits with a bag, or "auto"
     rnn_tokens: int = 0  # > 0, flat: the RNN reads this many tokens, head and tail halves
 
     @property

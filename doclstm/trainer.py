@@ -249,6 +249,9 @@ def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagF
     if not isinstance(model, SequenceClassifier) or model.bag is None:
         return None
     fitted = fit_bag(model.bag, train, val)
+    # The epochs train the RNN alone, so they are judged by it alone: with the fitted bag in
+    # the val score, an untrained RNN (epoch 1) can look best and be kept.
+    model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
     log.info(
         "train: token bag fitted at C %g (val accuracy by C %s) in %.1f s",
         fitted.c,

@@ -8,7 +8,16 @@ import json
 import tarfile
 from pathlib import Path
 
-from benchmarks.quality import CORPORA, Inputs, expert_accuracies, table, tfidf_baseline
+import pytest
+
+from benchmarks.quality import (
+    CORPORA,
+    Inputs,
+    expert_accuracies,
+    shares_table,
+    table,
+    tfidf_baseline,
+)
 from doclstm.batching import pad_batch
 from doclstm.manifest import StageManifest
 
@@ -59,7 +68,7 @@ def test_table_has_a_row_per_corpus_with_the_gap() -> None:
     assert len(lines) == 3 and "| x | 3/1/2 |" in lines[2] and "+2.0" in lines[2]
 
 
-def test_expert_accuracies_score_each_expert_and_their_mean(built_workspace: Path) -> None:
+def test_expert_accuracies_score_each_expert_and_the_model(built_workspace: Path) -> None:
     import torch
 
     from doclstm.model import ModelConfig, SequenceClassifier
@@ -72,6 +81,7 @@ def test_expert_accuracies_score_each_expert_and_their_mean(built_workspace: Pat
     config = ModelConfig(vocab_size=tokens["vocab_size"], num_labels=5, bag_buckets=512)
     model = SequenceClassifier(config)
     randomize(model.bag)
+    model.expert_weights.copy_(torch.tensor([0.3, 0.7]))
     scores = expert_accuracies(model, test)
     labels = torch.as_tensor(test.label_ids)
     with torch.no_grad():
@@ -79,10 +89,13 @@ def test_expert_accuracies_score_each_expert_and_their_mean(built_workspace: Pat
             alone = [model(*pad_batch([s]), experts=True)[i].argmax(1) for s in test.sequences]
             assert scores[name] == float((torch.cat(alone) == labels).float().mean())
         output = torch.cat([model(*pad_batch([s])).argmax(1) for s in test.sequences])
-    assert scores["mean"] == float((output == labels).float().mean())
+    assert scores["model"] == float((output == labels).float().mean())
+    assert scores["rnn_share"] == pytest.approx(0.3)
+    assert scores["by_share"]["0"] == scores["bag"] and scores["by_share"]["1"] == scores["rnn"]
+    assert "**" in shares_table([{"corpus": "bbc", "experts": scores}])
     assert set(
         expert_accuracies(SequenceClassifier(ModelConfig(tokens["vocab_size"], 5)), test)
     ) == {
         "rnn",
-        "mean",
+        "model",
     }

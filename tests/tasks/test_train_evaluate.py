@@ -109,6 +109,16 @@ def test_the_token_bag_is_fitted_its_share_picked_and_refitted_on_train_and_val(
     assert not bool(model.bag.starts.all())  # the tokenizer's words, not one per token
     share = bag["rnn_share"]
     torch.testing.assert_close(model.expert_weights, torch.tensor([share, 1 - share]))
+    # The epochs were judged by the RNN alone: its val accuracy is the best epoch's record.
+    from doclstm.inference import predict_probabilities
+
+    val = load_split(tokens, "val")
+    model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
+    rnn_alone = predict_probabilities(model, val.sequences, 4096).argmax(1) == val.label_ids
+    history = json.loads((model_dir / "history.json").read_text())
+    assert float(rnn_alone.mean()) == pytest.approx(
+        history[summary["best_epoch"] - 1]["val_accuracy"]
+    )
 
 
 def test_a_model_retrained_from_the_same_settings_is_evaluated_again(
