@@ -43,6 +43,8 @@ _MODULUS = 2**31 - 1
 _PRIME = 1_000_003
 _BIGRAM_PRIME = 999_983
 _MAX_WORD_TOKENS = 64  # tokens of a word past this many hash as the 64th
+# _PRIME ** k modulo _MODULUS, the weight of a word's k-th token in its hash.
+_POWERS = torch.tensor([pow(_PRIME, k, _MODULUS) for k in range(_MAX_WORD_TOKENS)])
 _WORD_CHAR = re.compile(r"\w*")
 
 
@@ -100,12 +102,9 @@ def word_ngrams(
     word = torch.cumsum(begins.long(), 0) - 1
     first = torch.nonzero(begins).squeeze(1)
     place = (torch.arange(len(flat), device=device) - first[word]).clamp(max=_MAX_WORD_TOKENS - 1)
-    powers = torch.ones(_MAX_WORD_TOKENS, dtype=torch.long, device=device)
-    for k in range(1, _MAX_WORD_TOKENS):
-        powers[k] = powers[k - 1] * _PRIME % _MODULUS
     words = len(first)
     hashes = torch.zeros(words, dtype=torch.long, device=device)
-    hashes.index_add_(0, word, flat * powers[place] % _MODULUS)
+    hashes.index_add_(0, word, flat * _POWERS.to(device)[place] % _MODULUS)
     chars = torch.zeros(words, dtype=torch.long, device=device)
     chars.index_add_(0, word, tables["chars"][flat].long())
     odd = torch.zeros(words, dtype=torch.long, device=device)

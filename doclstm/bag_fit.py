@@ -37,7 +37,7 @@ import torch
 from doclstm.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.batching import pad_batch
 from doclstm.inference import predict_probabilities
-from doclstm.model import SequenceClassifier
+from doclstm.model import ClassificationLoss, SequenceClassifier, probabilities
 from doclstm.token_data import TokenSplit, concat_splits
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
@@ -101,12 +101,13 @@ def finish_bag(
     then the bag refitted on `train` + `val`."""
     assert model.bag is not None
     started = time.perf_counter()
-    logits = []
-    for shares in ((1.0, 0.0), (0.0, 1.0)):  # each expert alone: its log-probabilities
-        model.expert_weights.copy_(torch.tensor(shares))
-        probs = predict_probabilities(model, val.sequences, batch_tokens, device)
-        logits.append(_as_logits(probs, model.config.num_outputs))
-    share, accuracy, log_loss = pick_rnn_share(logits[0], logits[1], np.asarray(val.label_ids))
+    # The RNN alone through the scoring path (its log-probabilities); the bag's logits from
+    # its own sparse rows, without running the RNN a second time.
+    model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
+    probs = predict_probabilities(model, val.sequences, batch_tokens, device)
+    rnn = _as_logits(probs, model.config.num_outputs)
+    bag = _logits(model.bag, _design(model.bag, _ngrams(model.bag, val.sequences), len(val)))
+    share, accuracy, log_loss = pick_rnn_share(rnn, bag.cpu().numpy(), np.asarray(val.label_ids))
     if model.config.rnn_share != "auto":
         share = float(model.config.rnn_share)
     model.expert_weights.copy_(torch.tensor([share, 1 - share]))
@@ -198,9 +199,7 @@ def _logits(bag: TokenBag, x: _Design) -> torch.Tensor:
 
 def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean log loss; one logit is the binary case (positive class 1)."""
-    if logits.size(1) == 1:
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.float())
-    return torch.nn.functional.cross_entropy(logits, y)
+    return ClassificationLoss(logits.size(1))(logits, y)
 
 
 def _lbfgs(bag: TokenBag, x: _Design, y: torch.Tensor, c: float) -> None:
@@ -237,8 +236,7 @@ def _lbfgs(bag: TokenBag, x: _Design, y: torch.Tensor, c: float) -> None:
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    predicted = (logits[:, 0] > 0).long() if logits.size(1) == 1 else logits.argmax(1)
-    return float((predicted == y).float().mean()) if len(y) else 0.0
+    return float((probabilities(logits).argmax(1) == y).float().mean()) if len(y) else 0.0
 
 
 def _log_loss(logits: torch.Tensor, y: torch.Tensor) -> float:

@@ -8,7 +8,7 @@ keys and bad values fail with a `DoclstmError` naming the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -182,7 +182,7 @@ class ModelParams(_Group):
     # With a bag: the RNN's share of the summed logits, the bag's the rest (0.3: within 0.5
     # points of the best share on five corpora, BENCHMARKS.md); auto: the share with the
     # lowest val log loss, picked after training (the RNN's epochs are judged by it alone).
-    rnn_share: float | Literal["auto"] = 0.3
+    rnn_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.3
     # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
     # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
     rnn_tokens: int = Field(0, ge=0)
@@ -198,8 +198,6 @@ class ModelParams(_Group):
                 f"embedding_init minilm gives {MINILM_DIM}-d vectors: embedding_dim "
                 f"{self.embedding_dim} must be at most {MINILM_DIM}"
             )
-        if self.rnn_share != "auto" and not 0 <= self.rnn_share <= 1:
-            raise ValueError(f"rnn_share must be auto or within [0, 1], got {self.rnn_share}")
         if self.rnn_tokens and self.kind != "flat":
             raise ValueError("rnn_tokens cuts a flat model's input: a hierarchical one reads all")
         if self.chunk_stride > self.chunk_tokens:
