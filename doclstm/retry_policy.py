@@ -4,8 +4,7 @@ The Prefect tasks that talk to a server or read a source over a network share
 (ingest, register, gate, score) retry with exponential backoff, but only when
 `is_transient` says the error can go away by itself. A `DoclstmError` (the user
 must fix something), a missing file or a programming error fails at once:
-retrying them only delays the message (the project's shared CONVENTIONS.md,
-"Retries only where a failure is transient").
+retrying them only delays the message.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ TINY = [
     "train.model.hidden_size=32",
     "train.epochs=2",
     "train.model.bag_buckets=4096",  # the shipped classifier has a token bag (bag.py)
+    # Distilling MiniLM vectors costs about a minute of CPU per tokenizer; the tests of
+    # the init (test_token_vectors.py) set it back to minilm.
+    "train.model.embedding_init=random",
     "train.batch_tokens=4096",
     "train.loader_workers=0",  # the flow and resume tests run loader workers
     "gate.min_accuracy=0.0",

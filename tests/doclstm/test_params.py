@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,26 @@ def test_shipped_params_yaml_loads_and_sets_every_group() -> None:
     assert isinstance(params, Params)
     assert params.tokenize.max_tokens > 0
     assert params.register_.model_name == "doclstm-bbcnews"
+
+
+def test_the_typed_defaults_are_the_shipped_params_yaml() -> None:
+    """One source of defaults: what `Params()` gives is what params.yaml ships, so code
+    that builds params without the file (tests, benchmarks, library users) trains the
+    settings users run."""
+    shipped = _leaves(load_params(ROOT / "params.yaml").model_dump())
+    defaults = _leaves(load_params(None).model_dump())
+    assert {k: (v, defaults[k]) for k, v in shipped.items() if defaults[k] != v} == {}
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"train.model.cell": "lstm", ...}`: every setting by its dotted key."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def test_override_changes_one_nested_key() -> None:
@@ -104,7 +125,8 @@ def test_minilm_embedding_init_needs_an_embedding_of_at_most_384_dimensions() ->
             ],
         )
     settings = load_params(None, ["train.model.embedding_init=minilm"]).train.result_settings()
-    assert settings != load_params(None).train.result_settings()  # it shapes the weights
+    random = load_params(None, ["train.model.embedding_init=random"]).train.result_settings()
+    assert settings != random  # it shapes the weights
 
 
 def test_rnn_tokens_cuts_only_a_flat_model_and_both_new_settings_shape_the_weights() -> None:
@@ -116,7 +138,7 @@ def test_rnn_tokens_cuts_only_a_flat_model_and_both_new_settings_shape_the_weigh
 
 
 def test_rnn_share_is_auto_or_a_share_and_shapes_the_model() -> None:
-    assert load_params(None).train.model.rnn_share == 0.3
+    assert isinstance(load_params(None).train.model.rnn_share, float)
     assert load_params(None, ["train.model.rnn_share=auto"]).train.model.rnn_share == "auto"
     for bad in ("1.5", "-0.1", "half"):
         with pytest.raises(DoclstmError):

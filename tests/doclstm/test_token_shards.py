@@ -27,7 +27,9 @@ documents = st.lists(
 def test_shards_keep_every_row_once_sorted_within_the_budget(
     sequences: list[list[int]], shard_tokens: int, max_tokens: int
 ) -> None:
-    params = TokenizeParams(shard_tokens=shard_tokens, max_tokens=max_tokens, row_group_rows=7)
+    params = TokenizeParams(  # head: the kept tokens are a prefix (truncation: test_tokenize)
+        shard_tokens=shard_tokens, max_tokens=max_tokens, row_group_rows=7, truncation="head"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         writer = _ShardWriter(root, "train", params)

@@ -27,11 +27,15 @@ MODEL = "gate-test"
 # A barely trained RNN alone (a fitted token bag is a strong model after one epoch).
 WEAK = ["train.learning_rate=1e-5", "train.epochs=1", "train.model.bag_buckets=0"]
 # Enough training on the small corpus to beat a barely trained model by a wide margin.
+# The weak model names one class for every document, so its recall there is 1.0, which a
+# model of 128-token snippets of 200 articles (0.79 to 0.85 on test) need not match: the
+# recall guardrail is lifted here and tested on its own (test_gate_rules.py).
 GOOD = [
     "train.epochs=20",
     "train.patience=20",
     "train.learning_rate=0.01",
     "train.model.pooling=mean",
+    "gate.max_recall_drop=1.0",
 ]
 
 
