@@ -137,7 +137,12 @@ def score(
         help="inline (one process), threads or ray (input shards as parallel Prefect "
         "tasks); default score.runner",
     ),
-    params_file: Path = ParamsOption,
+    params_file: Path | None = typer.Option(
+        None,
+        "--params",
+        "-p",
+        help="params file; default ./params.yaml, or the shipped defaults where there is none",
+    ),
     overrides: list[str] = SetOption,
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
@@ -147,6 +152,8 @@ def score(
         "score.output": output,
         "score.runner": runner,
     }
+    if params_file is None and Path("params.yaml").is_file():
+        params_file = Path("params.yaml")
     params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
     inline = params.score.runner == "inline"
     if inline:

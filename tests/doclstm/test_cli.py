@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 
 def test_bad_params_file_prints_one_clear_line_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "params.yaml"
@@ -76,3 +78,24 @@ def test_the_stage_help_names_every_stage() -> None:
     assert proc.returncode == 0
     assert "pretrain" in STAGES
     assert ", ".join(STAGES) in proc.stdout
+
+
+def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """With --model, --input and --output given, no params.yaml is needed: the typed
+    defaults are the shipped file's (test_params.py)."""
+    out = tmp_path / "scored"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "doclstm.cli", "score"),
+            *("--model", str(built_workspace / "models/main")),
+            *("--input", str(small_corpus), "--output", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert pq.read_table(out).num_rows == 300
