@@ -36,7 +36,7 @@ from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.params import Params, load_params
 from doclstm.splits import unit_hash
 from doclstm.token_data import TokenSplit, load_split
-from doclstm.tokenizer import load_tokenizer
+from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.trainer import FitResult, fit
 from doclstm.window_encoder import MiniLMWindows
 from tasks.window_cache import window_cache
@@ -106,9 +106,9 @@ def train_and_test(
     torch.manual_seed(params.base.seed)
     model = SequenceClassifier(config)
     if encoder_dir is not None:
-        load_encoder(model, config, encoder_dir, manifest.files["tokenizer.json"].sha256)
+        load_encoder(model, config, encoder_dir, manifest.files[TOKENIZER_FILE].sha256)
     if config.chunk_encoder == "minilm":  # as the train stage does: vectors from the cache
-        model.window_encoder = MiniLMWindows(load_tokenizer(tokens / "tokenizer.json"))
+        model.window_encoder = MiniLMWindows(load_tokenizer(tokens / TOKENIZER_FILE))
         window_cache(tokens, config, model.window_encoder, device)
     started = time.perf_counter()
     fingerprint = stage_fingerprint(

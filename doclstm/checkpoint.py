@@ -29,13 +29,13 @@ from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file
 from doclstm.manifest import MANIFEST_NAME, StageManifest
 from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.tokenizer import load_tokenizer
+from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.window_encoder import MiniLMWindows
 
 WEIGHTS, CONFIG, TOKENIZER, LABELS = (
     "model.safetensors",
     "config.json",
-    "tokenizer.json",
+    TOKENIZER_FILE,
     "labels.json",
 )
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, LABELS)

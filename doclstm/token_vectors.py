@@ -36,7 +36,7 @@ from doclstm.atomic import atomic_dir
 from doclstm.errors import DoclstmError
 from doclstm.fingerprint import sha256_file
 from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.tokenizer import CONTINUATION, EOW, PAD_ID, UNK_ID
+from doclstm.tokenizer import CONTINUATION, EOW, PAD_ID, TOKENIZER_FILE, UNK_ID
 from doclstm.window_encoder import DIM, PACKAGE, load_minilm, minilm_identity
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def start_embedding(
     embedding = model.embedding
     if not isinstance(embedding, torch.nn.Embedding):
         raise DoclstmError(f"{type(model).__name__} has no token embedding to start from vectors")
-    found = token_vectors(tokens_dir / "tokenizer.json", token_vectors_dir(tokens_dir), device)
+    found = token_vectors(tokens_dir / TOKENIZER_FILE, token_vectors_dir(tokens_dir), device)
     if len(found.vectors) != embedding.num_embeddings:
         raise DoclstmError(
             f"{found.out_dir}: {len(found.vectors)} token vectors for an embedding of "

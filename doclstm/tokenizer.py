@@ -23,6 +23,8 @@ from doclstm.params import TokenizeParams
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 CONTINUATION, EOW = "##", "</w>"
+# A tokenizer's file name in a tokens folder (data/tokens) and in a model folder.
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizeParams) -> Tokenizer:

@@ -40,13 +40,13 @@ from doclstm.params import PretrainParams, TrainParams
 from doclstm.splits import UNLABELLED, unit_hash
 from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
 from doclstm.token_vectors import start_embedding
+from doclstm.tokenizer import TOKENIZER_FILE
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import FitResult, fit
 from doclstm.training_run import fit_stage
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
-TOKENIZER = "tokenizer.json"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def pretrain_encoder(
         len(held_out),
         initial,
     )
-    tokenizer_sha = upstream.files[TOKENIZER].sha256
+    tokenizer_sha = upstream.files[TOKENIZER_FILE].sha256
 
     def write(tmp: Path, result: FitResult) -> tuple[dict[str, FileEntry], dict[str, Any]]:
         model.load_state_dict(result.best_state)

@@ -47,6 +47,7 @@ from doclstm.params import TOKENIZER_TRAINING, TokenizeParams
 from doclstm.splits import SPLITS, UNLABELLED
 from doclstm.tables import TOKENS, iter_verified_batches, part_name, write_table
 from doclstm.tokenizer import (
+    TOKENIZER_FILE,
     encode_batch,
     load_pinned_tokenizer,
     load_tokenizer,
@@ -56,7 +57,7 @@ from doclstm.tokenizer import (
 )
 
 log = logging.getLogger(__name__)
-TOKENIZER_FILE, LABELS_FILE = "tokenizer.json", "labels.json"
+LABELS_FILE = "labels.json"
 NO_LABEL = -1
 
 

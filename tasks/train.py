@@ -38,7 +38,7 @@ from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_ch
 from doclstm.params import TokenizeParams, TrainParams
 from doclstm.token_data import load_split
 from doclstm.token_vectors import start_embedding
-from doclstm.tokenizer import load_tokenizer
+from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.tracking import TrackingTarget
 from doclstm.trainer import FitResult, fit
 from doclstm.training_run import fit_stage
@@ -94,7 +94,7 @@ def train_model(
     torch.manual_seed(seed)
     model = SequenceClassifier(config)
     if model.bag is not None:  # it reads words as this tokenizer splits them
-        model.bag.set_vocabulary(load_tokenizer(tokens_dir / "tokenizer.json"))
+        model.bag.set_vocabulary(load_tokenizer(tokens_dir / TOKENIZER_FILE))
     initialized: list[str] = []
     rank = Distributed.from_env(device.type)
     # A pretrained encoder brings its own embedding (pretrain started it from the vectors).
@@ -103,12 +103,12 @@ def train_model(
     )
     if encoder_dir is not None and encoder is not None:
         initialized = load_encoder(
-            model, config, encoder_dir, upstream.files["tokenizer.json"].sha256
+            model, config, encoder_dir, upstream.files[TOKENIZER_FILE].sha256
         )
         log.info("train: %d encoder tensors from %s", len(initialized), encoder_dir)
     windows = None
     if config.chunk_encoder == "minilm":
-        model.window_encoder = MiniLMWindows(load_tokenizer(tokens_dir / "tokenizer.json"))
+        model.window_encoder = MiniLMWindows(load_tokenizer(tokens_dir / TOKENIZER_FILE))
         windows = window_cache(tokens_dir, config, model.window_encoder, device)
     log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
 
@@ -120,7 +120,7 @@ def train_model(
             result.best_state,
             config,
             labels,
-            tokens_dir / "tokenizer.json",
+            tokens_dir / TOKENIZER_FILE,
             tokenize_params.max_tokens,
             tokenize_params.truncation,
         )
