@@ -15,7 +15,7 @@ export MLFLOW_ENABLE_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 
-.PHONY: install run test lint clean
+.PHONY: install run test test-fast lint clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q --durations=15 -n $(TEST_WORKERS) --dist worksteal
+
+# The lane to run while working: no lint, and none of the tests marked slow (kill and
+# resume, real servers, dvc repro); CI runs them all through `make test`.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q --durations=10 -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 clean:
 	rm -rf data models reports predictions .prefect
