@@ -32,13 +32,8 @@ from doclstm.model import ModelConfig, SequenceClassifier
 from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.window_encoder import MiniLMWindows
 
-WEIGHTS, CONFIG, TOKENIZER, LABELS = (
-    "model.safetensors",
-    "config.json",
-    TOKENIZER_FILE,
-    "labels.json",
-)
-MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER, LABELS)
+WEIGHTS, CONFIG, LABELS = "model.safetensors", "config.json", "labels.json"
+MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER_FILE, LABELS)
 # Everything a copy of a model folder must carry: the files and what they are checked against.
 VERIFIED_MODEL_FILES = (*MODEL_FILES, MANIFEST_NAME)
 RETRAIN = "rerun `doclstm stage train` to write the model folder again"
@@ -68,7 +63,7 @@ def save_model_dir(
         out_dir / CONFIG,
         {"model": config.to_dict(), "max_tokens": max_tokens, "truncation": truncation},
     )
-    shutil.copyfile(tokenizer_file, out_dir / TOKENIZER)
+    shutil.copyfile(tokenizer_file, out_dir / TOKENIZER_FILE)
     write_json(out_dir / LABELS, labels)
 
 
@@ -104,7 +99,7 @@ def load_model_dir(
     raw: dict[str, Any] = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
     config = ModelConfig.from_dict(raw["model"])
     labels = json.loads((model_dir / LABELS).read_text(encoding="utf-8"))
-    tokenizer = load_tokenizer(model_dir / TOKENIZER)
+    tokenizer = load_tokenizer(model_dir / TOKENIZER_FILE)
     if len(labels) != config.num_labels:
         raise DoclstmError(
             f"{model_dir}: labels.json has {len(labels)} labels, config.json {config.num_labels}"

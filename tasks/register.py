@@ -41,13 +41,14 @@ from prefect import task
 
 import doclstm
 from doclstm.atomic import write_json
-from doclstm.checkpoint import TOKENIZER, verify_model_dir
+from doclstm.checkpoint import verify_model_dir
 from doclstm.fingerprint import sha256_json
 from doclstm.lineage import encoder_tags, lineage_tags
 from doclstm.manifest import StageManifest
 from doclstm.params import RegisterParams
 from doclstm.registry import CHALLENGER
 from doclstm.retry_policy import io_retry_options
+from doclstm.tokenizer import TOKENIZER_FILE
 from doclstm.tracking import TrackingTarget, flatten
 from doclstm.training_run import experiment_id
 
@@ -222,7 +223,7 @@ def _log_artifacts(
     client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
     client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
     client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")
-    client.log_artifact(run_id, str(model_dir / TOKENIZER), "tokenizer")
+    client.log_artifact(run_id, str(model_dir / TOKENIZER_FILE), "tokenizer")
 
 
 def _logged_model(
