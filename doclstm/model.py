@@ -90,7 +90,7 @@ class ModelConfig:
     embedding_init: str = "random"  # what training started the embedding from | minilm
     token_dropout: float = 0.0  # training: the share of tokens whose vector is zeroed
     bag_buckets: int = 0  # > 0: a linear expert over hashed word uni+bigrams (bag.py)
-    rnn_share: float | str = 0.3  # the RNN's share of the logits with a bag, or "auto"
+    rnn_share: float | str = 0.1  # the RNN's share of the logits with a bag, or "auto"
     rnn_tokens: int = 0  # > 0, flat: the RNN reads this many tokens, head and tail halves
 
     @property
@@ -224,10 +224,16 @@ class SequenceClassifier(nn.Module):
         """The RNN's logits `recurrent` joined with the token bag's over the same batch
         (see forward); unchanged when there is no bag."""
         if self.bag is None:
-            return recurrent.unsqueeze(0) if experts else recurrent
-        stacked = torch.stack((recurrent, self.bag(input_ids, lengths).to(recurrent.dtype)))
-        if experts:
-            return stacked
+            stacked = recurrent.unsqueeze(0)
+        else:
+            stacked = torch.stack((recurrent, self.bag(input_ids, lengths).to(recurrent.dtype)))
+        return stacked if experts else self.combine(stacked)
+
+    def combine(self, stacked: torch.Tensor) -> torch.Tensor:
+        """The model's logits from its experts' (experts, batch, outputs), as
+        `forward(..., experts=True)` gives them: summed with `expert_weights`."""
+        if self.bag is None:
+            return stacked[0]
         return torch.einsum("e,ebo->bo", self.expert_weights.to(stacked.dtype), stacked)
 
     def _hierarchical(
