@@ -273,14 +273,11 @@ def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str,
     """Test accuracy of each expert alone (the RNN; the token bag, when the model has one)
     and of the model's own output (the two summed with their shares), and the RNN's share."""
     model.eval()
-    parts, outputs = [], []
+    parts = []
     with torch.no_grad():
         for start in range(0, len(split), 64):
-            batch = pad_batch(
-                [split.sequence(i) for i in range(start, min(start + 64, len(split)))]
-            )
-            parts.append(model(*batch, experts=True))
-            outputs.append(model(*batch))
+            rows = range(start, min(start + 64, len(split)))
+            parts.append(model(*pad_batch([split.sequence(i) for i in rows]), experts=True))
     logits = torch.cat(parts, 1)
     labels = torch.as_tensor(split.label_ids)
 
@@ -297,7 +294,7 @@ def expert_accuracies(model: SequenceClassifier, split: TokenSplit) -> dict[str,
     return {
         **{n: accuracy(s) for n, s in zip(names, logits, strict=True)},
         **share,
-        "model": accuracy(torch.cat(outputs)),
+        "model": accuracy(model.combine(logits)),
     }
 
 
