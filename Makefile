@@ -37,10 +37,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q --durations=15 -n $(TEST_WORKERS) --dist worksteal
 
-# The lane to run while working: no lint, and none of the tests marked slow (kill and
+# The lane to run while working: the units and property tests, no lint. It leaves out the
+# stage and flow tests (tests/tasks, tests/flows) and the tests marked slow (kill and
 # resume, real servers, dvc repro); CI runs them all through `make test`.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q --durations=10 -n $(TEST_WORKERS) --dist worksteal -m "not slow"
+	$(BIN)/pytest -q --durations=10 -n $(TEST_WORKERS) --dist worksteal -m "not slow and not stage"
 
 clean:
 	rm -rf data models reports predictions .prefect

@@ -2,7 +2,7 @@
 
 Input: a trained model folder with a bag (`train.model.bag_buckets` > 0) and
 a tokens folder; the split's documents are scored by
-`doclstm.inference.predict_probabilities`, as evaluate and score call it,
+`doclstm.models.inference.predict_probabilities`, as evaluate and score call it,
 once with the whole model and once with the same model's RNN alone (the bag
 taken out), alternating `--rounds` times; the best round of each is kept.
 Prints documents/s of both and the ratio with / without (the goal: >= 0.9).
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from doclstm.checkpoint import load_model_dir
-from doclstm.inference import predict_probabilities
-from doclstm.model import SequenceClassifier
-from doclstm.token_data import load_split
+from doclstm.models.inference import predict_probabilities
+from doclstm.models.model import SequenceClassifier
+from doclstm.models.model_folder import load_model_dir
+from doclstm.storage.token_data import load_split
 
 
 def documents_per_second(

@@ -24,9 +24,10 @@ import numpy as np
 
 from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import train_and_test
-from doclstm.metrics import accuracy_by_length
-from doclstm.model import ModelConfig, documents_over_max_chunks
-from doclstm.params import load_params
+from doclstm.evaluation.metrics import accuracy_by_length
+from doclstm.models.config import ModelConfig
+from doclstm.models.cuts import documents_over_max_chunks
+from doclstm.pipeline.params import load_params
 
 
 def main() -> None:
@@ -66,7 +67,7 @@ def main() -> None:
         best = run.fit.best_epoch
         print(f"{kind}: {run.seconds:.0f} s training, best epoch {best} of {len(run.fit.history)}")
     params = load_params(args.params, [*args.set, "train.model.kind=hierarchical"])
-    config = ModelConfig(vocab_size=1, num_labels=2, **params.train.model.model_dump())
+    config = ModelConfig.build(1, 2, params.train.model)
     cut = documents_over_max_chunks(config, test.lengths)
     print(f"hierarchical: {cut} test documents over max_chunks {config.max_chunks}")
 

@@ -1,6 +1,6 @@
 """Test accuracy of a params profile on IMDB, against a TF-IDF baseline trained in the same run.
 
-Trains the classifier exactly as the train stage does (`doclstm.trainer.fit`:
+Trains the classifier exactly as the train stage does (`doclstm.training.trainer.fit`:
 bucketed batches, packed sequences, the profile's schedule, early stopping
 and best-epoch selection on the val split carved from train), then scores the
 test split with the best epoch's weights. Baseline, same run, same tokens:
@@ -27,18 +27,19 @@ import numpy as np
 import torch
 
 from benchmarks.arguments import tokens_parser
-from doclstm.device import pick_device
-from doclstm.encoder_file import load_encoder
-from doclstm.inference import predict_probabilities
-from doclstm.manifest import StageManifest, stage_fingerprint
-from doclstm.metrics import classification_metrics
-from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.params import Params, load_params
-from doclstm.splits import unit_hash
-from doclstm.token_data import TokenSplit, load_split
-from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
-from doclstm.trainer import FitResult, fit
-from doclstm.window_encoder import MiniLMWindows
+from doclstm.evaluation.metrics import classification_metrics
+from doclstm.models.config import ModelConfig
+from doclstm.models.device import pick_device
+from doclstm.models.encoder_file import load_encoder
+from doclstm.models.inference import predict_probabilities
+from doclstm.models.model import SequenceClassifier
+from doclstm.models.window_encoder import MiniLMWindows
+from doclstm.pipeline.params import Params, load_params
+from doclstm.sources.splits import unit_hash
+from doclstm.storage.manifest import StageManifest, stage_fingerprint
+from doclstm.storage.token_data import TokenSplit, load_split
+from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
+from doclstm.training.trainer import FitResult, fit
 from tasks.window_cache import window_cache
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from doclstm.params import load_params
+from doclstm.pipeline.params import load_params
 from tasks.ingest import ingest_documents
 
 DEFAULT_ARCHIVE = Path(__file__).resolve().parents[1] / "../shared/data/aclImdb_v1.tar.xz"

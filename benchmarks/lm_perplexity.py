@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.arguments import tokens_parser
-from doclstm.device import pick_device
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest
-from doclstm.params import load_params
-from doclstm.train_state import load_training_state
+from doclstm.models.device import pick_device
+from doclstm.pipeline.params import load_params
+from doclstm.storage.manifest import StageManifest
+from doclstm.training.checkpoint import load_training_state
 from tasks.pretrain import language_model, language_model_objective, pretraining_text
 
 

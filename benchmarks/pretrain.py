@@ -46,11 +46,11 @@ import numpy as np
 
 from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import TrainedRun, train_and_test
-from doclstm.atomic import write_json
-from doclstm.fingerprint import sha256_json
-from doclstm.manifest import StageManifest
-from doclstm.params import Params, load_params
-from doclstm.train_state import resume_dir
+from doclstm.pipeline.params import Params, load_params
+from doclstm.storage.atomic import write_json
+from doclstm.storage.fingerprint import sha256_json
+from doclstm.storage.manifest import StageManifest
+from doclstm.training.checkpoint import resume_dir
 from tasks.pretrain import pretrain_encoder
 
 REPO = Path(__file__).resolve().parents[1]

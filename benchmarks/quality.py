@@ -1,7 +1,7 @@
 """Test accuracy of a params file on several corpora, against TF-IDF + logistic regression.
 
 For each corpus the pipeline's own stages run in a workspace of their own
-(ingest, validate, tokenize, pretrain, train, evaluate: `doclstm.stages`,
+(ingest, validate, tokenize, pretrain, train, evaluate: `doclstm.pipeline.stages`,
 exactly as `doclstm run` and `dvc repro` call them) with the params file
 (default: the shipped `params.yaml`) and only `ingest.source` changed. In
 the same run, the baseline a user writes in ten lines is fitted on the same
@@ -9,7 +9,7 @@ validated train + val texts: TF-IDF over word unigrams and bigrams
 (sublinear tf, min_df 2) and a logistic regression whose C is picked on
 the val split from (1, 4, 16, 64) and refitted on train + val. Both are
 scored on the pipeline's validated test split; the table gives accuracy
-and macro-F1 with 95% bootstrap intervals (doclstm.metrics, 1,000
+and macro-F1 with 95% bootstrap intervals (doclstm.evaluation.metrics, 1,000
 resamples), the gap in accuracy points and the training time.
 
 Corpora (public data, read from the files their packages publish; nothing
@@ -57,16 +57,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from doclstm.bag_fit import RNN_SHARES
-from doclstm.batching import pad_batch
-from doclstm.checkpoint import load_model_dir
-from doclstm.manifest import StageManifest
-from doclstm.metrics import bootstrap_intervals, macro_f1
-from doclstm.model import SequenceClassifier, probabilities
-from doclstm.params import Params, load_params
-from doclstm.stages import run_stage, workspace
-from doclstm.tables import iter_verified_batches
-from doclstm.token_data import TokenSplit, load_split
+from doclstm.cli.stage_runner import run_stage
+from doclstm.evaluation.metrics import bootstrap_intervals, macro_f1
+from doclstm.models.loss import probabilities
+from doclstm.models.model import SequenceClassifier
+from doclstm.models.model_folder import load_model_dir
+from doclstm.pipeline.params import Params, load_params
+from doclstm.pipeline.stages import workspace
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.tables import iter_verified_batches
+from doclstm.storage.token_data import TokenSplit, load_split
+from doclstm.text.batching import pad_batch
+from doclstm.training.bag_fit import RNN_SHARES
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "validate", "tokenize", "pretrain", "train", "evaluate")

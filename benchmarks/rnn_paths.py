@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from doclstm.archive_members import ReadLimits
-from doclstm.batching import BucketBatchSampler, pad_batch
-from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.params import SourceParams
-from doclstm.sources import iter_documents, resolve_source
+from doclstm.models.config import ModelConfig
+from doclstm.models.model import SequenceClassifier
+from doclstm.pipeline.params import SourceParams
+from doclstm.sources.archive_members import ReadLimits
+from doclstm.sources.resolve import iter_documents, resolve_source
+from doclstm.text.batching import BucketBatchSampler, pad_batch
 
 
 def corpus_lengths(max_tokens: int) -> np.ndarray:
@@ -63,7 +64,7 @@ def main() -> None:
     sampler = BucketBatchSampler(lengths, args.batch_tokens, 64, seed=0)
     index_batches = sampler.batches()[: args.steps + 1]
     batches = [[rng.integers(2, 16_000, size=int(lengths[i])) for i in b] for b in index_batches]
-    config = ModelConfig(vocab_size=16_000, num_labels=5, dropout=0.0)
+    config = ModelConfig.build(16_000, 5, dropout=0.0, bag_buckets=0)
 
     torch.manual_seed(0)
     model = SequenceClassifier(config).eval()

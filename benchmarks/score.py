@@ -32,15 +32,16 @@ import numpy as np
 import torch
 
 from benchmarks.ingest import DEFAULT_ARCHIVE, _own_peak_kib, copies
-from doclstm.archive_members import ReadLimits
-from doclstm.batching import BucketBatchSampler, pad_batch
-from doclstm.checkpoint import load_model_dir
-from doclstm.documents import decode_text
-from doclstm.model import probabilities
-from doclstm.params import ScoreParams, SourceParams
-from doclstm.sources import iter_documents, resolve_source
-from doclstm.tokenizer import UNK_ID, encode_ids, truncate
-from tasks.score import ScoreResult, score_documents
+from doclstm.models.loss import probabilities
+from doclstm.models.model_folder import load_model_dir
+from doclstm.pipeline.params import ScoreParams, SourceParams
+from doclstm.scoring.shards import ScoreResult
+from doclstm.sources.archive_members import ReadLimits
+from doclstm.sources.documents import decode_text
+from doclstm.sources.resolve import iter_documents, resolve_source
+from doclstm.text.batching import BucketBatchSampler, pad_batch
+from doclstm.text.tokenizer import UNK_ID, encode_ids, truncate
+from tasks.score import score_documents
 
 UNSUP = "aclImdb/train/unsup"
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from doclstm.manifest import StageManifest
-from doclstm.params import load_params
-from doclstm.tables import iter_verified_batches
-from doclstm.tokenizer import train_tokenizer
+from doclstm.pipeline.params import load_params
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.tables import iter_verified_batches
+from doclstm.text.tokenizer import train_tokenizer
 from tasks.ingest import ingest_documents
 from tasks.tokenize import encode_shards, tokenize_corpus
 from tasks.validate import validate_documents

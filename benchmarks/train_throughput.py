@@ -34,16 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from doclstm.batching import BucketBatchSampler, batch_loader, pad_batch
-from doclstm.device import pick_device
-from doclstm.manifest import StageManifest
-from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.objectives import ClassifierObjective
-from doclstm.optimization import Optimization
-from doclstm.params import Params, load_params
-from doclstm.stages import run_stage
-from doclstm.token_data import TokenSplit, load_split
-from doclstm.trainer import train_sampler
+from doclstm.cli.stage_runner import run_stage
+from doclstm.models.config import ModelConfig
+from doclstm.models.device import pick_device
+from doclstm.models.model import SequenceClassifier
+from doclstm.pipeline.params import Params, load_params
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import TokenSplit, load_split
+from doclstm.text.batching import BucketBatchSampler, batch_loader, pad_batch
+from doclstm.training.objectives import ClassifierObjective
+from doclstm.training.optimization import Optimization
+from doclstm.training.trainer import train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO / "../shared/data/aclImdb_v1.tar.xz"
@@ -59,7 +60,7 @@ def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
 
 
 def built_sampler(train: TokenSplit, params: Params) -> BucketBatchSampler:
-    """The trainer's sampler for `train` (doclstm.trainer.fit, one process)."""
+    """The trainer's sampler for `train` (doclstm.training.trainer.fit, one process)."""
     return train_sampler(train, params.train, params.base.seed, params.train.model.rnn_tokens)
 
 

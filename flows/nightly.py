@@ -1,7 +1,7 @@
 """Prefect flow `nightly_retrain`: retrain when the data or params changed, score on promotion.
 
 It hashes the ingest sources the way DVC does and the params that shape a
-model (doclstm/nightly.py). When the champion, or a version already judged
+model (doclstm/registry/training_key.py). When the champion, or a version already judged
 after it, was trained on the same hashes, the run ends in seconds and says
 which version and why. Otherwise it runs `train_pipeline`, records the hashes
 on the MLflow run and the model version, and when the gate promotes the new
@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from prefect import flow, task
 
-from doclstm.nightly import SkipCheck, TrainingKey, check_unchanged, record_training_key
-from doclstm.nightly import training_key as compute_training_key
-from doclstm.params import load_params
-from doclstm.retry_policy import io_retry_options
-from doclstm.stages import workspace
-from doclstm.tracking import tracking_uri
-from doclstm.workspace_lock import workspace_lock
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.retry_policy import io_retry_options
+from doclstm.pipeline.stages import workspace
+from doclstm.pipeline.tracking import tracking_uri
+from doclstm.pipeline.workspace_lock import workspace_lock
+from doclstm.registry.training_key import (
+    SkipCheck,
+    TrainingKey,
+    check_unchanged,
+    record_training_key,
+)
+from doclstm.registry.training_key import training_key as compute_training_key
+from doclstm.scoring.shards import ScoreResult
 from flows.pipeline import TrainingRun, train_pipeline
 from flows.score import score_archive
+from flows.settings import flow_params
 from flows.summary import publish_nightly_summary
-from tasks.score import ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -67,29 +72,26 @@ class NightlyRun:
 
 @flow(name="nightly_retrain")
 def nightly_retrain(
-    params_file: str = "params.yaml", overrides: list[str] | None = None
+    params: Params | str = "params.yaml", overrides: list[str] | None = None
 ) -> NightlyRun:
-    """Skip when nothing changed; else train_pipeline, and score_archive on promotion."""
-    params = load_params(Path(params_file), overrides or [])
-    ws = workspace(params)
-    uri = tracking_uri(params.register_.tracking_uri, ws.mlflow)
-    name = params.register_.model_name
-    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        key = hash_training_inputs(params, ws.hash_state)
+    """Skip when nothing changed; else train_pipeline, and score_archive on promotion;
+    `params` typed, or a params file and `overrides`."""
+    settings = flow_params(params, overrides)
+    ws = workspace(settings)
+    uri = tracking_uri(settings.register_.tracking_uri, ws.mlflow)
+    name = settings.register_.model_name
+    with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
+        key = hash_training_inputs(settings, ws.hash_state)
         check: SkipCheck = check_registry(uri, name, key)
         if check.skip:
             log.info("nightly_retrain: nothing to do: %s", check.reason)
             run = NightlyRun(True, check.reason, key)
         else:
             log.info("nightly_retrain: retraining: %s", check.reason)
-            training = train_pipeline(params_file, overrides)
+            training = train_pipeline(settings)
             record_key(uri, name, training.register.version, training.register.run_id, key)
             promoted = training.gate.decision == "promoted"
-            scored = (
-                score_archive(params_file, overrides, model=training.gate.champion_uri)
-                if promoted
-                else None
-            )
+            scored = score_archive(settings, model=training.gate.champion_uri) if promoted else None
             run = NightlyRun(False, check.reason, key, training, scored)
         publish_nightly_summary(run.markdown(), f"nightly retrain: {run.outcome}")
         return run

@@ -1,28 +1,29 @@
 """Prefect flows for training: `train_pipeline`, and `pipeline_then_score` for `make run`.
 
-Flows only compose: they load params once, call the stage tasks with the
-paths of the workspace layout, and return the stage records.
+Flows only compose: they take the typed `Params` (a deployment's params file and
+`overrides` are parsed once, in flows/settings.py), call the stage tasks with the
+arguments doclstm/pipeline/stages.py derives from them, and return the stage records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from prefect import flow
 
 from doclstm.errors import DoclstmError
-from doclstm.params import load_params
-from doclstm.stages import stage_arguments
-from doclstm.workspace_lock import workspace_lock
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.stages import stage_arguments, workspace
+from doclstm.pipeline.workspace_lock import workspace_lock
+from doclstm.scoring.shards import ScoreResult
 from flows.score import score_archive
-from flows.summary import publish_training_summary
+from flows.settings import flow_params
+from flows.summary import publish_gate_decision, publish_training_summary
 from tasks.evaluate import EvaluateResult, evaluate
 from tasks.gate import GateResult, gate
 from tasks.ingest import IngestResult, ingest
 from tasks.pretrain import PretrainResult, pretrain
 from tasks.register import RegisterResult, register
-from tasks.score import ScoreResult
 from tasks.tokenize import TokenizeResult, tokenize
 from tasks.train import TrainResult, train
 from tasks.validate import ValidateResult, validate
@@ -48,39 +49,40 @@ class PipelineRun:
 
 @flow(name="train_pipeline")
 def train_pipeline(
-    params_file: str = "params.yaml", overrides: list[str] | None = None
+    params: Params | str = "params.yaml", overrides: list[str] | None = None
 ) -> TrainingRun:
     """ingest -> validate -> tokenize -> pretrain (when enabled) -> train -> evaluate ->
-    register -> gate, then a summary."""
-    params = load_params(Path(params_file), overrides or [])
-    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+    register -> gate, then a summary; `params` typed, or a params file and `overrides`."""
+    settings = flow_params(params, overrides)
+    with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
         run = TrainingRun(
-            ingest=ingest(*stage_arguments("ingest", params)),
-            validate=validate(*stage_arguments("validate", params)),
-            tokenize=tokenize(*stage_arguments("tokenize", params)),
-            pretrain=pretrain(*stage_arguments("pretrain", params)),
-            train=train(*stage_arguments("train", params)),
-            evaluate=evaluate(*stage_arguments("evaluate", params)),
-            register=register(*stage_arguments("register", params)),
-            gate=gate(*stage_arguments("gate", params)),
+            ingest=ingest(**stage_arguments("ingest", settings).as_kwargs()),
+            validate=validate(**stage_arguments("validate", settings).as_kwargs()),
+            tokenize=tokenize(**stage_arguments("tokenize", settings).as_kwargs()),
+            pretrain=pretrain(**stage_arguments("pretrain", settings).as_kwargs()),
+            train=train(**stage_arguments("train", settings).as_kwargs()),
+            evaluate=evaluate(**stage_arguments("evaluate", settings).as_kwargs()),
+            register=register(**stage_arguments("register", settings).as_kwargs()),
+            gate=gate(**stage_arguments("gate", settings).as_kwargs()),
         )
+        publish_gate_decision(run.gate, workspace(settings).reports)
         publish_training_summary(run)
         return run
 
 
 @flow(name="pipeline_then_score")
 def pipeline_then_score(
-    params_file: str = "params.yaml", overrides: list[str] | None = None
+    params: Params | str = "params.yaml", overrides: list[str] | None = None
 ) -> PipelineRun:
     """Train, then score `score.input` with the champion the gate left (or `score.model`)."""
-    params = load_params(Path(params_file), overrides or [])
-    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        training = train_pipeline(params_file, overrides)
-        model = params.score.model or training.gate.champion_uri
+    settings = flow_params(params, overrides)
+    with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
+        training = train_pipeline(settings)
+        model = settings.score.model or training.gate.champion_uri
         if model is None:
             raise DoclstmError(
                 f"nothing to score with: the gate did not promote {training.register.model_uri} "
                 f"({training.gate.reason}) and there is no champion; set score.model to score "
                 "anyway"
             )
-        return PipelineRun(training, score_archive(params_file, overrides, model=model))
+        return PipelineRun(training, score_archive(settings, model=model))

@@ -1,7 +1,7 @@
 """Prefect flow `record_decision`: a registry decision made by hand, as a markdown artifact.
 
 `doclstm promote` and `doclstm rollback` change the registry with plain
-functions (doclstm/registry.py, which also tags the versions), then run this
+functions (doclstm/registry/model_registry.py, which also tags the versions), then run this
 flow so that a person's decision is recorded the same way as the gate's.
 """
 

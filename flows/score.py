@@ -15,52 +15,48 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from doclstm.params import ScoreParams, load_params
-from doclstm.stages import score_arguments
-from doclstm.workspace_lock import workspace_lock
+from doclstm.pipeline.params import Params, ScoreParams
+from doclstm.pipeline.stages import ScoreArguments, score_arguments
+from doclstm.pipeline.workspace_lock import workspace_lock
+from doclstm.scoring.job import ScoreJob, score_job
+from doclstm.scoring.shards import ScoreResult, ShardDone, stage_input_shards, summarize_score
+from flows.settings import flow_params
 from flows.summary import publish_score_summary
-from tasks.score import (
-    ScoreJob,
-    ScoreResult,
-    ShardDone,
-    score,
-    score_job,
-    score_shard,
-    stage_input_shards,
-    summarize_score,
-)
+from tasks.score import score, score_shard
 
 
 @flow(name="score_archive")
 def score_archive(
-    params_file: str = "params.yaml",
+    params: Params | str = "params.yaml",
     overrides: list[str] | None = None,
     model: str | None = None,
     force: bool = False,
 ) -> ScoreResult:
-    """Score `score.input` into `score.output`; `model` overrides `score.model`."""
-    extra = [f"score.model={model}"] if model else []
-    params = load_params(Path(params_file), [*(overrides or []), *extra])
-    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        arguments = score_arguments(params, force)
-        if params.score.runner == "inline":
-            result = score(*arguments)
+    """Score `score.input` into `score.output`; `model` overrides `score.model`; `params`
+    typed, or a params file and `overrides`."""
+    settings = flow_params(params, overrides)
+    if model:
+        score_params = settings.score.model_copy(update={"model": model})
+        settings = settings.model_copy(update={"score": score_params})
+    with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
+        arguments = score_arguments(settings, force)
+        if settings.score.runner == "inline":
+            result = score(**arguments.as_kwargs())
         else:
-            result = score_in_shards(*arguments)
-        publish_score_summary(result, tracking_uri=arguments[1])
+            result = score_in_shards(arguments)
+        publish_score_summary(result, tracking_uri=arguments.tracking)
         return result
 
 
-def score_in_shards(*score_arguments: Any) -> ScoreResult:
-    """`score_shards` on the task runner `score.runner` names (`score_arguments` order)."""
-    with score_job(*score_arguments) as job:  # the output folder locked while shards run
+def score_in_shards(arguments: ScoreArguments) -> ScoreResult:
+    """`score_shards` on the task runner `score.runner` names."""
+    with score_job(**arguments.as_kwargs()) as job:  # the output folder locked while shards run
         return score_shards.with_options(task_runner=task_runner(job.params))(job)
 
 

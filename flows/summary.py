@@ -1,23 +1,28 @@
 """The Prefect artifacts every run publishes: a markdown summary and links to MLflow.
 
 `train_pipeline` publishes counts, metrics and the gate decision with a link
-to the MLflow run; `score_archive` the scoring counts with a link to the model
-version; `nightly_retrain` what it did and why. Links are web links when the
-tracking store is an MLflow server; with the default SQLite store the
-markdown says how to open it (`mlflow ui`).
+to the MLflow run, and the gate's full decision (reports/gate.md) when it took
+one; `score_archive` the scoring counts with a link to the model version;
+`nightly_retrain` what it did and why. Links are web links when the tracking
+store is an MLflow server; with the default SQLite store the markdown says how
+to open it (`mlflow ui`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
+from tasks.gate import GATE_MD
+
 if TYPE_CHECKING:
+    from doclstm.scoring.shards import ScoreResult
     from flows.pipeline import TrainingRun
-    from tasks.score import ScoreResult
+    from tasks.gate import GateResult
 
 SUMMARY_KEY, MLFLOW_KEY = "run-summary", "mlflow-run"
 
@@ -95,6 +100,17 @@ def publish_training_summary(run: TrainingRun) -> None:
         f"{r.model_name} version {r.version}: {run.gate.decision}",
         mlflow_run_url(r.tracking_uri, r.run_id),
     )
+
+
+@task(name="publish_gate_decision")
+def publish_gate_decision(result: GateResult, reports_dir: Path) -> None:
+    """The decision the gate took in this run (reports/gate.md) as its own artifact."""
+    if not result.cached:
+        create_markdown_artifact(
+            markdown=(reports_dir / GATE_MD).read_text(encoding="utf-8"),
+            key="gate-decision",
+            description=f"{result.model_name} version {result.challenger}: {result.decision}",
+        )
 
 
 @task(name="publish_score_summary")

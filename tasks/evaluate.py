@@ -22,22 +22,22 @@ import pyarrow as pa
 import torch
 from prefect import task
 
-from doclstm.atomic import write_json
-from doclstm.checkpoint import WEIGHTS, load_model_dir, verify_model_dir
-from doclstm.inference import predict_probabilities
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.metrics import accuracy_by_length, classification_metrics
-from doclstm.model import documents_over_max_chunks
-from doclstm.params import EvaluateParams
-from doclstm.plots import (
+from doclstm.evaluation.metrics import accuracy_by_length, classification_metrics
+from doclstm.evaluation.plots import (
     plot_accuracy_by_length,
     plot_confusion_matrix,
     plot_precision_recall,
     plot_reliability,
     plot_roc,
 )
-from doclstm.tables import write_table
-from doclstm.token_data import load_split
+from doclstm.models.cuts import documents_over_max_chunks
+from doclstm.models.inference import predict_probabilities
+from doclstm.models.model_folder import WEIGHTS, load_model_dir, verify_model_dir
+from doclstm.pipeline.params import EvaluateParams
+from doclstm.storage.atomic import write_json
+from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.storage.tables import write_table
+from doclstm.storage.token_data import load_split
 from tasks.window_cache import window_cache
 
 DEVICE = torch.device("cpu")  # predict_probabilities' default

@@ -3,9 +3,9 @@
 The challenger is the version `register` just wrote (`reports/registration.json`)
 with its test predictions from `evaluate`; the current champion is downloaded
 from the registry and scores the same test documents from their validated
-text with its own tokenizer. doclstm/gate.py decides; doclstm/registry.py
-moves the alias and tags the version. With no champion yet the absolute
-thresholds decide.
+text with its own tokenizer. doclstm/registry/gate_rules.py decides;
+doclstm/registry/model_registry.py moves the alias and tags the version. With no
+champion yet the absolute thresholds decide.
 
 Output contract (`reports/`): `gate.json` (the decision, its reason and
 evidence, both versions) and `gate.md` (the same for people); the Prefect
@@ -26,21 +26,21 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 
-from doclstm.atomic import atomic_path, write_json
-from doclstm.checkpoint import load_model_dir
-from doclstm.device import pick_device
 from doclstm.errors import DoclstmError
-from doclstm.fingerprint import sha256_json
-from doclstm.gate import challenger_wins, compare, meets_thresholds
-from doclstm.manifest import StageManifest
-from doclstm.model_ref import resolve_model
-from doclstm.params import GateParams
-from doclstm.predictor import TextPredictor
-from doclstm.registry import Registry
-from doclstm.retry_policy import io_retry_options
-from doclstm.tables import iter_verified_batches
+from doclstm.models.device import pick_device
+from doclstm.models.model_folder import load_model_dir
+from doclstm.pipeline.params import GateParams
+from doclstm.pipeline.retry_policy import io_retry_options
+from doclstm.pipeline.workspace import REGISTRATION_FILE
+from doclstm.registry.gate_rules import challenger_wins, compare, meets_thresholds
+from doclstm.registry.model_registry import Registry
+from doclstm.scoring.model_ref import resolve_model
+from doclstm.scoring.predictor import TextPredictor
+from doclstm.storage.atomic import atomic_path, write_json
+from doclstm.storage.fingerprint import sha256_json
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.tables import iter_verified_batches
 
 log = logging.getLogger(__name__)
 GATE_JSON, GATE_MD = "gate.json", "gate.md"
@@ -71,7 +71,7 @@ def gate_challenger(
     batch_tokens: int,
 ) -> GateResult:
     """Compare the registered challenger with the champion and record the decision."""
-    registration = json.loads((reports_dir / "registration.json").read_text(encoding="utf-8"))
+    registration = json.loads((reports_dir / REGISTRATION_FILE).read_text(encoding="utf-8"))
     uri, name, challenger = (
         registration["tracking_uri"],
         registration["model_name"],
@@ -121,25 +121,7 @@ def gate_challenger(
     return _write(reports_dir, key, result)
 
 
-def gate_with_artifact(
-    params: GateParams,
-    reports_dir: Path,
-    validated_dir: Path,
-    model_cache: Path,
-    batch_tokens: int,
-) -> GateResult:
-    """The stage, then its decision as a Prefect markdown artifact of the flow run."""
-    result = gate_challenger(params, reports_dir, validated_dir, model_cache, batch_tokens)
-    if not result.cached:
-        create_markdown_artifact(
-            markdown=(reports_dir / GATE_MD).read_text(encoding="utf-8"),
-            key="gate-decision",
-            description=f"{result.model_name} version {result.challenger}: {result.decision}",
-        )
-    return result
-
-
-gate = task(name="gate", **io_retry_options())(gate_with_artifact)
+gate = task(name="gate", **io_retry_options())(gate_challenger)
 
 
 def _verify_registered(registry: Registry, version: str, model_cache: Path) -> None:

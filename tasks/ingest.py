@@ -7,7 +7,7 @@ Sources (`ingest.source`: one or a list) are read in order as streams, so
 memory is bounded by one row group whatever their size. Invariant, checked
 on every run against what the writers wrote: seen = ingested + quarantined.
 What a user should hear about a source (no documents, labels that went
-unread, bytes replaced; doclstm/source_checks.py) is logged as a warning and
+unread, bytes replaced; doclstm/sources/source_checks.py) is logged as a warning and
 kept in the manifest summary and the result's `warnings`.
 
 Run: `doclstm stage ingest` (or the `ingest` task of flows/pipeline.py).
@@ -25,24 +25,24 @@ from typing import Any
 
 from prefect import task
 
-from doclstm.archive_members import ReadLimits
-from doclstm.atomic import atomic_dir
-from doclstm.documents import RawDocument, decode_text
-from doclstm.manifest import (
+from doclstm.pipeline.params import IngestParams
+from doclstm.pipeline.retry_policy import io_retry_options
+from doclstm.sources.archive_members import ReadLimits
+from doclstm.sources.documents import RawDocument, decode_text
+from doclstm.sources.read_ahead import read_ahead
+from doclstm.sources.resolve import ResolvedSource, resolve_source, source_fingerprint
+from doclstm.sources.source_checks import source_warnings
+from doclstm.sources.splits import assign_split
+from doclstm.storage.atomic import atomic_dir
+from doclstm.storage.manifest import (
     StageManifest,
     file_entry,
     fresh_manifest,
     outside_name,
     stage_fingerprint,
 )
-from doclstm.params import IngestParams
-from doclstm.read_ahead import read_ahead
-from doclstm.retry_policy import io_retry_options
-from doclstm.source_checks import source_warnings
-from doclstm.sources import ResolvedSource, resolve_source, source_fingerprint
-from doclstm.splits import assign_split
-from doclstm.table_writer import PartedWriter, TableWriter
-from doclstm.tables import DOCUMENTS, QUARANTINE
+from doclstm.storage.table_writer import PartedWriter, TableWriter
+from doclstm.storage.tables import DOCUMENTS, QUARANTINE
 
 log = logging.getLogger(__name__)
 QUARANTINE_FILE = "ingest.parquet"
@@ -219,5 +219,5 @@ def _result(out_dir: Path, qfile: Path, summary: dict[str, Any], cached: bool) -
         quarantined=summary["quarantined"],
         by_split=summary["by_split"],
         cached=cached,
-        warnings=summary.get("warnings", []),  # none in a manifest from before warnings
+        warnings=summary["warnings"],
     )

@@ -4,12 +4,12 @@ Reads the tokens stage's `train` split and its `unlabelled` split (e.g.
 aclImdb's `unsup`), never `val` or `test`: the text a pipeline may learn
 from without labels. A fixed share of those documents (by a hash of
 doc_id, `pretrain.held_out_fraction`) is held out to measure perplexity
-after every epoch. Training is the classifier's loop (doclstm/trainer.py:
+after every epoch. Training is the classifier's loop (doclstm/training/trainer.py:
 bucketing, exact resume from `models/<run>.encoder.resume/`, DDP, mixed
-precision) with the language-model objective (doclstm/language_model.py).
+precision) with the language-model objective (doclstm/models/language_model.py).
 
 Output (`models/<train.run_name>.encoder/`): `encoder.safetensors`,
-`encoder.json` (doclstm/encoder_file.py), `history.json` (per epoch: held-out
+`encoder.json` (doclstm/models/encoder_file.py), `history.json` (per epoch: held-out
 loss and perplexity) and `manifest.json`, whose summary has the held-out
 perplexity before and after. With a tracking target, an MLflow run of its
 own logs every epoch. `pretrain.enabled: false` writes only a manifest
@@ -27,23 +27,29 @@ import numpy as np
 import torch
 from prefect import task
 
-from doclstm.atomic import atomic_dir, write_json
-from doclstm.device import pick_device
-from doclstm.distributed import Distributed
-from doclstm.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
 from doclstm.errors import DoclstmError
-from doclstm.language_model import EncoderLanguageModel, predicted_tokens
-from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.model import ModelConfig
-from doclstm.objectives import LanguageModelObjective
-from doclstm.params import PretrainParams, TrainParams
-from doclstm.splits import UNLABELLED, unit_hash
-from doclstm.token_data import TokenSplit, concat_splits, has_split, load_split
-from doclstm.token_vectors import start_embedding
-from doclstm.tokenizer import TOKENIZER_FILE
-from doclstm.tracking import TrackingTarget
-from doclstm.trainer import FitResult, fit
-from doclstm.training_run import fit_stage
+from doclstm.models.config import ModelConfig
+from doclstm.models.device import pick_device
+from doclstm.models.encoder_file import ENCODER_CONFIG, ENCODER_WEIGHTS, save_encoder
+from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens
+from doclstm.models.token_vectors import start_embedding
+from doclstm.pipeline.params import PretrainParams, TrainParams
+from doclstm.pipeline.tracking import TrackingTarget
+from doclstm.sources.splits import UNLABELLED, unit_hash
+from doclstm.storage.atomic import atomic_dir, write_json
+from doclstm.storage.manifest import (
+    FileEntry,
+    StageManifest,
+    file_entry,
+    fresh_manifest,
+    stage_fingerprint,
+)
+from doclstm.storage.token_data import TokenSplit, concat_splits, has_split, load_split
+from doclstm.text.tokenizer import TOKENIZER_FILE
+from doclstm.training.distributed import Distributed
+from doclstm.training.objectives import LanguageModelObjective
+from doclstm.training.stage_run import fit_stage
+from doclstm.training.trainer import FitResult, fit
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -71,7 +77,7 @@ def pretrain_encoder(
     upstream = StageManifest.load(tokens_dir)
     fingerprint = stage_fingerprint(
         "pretrain",
-        params.result_settings() if params.enabled else {"enabled": False},
+        params.result_settings(),
         model=_encoder_settings(train_params),
         seed=seed,
         input=upstream.fingerprint,
@@ -181,7 +187,7 @@ def language_model(
 ) -> EncoderLanguageModel:
     """A new language model over `train_params.model`'s encoder, sampling words as often
     as `learn` has them."""
-    config = ModelConfig(vocab_size=vocab_size, num_labels=2, **train_params.model.model_dump())
+    config = ModelConfig.build(vocab_size, 2, train_params.model)
     counts = np.bincount(learn.tokens, minlength=vocab_size)
     return EncoderLanguageModel(config, counts, params.dropout)
 

@@ -5,7 +5,7 @@ into): every param (flattened), per-epoch and test metrics, the plots, the
 metrics and test predictions, the manifests, the tokenizer, the data lineage
 as tags (git commit, tokens fingerprint and manifest sha256, dvc.lock
 hashes under `dvc repro`, the pretrained encoder and its MLflow run;
-doclstm/lineage.py), and the model as a
+doclstm/registry/lineage.py), and the model as a
 models-from-code pyfunc that takes raw text. The new version gets the alias
 `challenger`; whether it becomes champion is the gate's decision (tasks/gate.py).
 Re-registering the same trained model reuses its version.
@@ -40,21 +40,20 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from prefect import task
 
 import doclstm
-from doclstm.atomic import write_json
-from doclstm.checkpoint import verify_model_dir
-from doclstm.fingerprint import sha256_json
-from doclstm.lineage import encoder_tags, lineage_tags
-from doclstm.manifest import StageManifest
-from doclstm.params import RegisterParams
-from doclstm.registry import CHALLENGER
-from doclstm.retry_policy import io_retry_options
-from doclstm.tokenizer import TOKENIZER_FILE
-from doclstm.tracking import TrackingTarget, flatten
-from doclstm.training_run import experiment_id
+from doclstm.models.model_folder import verify_model_dir
+from doclstm.pipeline.params import RegisterParams
+from doclstm.pipeline.retry_policy import io_retry_options
+from doclstm.pipeline.tracking import REGISTER_FINGERPRINT_TAG, TrackingTarget, flatten
+from doclstm.registry.lineage import encoder_tags, lineage_tags
+from doclstm.registry.model_registry import CHALLENGER
+from doclstm.storage.atomic import write_json
+from doclstm.storage.fingerprint import sha256_json
+from doclstm.storage.manifest import StageManifest
+from doclstm.text.tokenizer import TOKENIZER_FILE
+from doclstm.training.stage_run import experiment_id
 
 log = logging.getLogger(__name__)
-PYFUNC_CODE = Path(doclstm.__file__).parent / "pyfunc_model.py"
-FINGERPRINT_TAG = "doclstm.fingerprint"
+PYFUNC_CODE = Path(doclstm.__file__).parent / "scoring" / "pyfunc_model.py"
 EVALUATE_MANIFEST = "evaluate.manifest.json"
 NOT_REGISTERED = "nothing was registered"
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
@@ -112,7 +111,7 @@ def register_model(
     encoder = encoder_tags(model_manifest.summary)
     with mlflow.start_run(run_id=run_id) as run:
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
-        tags = {FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder}
+        tags = {REGISTER_FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder}
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
         model_uri = _logged_model(client, run.info.experiment_id, run_id, fingerprint)
@@ -125,12 +124,12 @@ def register_model(
                 input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
                 code_paths=[str(Path(doclstm.__file__).parent)],
                 pip_requirements=_requirements(model_dir),
-                tags={FINGERPRINT_TAG: fingerprint},
+                tags={REGISTER_FINGERPRINT_TAG: fingerprint},
             ).model_uri
         # The version and its tags in one registry call: a version without its fingerprint
         # never exists, so a rerun always finds the version a crashed run created.
         version_tags = {
-            FINGERPRINT_TAG: fingerprint,
+            REGISTER_FINGERPRINT_TAG: fingerprint,
             "test_accuracy": metrics["accuracy"],
             "test_macro_f1": metrics["macro_f1"],
             "run_id": run_id,
@@ -173,11 +172,15 @@ def _registration_run(client: MlflowClient, target: TrackingTarget, fingerprint:
     at creation (one call), so no rerun leaves an orphan run behind."""
     experiment = experiment_id(client, target)
     found = client.search_runs(
-        [experiment], filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'", max_results=1
+        [experiment],
+        filter_string=f"tags.`{REGISTER_FINGERPRINT_TAG}` = '{fingerprint}'",
+        max_results=1,
     )
     if found:
         return str(found[0].info.run_id)
-    return str(client.create_run(experiment, tags={FINGERPRINT_TAG: fingerprint}).info.run_id)
+    return str(
+        client.create_run(experiment, tags={REGISTER_FINGERPRINT_TAG: fingerprint}).info.run_id
+    )
 
 
 def _log_run(
@@ -232,7 +235,7 @@ def _logged_model(
     """The uri of the pyfunc a crashed run logged whole for `fingerprint`; one left half
     uploaded (still PENDING) is deleted, and the caller logs it again."""
     found = client.search_logged_models(
-        [experiment], filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'"
+        [experiment], filter_string=f"tags.`{REGISTER_FINGERPRINT_TAG}` = '{fingerprint}'"
     )
     ready = None
     for model in found:
@@ -264,7 +267,7 @@ def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str)
         versions = client.search_model_versions(f"name='{name}'")
     except MlflowException:
         return None
-    return next((v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
+    return next((v for v in versions if v.tags.get(REGISTER_FINGERPRINT_TAG) == fingerprint), None)
 
 
 def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -33,20 +33,21 @@ import pyarrow.compute as pc
 from prefect import task
 from tokenizers import Encoding, Tokenizer
 
-from doclstm.atomic import atomic_dir, write_json
 from doclstm.errors import DoclstmError
-from doclstm.fingerprint import sha256_file, sha256_json
-from doclstm.histogram import length_histogram, merge_histograms
-from doclstm.manifest import (
+from doclstm.pipeline.params import TokenizeParams
+from doclstm.sources.splits import SPLITS, UNLABELLED
+from doclstm.storage.atomic import atomic_dir, write_json
+from doclstm.storage.fingerprint import sha256_file, sha256_json
+from doclstm.storage.manifest import (
     FileEntry,
     StageManifest,
     file_entry,
     stage_fingerprint,
 )
-from doclstm.params import TOKENIZER_TRAINING, TokenizeParams
-from doclstm.splits import SPLITS, UNLABELLED
-from doclstm.tables import TOKENS, iter_verified_batches, part_name, write_table
-from doclstm.tokenizer import (
+from doclstm.storage.tables import TOKENS, iter_verified_batches, part_name, write_table
+from doclstm.storage.token_data import LABELS_FILE
+from doclstm.text.histogram import length_histogram, merge_histograms
+from doclstm.text.tokenizer import (
     TOKENIZER_FILE,
     encode_batch,
     load_pinned_tokenizer,
@@ -57,7 +58,6 @@ from doclstm.tokenizer import (
 )
 
 log = logging.getLogger(__name__)
-LABELS_FILE = "labels.json"
 NO_LABEL = -1
 
 
@@ -89,7 +89,9 @@ def tokenize_corpus(
     """
     upstream = StageManifest.load(validated_dir)
     fingerprint = stage_fingerprint(
-        "tokenize", _result_settings(params, pinned), input=upstream.fingerprint
+        "tokenize",
+        params.result_settings(pinned_sha256(pinned) if pinned else None),
+        input=upstream.fingerprint,
     )
     existing = _manifest_if_any(out_dir)
     if existing is not None and existing.fingerprint == fingerprint:
@@ -198,18 +200,6 @@ def _submit(
     if chunk is None:
         return None
     return chunk, encoder.submit(encode_batch, tokenizer, chunk["text"])
-
-
-def _result_settings(params: TokenizeParams, pinned: Path | None) -> dict[str, Any]:
-    """The settings the shards depend on. Unpinned, exactly as before `tokenize.tokenizer`
-    existed (no tokens folder was rebuilt for it); pinned, the file's sha256 stands for
-    the tokenizer's training settings, and moving the file changes nothing."""
-    settings = params.model_dump(mode="json", exclude={"tokenizer"})
-    if pinned is not None:
-        for key in TOKENIZER_TRAINING:
-            settings.pop(key)
-        settings["tokenizer_sha256"] = pinned_sha256(pinned)
-    return settings
 
 
 def _repair(

@@ -2,7 +2,7 @@
 
 Output contract (`models/<train.run_name>/`): `model.safetensors`,
 `config.json`, `tokenizer.json`, `labels.json` (a loadable model folder,
-see doclstm.checkpoint), `history.json` (per-epoch metrics) and
+see doclstm.models.model_folder), `history.json` (per-epoch metrics) and
 `manifest.json`. The best epoch by `train.monitor` is what is saved.
 
 While training, the resume checkpoint lives beside the model folder in
@@ -27,22 +27,30 @@ from typing import Any
 import torch
 from prefect import task
 
-from doclstm.atomic import write_json
-from doclstm.checkpoint import MODEL_FILES, save_model_dir
-from doclstm.device import pick_device
-from doclstm.distributed import Distributed
-from doclstm.encoder_file import load_encoder
 from doclstm.errors import DoclstmError
-from doclstm.manifest import FileEntry, StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.model import ModelConfig, SequenceClassifier, documents_over_max_chunks
-from doclstm.params import TokenizeParams, TrainParams
-from doclstm.token_data import load_split
-from doclstm.token_vectors import start_embedding
-from doclstm.tokenizer import TOKENIZER_FILE, load_tokenizer
-from doclstm.tracking import TrackingTarget
-from doclstm.trainer import FitResult, fit
-from doclstm.training_run import fit_stage
-from doclstm.window_encoder import MiniLMWindows
+from doclstm.models.config import ModelConfig
+from doclstm.models.cuts import documents_over_max_chunks
+from doclstm.models.device import pick_device
+from doclstm.models.encoder_file import load_encoder
+from doclstm.models.model import SequenceClassifier
+from doclstm.models.model_folder import MODEL_FILES, save_model_dir
+from doclstm.models.token_vectors import start_embedding
+from doclstm.models.window_encoder import MiniLMWindows
+from doclstm.pipeline.params import TokenizeParams, TrainParams
+from doclstm.pipeline.tracking import TrackingTarget
+from doclstm.storage.atomic import write_json
+from doclstm.storage.manifest import (
+    FileEntry,
+    StageManifest,
+    file_entry,
+    fresh_manifest,
+    stage_fingerprint,
+)
+from doclstm.storage.token_data import load_split
+from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
+from doclstm.training.distributed import Distributed
+from doclstm.training.stage_run import fit_stage
+from doclstm.training.trainer import FitResult, fit
 from tasks.window_cache import window_cache
 
 log = logging.getLogger(__name__)
@@ -78,8 +86,7 @@ def train_model(
         seed=seed,
         input=upstream.fingerprint,
         torch=torch.__version__,
-        # Only when there is one: models trained before pretraining existed keep theirs.
-        **({"encoder": encoder.fingerprint} if encoder else {}),
+        encoder=encoder.fingerprint if encoder else None,
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -196,7 +203,7 @@ def _pretrained(encoder_dir: Path | None) -> StageManifest | None:
 
 def encoder_lineage(encoder: StageManifest | None) -> dict[str, Any]:
     """What a model's manifest records of the pretrained encoder it started from, for
-    register to tag its MLflow run with (doclstm/lineage.py); nothing from scratch."""
+    register to tag its MLflow run with (doclstm/registry/lineage.py); nothing from scratch."""
     if encoder is None:
         return {}
     summary = encoder.summary

@@ -32,19 +32,19 @@ from typing import Any
 
 from prefect import task
 
-from doclstm.atomic import atomic_dir, write_json
 from doclstm.errors import DoclstmError
-from doclstm.expectations import DocumentSuite
-from doclstm.manifest import (
+from doclstm.pipeline.params import ValidateParams
+from doclstm.sources.expectations import DocumentSuite
+from doclstm.storage.atomic import atomic_dir, write_json
+from doclstm.storage.manifest import (
     StageManifest,
     file_entry,
     fresh_manifest,
     outside_name,
     stage_fingerprint,
 )
-from doclstm.params import ValidateParams
-from doclstm.table_writer import PartedWriter, TableWriter
-from doclstm.tables import DOCUMENTS, QUARANTINE, iter_verified_batches
+from doclstm.storage.table_writer import PartedWriter, TableWriter
+from doclstm.storage.tables import DOCUMENTS, QUARANTINE, iter_verified_batches
 
 log = logging.getLogger(__name__)
 QUARANTINE_FILE = "validate.parquet"

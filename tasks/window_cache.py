@@ -1,8 +1,8 @@
 """The window-vector cache of MiniLM hierarchical models: computed once, reused by every run.
 
-For every window (doclstm.model.chunk_windows) of every document in the
+For every window (doclstm.models.cuts.chunk_windows) of every document in the
 token shards' train, val and test splits, the MiniLM vector
-(doclstm/window_encoder.py), keyed by the digest of the window's ids.
+(doclstm/models/window_encoder.py), keyed by the digest of the window's ids.
 Output (`data/windows/`): `part-NNNNN.parquet` shards of `key`
 (binary(16)) and `vector` (fixed_size_list<float32, 384>) with
 `manifest.json`, as the tokenize stage writes its shards: sha256 and rows
@@ -22,13 +22,15 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from doclstm.atomic import atomic_dir
-from doclstm.batching import pad_batch
-from doclstm.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
-from doclstm.model import ModelConfig, chunk_windows
-from doclstm.tables import iter_verified_batches, write_table
-from doclstm.token_data import has_split, load_split
-from doclstm.window_encoder import DIM, MiniLMWindows, minilm_identity
+from doclstm.models.config import ModelConfig
+from doclstm.models.cuts import chunk_windows
+from doclstm.models.window_encoder import DIM, MiniLMWindows, minilm_identity
+from doclstm.pipeline.workspace import TokenCaches
+from doclstm.storage.atomic import atomic_dir
+from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.storage.tables import iter_verified_batches, part_name, write_table
+from doclstm.storage.token_data import has_split, load_split
+from doclstm.text.batching import pad_batch
 
 log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("key", pa.binary(16)), ("vector", pa.list_(pa.float32(), DIM))])
@@ -44,11 +46,6 @@ class WindowCache:
     cached: bool
 
 
-def window_cache_dir(tokens_dir: Path) -> Path:
-    """`data/windows/` beside `data/tokens/`."""
-    return tokens_dir.parent / "windows"
-
-
 def window_cache(
     tokens_dir: Path,
     config: ModelConfig,
@@ -59,7 +56,7 @@ def window_cache(
     """Fill `encoder.cache` with every window vector of the token shards, from `out_dir`
     when it is current, else by running MiniLM once and writing `out_dir` (default:
     `data/windows/` beside the token shards)."""
-    out_dir = out_dir or window_cache_dir(tokens_dir)
+    out_dir = out_dir or TokenCaches(tokens_dir).windows
     upstream = StageManifest.load(tokens_dir)
     fingerprint = stage_fingerprint(
         "windows",
@@ -103,7 +100,7 @@ def window_cache(
                 },
                 schema=SCHEMA,
             )
-            name = f"part-{shard:05d}.parquet"
+            name = part_name(shard)
             write_table(table, tmp / name)
             files[name] = file_entry(tmp / name, rows=len(chunk))
         summary = {"windows": len(keys), "computed": computed, "device": str(device)}

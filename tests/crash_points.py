@@ -88,6 +88,6 @@ if __name__ == "__main__":
     assert dashes == "--", "usage: TARGET N COUNT_FILE -- doclstm arguments"
     _install(target, int(n), count_file)
     sys.argv = ["doclstm", *rest]
-    from doclstm.cli import main
+    from doclstm.cli.commands import main
 
     main()

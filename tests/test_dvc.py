@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doclstm.params import Params, load_params
-from doclstm.stages import STAGES, stage_arguments
+from doclstm.pipeline.params import Params, load_params
+from doclstm.pipeline.stages import STAGES, encoder_folder, stage_arguments, workspace
+from doclstm.pipeline.workspace import Workspace
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +40,41 @@ def test_dvc_stages_are_the_cli_stages_with_real_param_groups() -> None:
             assert group.split(".")[0] in groups, group
 
 
-def test_every_path_a_stage_reads_or_writes_is_declared() -> None:
+def _covered(path: Path, declared: set[str]) -> bool:
+    return any(
+        str(path) == d or str(path).startswith(f"{d}/") or d.startswith(f"{path}/")
+        for d in declared
+    )
+
+
+def _workspace_paths(params: Params) -> list[Path]:
+    """Every path the Workspace names, the model folders of `train.run_name` included."""
+    ws = workspace(params)
+    named = [getattr(ws, name) for name, v in vars(Workspace).items() if isinstance(v, property)]
+    return [ws.root, *named, ws.model_dir(params.train.run_name), encoder_folder(params)]
+
+
+def test_every_workspace_path_is_in_dvc_yaml_unless_the_workspace_says_why_not() -> None:
     params = load_params(ROOT / "params.yaml", ["base.workspace=."])
+    declared = set().union(*(_declared(stage) for stage in DVC.values()))
+    untracked = workspace(params).untracked()
+    for path in _workspace_paths(params):
+        if path in untracked:
+            assert not _covered(path, declared), f"{path} is untracked: {untracked[path]}"
+        elif path not in (workspace(params).root, workspace(params).data, workspace(params).models):
+            assert _covered(path, declared), f"{path} missing from dvc.yaml"
+
+
+def test_every_path_a_stage_reads_or_writes_is_a_declared_workspace_path() -> None:
+    params = load_params(ROOT / "params.yaml", ["base.workspace=."])
+    known = _workspace_paths(params)
+    untracked = workspace(params).untracked()
     for name in STAGES:
         declared = _declared(DVC[name])
-        for arg in stage_arguments(name, params):
-            if isinstance(arg, Path) and str(arg) not in (
-                ".",
-                "data/quarantine",
-                "data/mlflow",
-                "data/model_cache",
-            ):
-                covered = any(
-                    str(arg) == d or str(arg).startswith(f"{d}/") or d.startswith(f"{arg}/")
-                    for d in declared
-                )
-                assert covered, f"{name}: {arg} missing from dvc.yaml"
+        for path in stage_arguments(name, params).paths():
+            assert path in known, f"{name}: {path} is not a path the Workspace names"
+            if path not in untracked and path != workspace(params).root:
+                assert _covered(path, declared), f"{name}: {path} missing from its dvc.yaml stage"
 
 
 @pytest.mark.slow
@@ -159,7 +179,7 @@ def _cached_outs(repo: Path) -> list[str]:
 
 
 def _checksums(repo: Path, outs: list[str]) -> dict[str, str]:
-    from doclstm.fingerprint import sha256_file
+    from doclstm.storage.fingerprint import sha256_file
 
     files = [f for out in outs for f in [repo / out, *(repo / out).rglob("*")] if f.is_file()]
     return {str(f.relative_to(repo)): sha256_file(f) for f in files}

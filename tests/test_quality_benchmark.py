@@ -18,8 +18,8 @@ from benchmarks.quality import (
     table,
     tfidf_baseline,
 )
-from doclstm.batching import pad_batch
-from doclstm.manifest import StageManifest
+from doclstm.storage.manifest import StageManifest
+from doclstm.text.batching import pad_batch
 
 
 def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: Path) -> None:
@@ -71,14 +71,15 @@ def test_table_has_a_row_per_corpus_with_the_gap() -> None:
 def test_expert_accuracies_score_each_expert_and_the_model(built_workspace: Path) -> None:
     import torch
 
-    from doclstm.model import ModelConfig, SequenceClassifier
-    from doclstm.token_data import load_split
-    from tests.doclstm.test_bag import randomize
+    from doclstm.models.config import ModelConfig
+    from doclstm.models.model import SequenceClassifier
+    from doclstm.storage.token_data import load_split
+    from tests.doclstm.models.test_bag import randomize
 
     tokens = StageManifest.load(built_workspace / "data/tokens").summary
     test = load_split(built_workspace / "data/tokens", "test")
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tokens["vocab_size"], num_labels=5, bag_buckets=512)
+    config = ModelConfig.build(tokens["vocab_size"], 5, bag_buckets=512)
     model = SequenceClassifier(config)
     randomize(model.bag)
     model.expert_weights.copy_(torch.tensor([0.3, 0.7]))
@@ -94,7 +95,9 @@ def test_expert_accuracies_score_each_expert_and_the_model(built_workspace: Path
     assert scores["by_share"]["0"] == scores["bag"] and scores["by_share"]["1"] == scores["rnn"]
     assert "**" in shares_table([{"corpus": "bbc", "experts": scores}])
     assert set(
-        expert_accuracies(SequenceClassifier(ModelConfig(tokens["vocab_size"], 5)), test)
+        expert_accuracies(
+            SequenceClassifier(ModelConfig.build(tokens["vocab_size"], 5, bag_buckets=0)), test
+        )
     ) == {
         "rnn",
         "model",

@@ -5,8 +5,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.manifest import StageManifest
-from doclstm.stages import STAGES
+from doclstm.pipeline.stages import STAGES
+from doclstm.storage.manifest import StageManifest
 from tests.conftest import DOCS_PER_LABEL, TINY
 
 ROOT = Path(__file__).resolve().parents[2]

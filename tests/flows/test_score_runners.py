@@ -8,14 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.stages import score_arguments
-from tasks.score import (
-    ShardDone,
-    score_documents,
-    score_input_shard,
-    score_job,
-    stage_input_shards,
-)
+from doclstm.pipeline.stages import score_arguments
+from doclstm.scoring.job import score_job
+from doclstm.scoring.shards import ShardDone, score_input_shard, stage_input_shards
+from tasks.score import score_documents
 from tests.conftest import TINY, tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +28,7 @@ def inline_rows(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> 
     params = tiny_params(
         out, small_corpus, f"score.model={built_workspace / 'models/main'}", *SHARDS
     )
-    return _rows(score_documents(*score_arguments(params)).out_dir)
+    return _rows(score_documents(**score_arguments(params).as_kwargs()).out_dir)
 
 
 def test_staged_shards_score_to_the_inline_rows_and_a_corrupt_one_is_staged_again(
@@ -41,7 +37,7 @@ def test_staged_shards_score_to_the_inline_rows_and_a_corrupt_one_is_staged_agai
     params = tiny_params(
         tmp_path, small_corpus, f"score.model={built_workspace / 'models/main'}", *SHARDS
     )
-    with score_job(*score_arguments(params)) as job:
+    with score_job(**score_arguments(params).as_kwargs()) as job:
         staged = list(stage_input_shards(job))
         assert staged == list(range(len(staged))) and len(staged) > 3
         first = job.staging / "part-00000.parquet"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from doclstm.registry import CHAMPION, HISTORY_TAG
-from doclstm.stages import run_stage
+from doclstm.cli.stage_runner import run_stage
+from doclstm.registry.model_registry import CHAMPION, HISTORY_TAG
 from tasks.gate import GateResult
 from tests.conftest import tiny_params
 

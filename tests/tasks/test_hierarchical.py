@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from doclstm.checkpoint import load_model_dir
-from doclstm.manifest import StageManifest
-from doclstm.model import ModelConfig
-from doclstm.stages import run_stage, score_arguments
-from doclstm.token_data import load_split
+from doclstm.cli.stage_runner import run_stage
+from doclstm.models.config import ModelConfig
+from doclstm.models.model_folder import load_model_dir
+from doclstm.pipeline.stages import score_arguments
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import load_split
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 
@@ -43,7 +44,7 @@ def test_hierarchical_model_trains_evaluates_and_scores(
     scoring = tiny_params(
         workspace, small_corpus, *HIERARCHICAL, f"score.model={workspace / 'models/main'}"
     )
-    result = score_documents(*score_arguments(scoring))
+    result = score_documents(**score_arguments(scoring).as_kwargs())
     rows = pq.read_table(result.out_dir).to_pylist()
     assert len(rows) == result.documents and all(r["label"] for r in rows)
     assert result.windowed == 0  # no state carrying: the windows are the model's own

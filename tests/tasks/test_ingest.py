@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from doclstm.manifest import StageManifest
+from doclstm.storage.manifest import StageManifest
 from tasks.ingest import ingest_documents
 from tests.conftest import DOCS_PER_LABEL, tiny_params
 

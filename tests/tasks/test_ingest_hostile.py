@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.params import ValidateParams
+from doclstm.pipeline.params import ValidateParams
 from tasks.validate import validate_documents
 from tests.archives import add_tar_member, tar_tree
 from tests.tasks.test_ingest_sources import ingest, ingested_rows

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.params import ValidateParams
+from doclstm.pipeline.params import ValidateParams
 from tasks.validate import validate_documents
 from tests.tasks.test_ingest_sources import ingest
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest
-from doclstm.params import load_params
+from doclstm.pipeline.params import load_params
+from doclstm.storage.manifest import StageManifest
 from tasks.ingest import ingest_documents
 from tests.archives import tar_tree, zip_tree
 from tests.conftest import DOCS_PER_LABEL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from doclstm.documents import decode_text
+from doclstm.sources.documents import decode_text
 from tests.tasks.test_ingest_sources import ingest, ingested_rows
 
 ROOT = Path(__file__).resolve().parents[2]

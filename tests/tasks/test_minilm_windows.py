@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import torch
 
-from doclstm.batching import pad_batch
-from doclstm.checkpoint import load_model_dir
-from doclstm.manifest import StageManifest
-from doclstm.model import chunk_windows
-from doclstm.params import Params
-from doclstm.predictor import TextPredictor
-from doclstm.stages import run_stage
-from doclstm.token_data import load_split
-from doclstm.window_encoder import DIM, MiniLMWindows, window_key
-from tasks.window_cache import window_cache_dir
-from tests.conftest import tokens_workspace
+from doclstm.cli.stage_runner import run_stage
+from doclstm.models.cuts import chunk_windows
+from doclstm.models.model_folder import load_model_dir
+from doclstm.models.window_encoder import DIM, MiniLMWindows, window_key
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.workspace import TokenCaches
+from doclstm.scoring.predictor import TextPredictor
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import load_split
+from doclstm.text.batching import pad_batch
+from tests.conftest import stage_fixture
 
 MINILM = [
     "train.model.kind=hierarchical",
@@ -32,14 +30,7 @@ MINILM = [
 ]
 
 
-@pytest.fixture(scope="module")
-def trained(
-    built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Params:
-    root = tmp_path_factory.mktemp("minilm")
-    params = tokens_workspace(root, built_workspace, small_corpus, *MINILM)
-    run_stage("train", params)
-    return params
+trained = stage_fixture("train", *MINILM)
 
 
 def _summary(params: Params) -> dict:
@@ -50,7 +41,7 @@ def test_window_vectors_are_computed_once_before_training_and_cached(trained: Pa
     windows = _summary(trained)["window_vectors"]
     assert windows["computed_before_training"] > 300  # every window of 300 documents
     assert windows["computed_in_training"] == 0  # training read them all from the cache
-    cache = window_cache_dir(trained.base.workspace / "data/tokens")
+    cache = TokenCaches(trained.base.workspace / "data/tokens").windows
     manifest = StageManifest.load(cache)
     assert not manifest.problems(cache)
     assert manifest.summary["windows"] == windows["computed_before_training"]
@@ -59,7 +50,7 @@ def test_window_vectors_are_computed_once_before_training_and_cached(trained: Pa
 
 
 def test_a_second_training_with_unchanged_data_computes_no_window(trained: Params) -> None:
-    cache = window_cache_dir(trained.base.workspace / "data/tokens")
+    cache = TokenCaches(trained.base.workspace / "data/tokens").windows
     written = (cache / "manifest.json").stat().st_mtime_ns
     again = trained.model_copy(
         update={"train": trained.train.model_copy(update={"epochs": 1})}
@@ -86,7 +77,7 @@ def test_cached_vectors_are_minilms_and_scoring_reads_raw_text(trained: Params) 
     )
     spans = [windows[i, :n].numpy() for i, n in enumerate(window_lengths.tolist())]
     cached = {}
-    for shard in sorted(window_cache_dir(tokens).glob("part-*.parquet")):
+    for shard in sorted(TokenCaches(tokens).windows.glob("part-*.parquet")):
         table = pq.read_table(shard)
         cached.update(zip(table["key"].to_pylist(), table["vector"].to_pylist(), strict=True))
     fresh = encoder.encode(spans, torch.device("cpu"))
@@ -119,7 +110,7 @@ def test_a_document_scores_the_same_alone_and_in_a_padded_batch(trained: Params)
 
 
 def test_evaluation_reads_the_cached_windows(trained: Params) -> None:
-    cache = window_cache_dir(trained.base.workspace / "data/tokens")
+    cache = TokenCaches(trained.base.workspace / "data/tokens").windows
     written = (cache / "manifest.json").stat().st_mtime_ns
     result = run_stage("evaluate", trained)
     metrics = json.loads(result.metrics_file.read_text())

@@ -14,11 +14,12 @@ from urllib.parse import unquote, urlparse
 import pytest
 from mlflow import MlflowClient
 
+from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.fingerprint import sha256_file
-from doclstm.model_ref import resolve_model
-from doclstm.registry import Registry
-from doclstm.stages import run_stage, score_arguments
+from doclstm.pipeline.stages import score_arguments
+from doclstm.registry.model_registry import Registry
+from doclstm.scoring.model_ref import resolve_model
+from doclstm.storage.fingerprint import sha256_file
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 
@@ -67,7 +68,7 @@ def test_a_truncated_model_fails_evaluate_register_and_score_by_name(
     assert _mlflow_counts(workspace) == before  # nothing reached MLflow
     local = tiny_params(workspace, small_corpus, f"score.model={weights.parent}")
     with pytest.raises(DoclstmError, match=f"^{weights}: checksum mismatch"):
-        score_documents(*score_arguments(local))
+        score_documents(**score_arguments(local).as_kwargs())
 
     # At the command line: one line, exit 2, no traceback.
     params_file = workspace / "params.yaml"
@@ -89,7 +90,7 @@ def test_a_truncated_model_fails_evaluate_register_and_score_by_name(
     manifest["files"]["model.safetensors"]["sha256"] = sha256_file(weights)
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(DoclstmError, match=f"^{weights}: unreadable, or does not fit config"):
-        score_documents(*score_arguments(local))
+        score_documents(**score_arguments(local).as_kwargs())
 
 
 def test_a_registered_version_damaged_in_the_store_is_never_promoted_or_loaded(

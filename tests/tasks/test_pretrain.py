@@ -10,14 +10,16 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from doclstm.encoder_file import ENCODER_WEIGHTS, load_encoder
+from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest
-from doclstm.model import ModelConfig, SequenceClassifier
-from doclstm.params import Params
-from doclstm.stages import encoder_folder, run_stage
-from doclstm.token_data import load_split
-from tests.conftest import tiny_params, tokens_workspace
+from doclstm.models.config import ModelConfig
+from doclstm.models.encoder_file import ENCODER_WEIGHTS, load_encoder
+from doclstm.models.model import SequenceClassifier
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.stages import encoder_folder
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import load_split
+from tests.conftest import stage_fixture, tiny_params, tokens_workspace
 
 PRETRAIN = [
     "pretrain.enabled=true",
@@ -31,14 +33,7 @@ PRETRAIN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def pretrained(
-    built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Params:
-    root = tmp_path_factory.mktemp("pretrain")
-    params = tokens_workspace(root, built_workspace, small_corpus, *PRETRAIN)
-    run_stage("pretrain", params)
-    return params
+pretrained = stage_fixture("pretrain", *PRETRAIN)
 
 
 def test_pretraining_lowers_held_out_perplexity_on_train_text_only(pretrained: Params) -> None:
@@ -95,7 +90,7 @@ def test_a_second_run_reuses_the_encoder_whatever_the_classifier_dropout(
 def test_fine_tuning_loads_every_encoder_tensor_by_name_and_shape(pretrained: Params) -> None:
     result = run_stage("train", pretrained)
     summary = StageManifest.load(result.model_dir).summary
-    config = ModelConfig(vocab_size=2000, num_labels=5, **pretrained.train.model.model_dump())
+    config = ModelConfig.build(2000, 5, pretrained.train.model)
     encoder_names = sorted(
         k for k in SequenceClassifier(config).state_dict() if k.startswith(("embedding.", "rnn."))
     )
@@ -173,10 +168,10 @@ def test_an_encoder_that_does_not_fit_is_refused(pretrained: Params, tmp_path: P
     folder = encoder_folder(pretrained)
     sha = StageManifest.load(pretrained.base.workspace / "data/tokens").files["tokenizer.json"]
     fields = pretrained.train.model.model_dump()
-    other = ModelConfig(vocab_size=2000, num_labels=5, **{**fields, "hidden_size": 16})
+    other = ModelConfig.build(2000, 5, **{**fields, "hidden_size": 16})
     with pytest.raises(DoclstmError, match="hidden_size"):
         load_encoder(SequenceClassifier(other), other, folder, sha.sha256)
-    config = ModelConfig(vocab_size=2000, num_labels=5, **fields)
+    config = ModelConfig.build(2000, 5, **fields)
     with pytest.raises(DoclstmError, match="another tokenizer"):
         load_encoder(SequenceClassifier(config), config, folder, "0" * 64)
     # A file with a tensor too many (or too few) is refused, not half loaded.

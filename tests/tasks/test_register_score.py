@@ -8,10 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
+from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.fingerprint import sha256_file
-from doclstm.manifest import StageManifest
-from doclstm.stages import run_stage, score_arguments
+from doclstm.pipeline.stages import score_arguments
+from doclstm.storage.fingerprint import sha256_file
+from doclstm.storage.manifest import StageManifest
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 
@@ -108,7 +109,7 @@ def test_scoring_covers_every_document_once_and_resumes(
         "score.model=models:/doclstm-bbcnews@champion",
         f"score.output={tmp_path / 'out'}",
     )
-    first = score_documents(*score_arguments(params))
+    first = score_documents(**score_arguments(params).as_kwargs())
     assert (first.documents, first.shards, first.shards_skipped, first.unscored) == (
         len(expected),
         5,
@@ -127,7 +128,7 @@ def test_scoring_covers_every_document_once_and_resumes(
     # A crash after shard 2 was written but before its marker: only shard 2 is redone.
     (out / "_done/part-00002.json").unlink()
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
-    resumed = score_documents(*score_arguments(params))
+    resumed = score_documents(**score_arguments(params).as_kwargs())
     assert (resumed.shards_skipped, resumed.documents) == (4, len(expected))
     after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
     assert [n for n in before if before[n] != after[n]] == ["part-00002.parquet"]
@@ -143,14 +144,14 @@ def test_each_model_version_scores_into_its_own_folder(
 ) -> None:
     base = [f"score.output={tmp_path}"]
     registry = score_documents(
-        *score_arguments(
+        **score_arguments(
             tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)
-        )
+        ).as_kwargs()
     )
     local = tiny_params(
         registered, small_corpus, f"score.model={registered / 'models/main'}", *base
     )
-    folder = score_documents(*score_arguments(local))
+    folder = score_documents(**score_arguments(local).as_kwargs())
     assert registry.out_dir == tmp_path / "doclstm-bbcnews/1"
     assert folder.out_dir.parent == tmp_path / "main" and folder.shards_skipped == 0
     assert pq.read_table(registry.out_dir).num_rows == pq.read_table(folder.out_dir).num_rows
@@ -159,6 +160,6 @@ def test_each_model_version_scores_into_its_own_folder(
     shutil.rmtree(folder.out_dir)
     shutil.copytree(registry.out_dir, folder.out_dir)
     with pytest.raises(DoclstmError, match="was it copied or moved"):
-        score_documents(*score_arguments(local))
-    forced = score_documents(*score_arguments(local, force=True))
+        score_documents(**score_arguments(local).as_kwargs())
+    forced = score_documents(**score_arguments(local, force=True).as_kwargs())
     assert forced.shards_skipped == 0 and forced.model_version.startswith("local-")

@@ -13,10 +13,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.checkpoint import load_model_dir
-from doclstm.inference import predict_probabilities
-from doclstm.stages import run_stage, score_arguments
-from doclstm.tokenizer import encode_ids
+from doclstm.cli.stage_runner import run_stage
+from doclstm.models.inference import predict_probabilities
+from doclstm.models.model_folder import load_model_dir
+from doclstm.pipeline.stages import score_arguments
+from doclstm.text.tokenizer import encode_ids
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 from tests.local_servers import prefect_env, prefect_server
@@ -38,7 +39,7 @@ def test_long_documents_are_read_whole_in_windows_by_a_unidirectional_model(
     params = tiny_params(
         tmp_path, small_corpus, f"score.model={unidirectional}", "score.batch_tokens=2048"
     )
-    result = score_documents(*score_arguments(params))
+    result = score_documents(**score_arguments(params).as_kwargs())
     rows = pq.read_table(result.out_dir).to_pylist()
     window = load_model_dir(unidirectional).max_tokens
     long = [r for r in rows if r["tokens"] > window]
@@ -64,7 +65,7 @@ def test_a_bidirectional_model_truncates_and_counts(
 ) -> None:
     model = built_workspace / "models/main"
     params = tiny_params(tmp_path, small_corpus, f"score.model={model}")
-    result = score_documents(*score_arguments(params))
+    result = score_documents(**score_arguments(params).as_kwargs())
     rows = pq.read_table(result.out_dir).to_pylist()
     long = [r for r in rows if r["tokens"] > load_model_dir(model).max_tokens]
     assert result.windowed == 0 and result.truncated == len(long) > 100
@@ -88,7 +89,7 @@ def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
     killed_out, clean_out = tmp_path / "killed", tmp_path / "clean"
     subprocess.run(_score_command(model, small_corpus, clean_out), check=True, timeout=600)
     clean = pq.read_table(clean_out).to_pylist()
-    shards = len(list(clean_out.rglob("_done/*.json")))
+    shards = len(list(clean_out.glob("*/*/_done/*.json")))
 
     # Its own process group: the kill takes the scorer and everything it started (the
     # temporary Prefect server, the shard threads) at once, as a lost machine would.
@@ -99,12 +100,12 @@ def test_sigkill_mid_archive_then_rerun_scores_every_document_exactly_once(
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while len(list(killed_out.rglob("_done/*.json"))) < 3:
+    while len(list(killed_out.glob("*/*/_done/*.json"))) < 3:
         assert proc.poll() is None and time.monotonic() < deadline, "finished before the kill"
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_at_kill = len(list(killed_out.rglob("_done/*.json")))
+    done_at_kill = len(list(killed_out.glob("*/*/_done/*.json")))
     assert 3 <= done_at_kill < shards  # killed mid-archive
     if runner != "inline":
         assert any(killed_out.rglob("_input/part-*.parquet"))  # staged shards left behind
@@ -138,7 +139,7 @@ def test_a_dataset_the_pipeline_wrote_scores_as_it_is(
         f"score.model={built_workspace / 'models/main'}",
         f"score.input={built_workspace / dataset}",
     )
-    result = score_documents(*score_arguments(params))
+    result = score_documents(**score_arguments(params).as_kwargs())
     parts = sorted((built_workspace / dataset).glob("part-*.parquet"))
     expected = [
         i for p in parts for i in pq.read_table(p, columns=["doc_id"])["doc_id"].to_pylist()

@@ -14,15 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.stages import score_arguments
-from tasks.score import OUTPUT_LOCK, score_documents
+from doclstm.pipeline.stages import score_arguments
+from doclstm.scoring.job import OUTPUT_LOCK
+from tasks.score import score_documents
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLD = """
 import sys, time
 from pathlib import Path
-from doclstm.file_lock import exclusive_lock
+from doclstm.storage.file_lock import exclusive_lock
 with exclusive_lock(Path(sys.argv[1]), 0, "busy", "-"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -70,7 +71,7 @@ def test_a_second_scorer_fails_naming_the_holder_until_the_holder_dies(
 ) -> None:
     model = built_workspace / "models/main"
     params = tiny_params(tmp_path, small_corpus, f"score.model={model}")
-    first = score_documents(*score_arguments(params))  # makes the folder
+    first = score_documents(**score_arguments(params).as_kwargs())  # makes the folder
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(first.out_dir / OUTPUT_LOCK), "120"],
         stdout=subprocess.PIPE,
@@ -80,7 +81,7 @@ def test_a_second_scorer_fails_naming_the_holder_until_the_holder_dies(
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     try:
         with pytest.raises(DoclstmError) as busy:
-            score_documents(*score_arguments(params, force=True))
+            score_documents(**score_arguments(params, force=True).as_kwargs())
         assert str(busy.value).startswith(
             f"score output {first.out_dir} is being written by another scorer (pid {holder.pid} on "
         )
@@ -91,5 +92,7 @@ def test_a_second_scorer_fails_naming_the_holder_until_the_holder_dies(
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
-    again = score_documents(*score_arguments(params, force=True))  # the OS freed the lock
+    again = score_documents(
+        **score_arguments(params, force=True).as_kwargs()
+    )  # the OS freed the lock
     assert again.shards_skipped == 0 and again.documents == first.documents

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.stages import score_arguments
+from doclstm.pipeline.stages import score_arguments
 from tasks.score import score_documents
 from tests.conftest import tiny_params
 
@@ -22,7 +22,7 @@ def _score(built_workspace: Path, corpus: Path, out: Path, precision: str) -> li
         f"score.precision={precision}",
         "score.docs_per_shard=500",
     )
-    result = score_documents(*score_arguments(params))
+    result = score_documents(**score_arguments(params).as_kwargs())
     markers = sorted((result.out_dir / "_done").glob("*.json"))
     assert markers and all(json.loads(m.read_text())["precision"] == precision for m in markers)
     return list(pq.read_table(result.out_dir).to_pylist())

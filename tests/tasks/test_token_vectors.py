@@ -14,27 +14,20 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from safetensors.numpy import save_file
 
-from doclstm import token_vectors as tv
+from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.manifest import StageManifest, file_entry
-from doclstm.params import Params
-from doclstm.stages import run_stage
-from doclstm.tokenizer import PAD_ID, UNK_ID, load_tokenizer
-from tests.conftest import tokens_workspace
+from doclstm.models import token_vectors as tv
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.workspace import TokenCaches
+from doclstm.storage.manifest import StageManifest, file_entry
+from doclstm.text.tokenizer import PAD_ID, UNK_ID, load_tokenizer
+from tests.conftest import stage_fixture, tokens_workspace
 
 MINILM_INIT = ["train.model.embedding_init=minilm", "train.epochs=1"]
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def trained(
-    built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Params:
-    params = tokens_workspace(
-        tmp_path_factory.mktemp("vectors"), built_workspace, small_corpus, *MINILM_INIT
-    )
-    run_stage("train", params)
-    return params
+trained = stage_fixture("train", *MINILM_INIT)
 
 
 def _tokens(params: Params) -> Path:
@@ -52,7 +45,7 @@ def test_training_starts_from_a_vector_for_every_token(trained: Params) -> None:
     assert summary["token_vectors_loaded"] == vocab_size
     assert summary["token_vectors_computed"] is True
     kept = tv.load_token_vectors(
-        tv.token_vectors_dir(_tokens(trained)), summary["tokenizer_sha256"]
+        TokenCaches(_tokens(trained)).token_vectors, summary["tokenizer_sha256"]
     )
     assert kept.vectors.shape == (vocab_size, tv.DIM)
     assert np.all(kept.vectors[PAD_ID] == 0)
@@ -60,11 +53,12 @@ def test_training_starts_from_a_vector_for_every_token(trained: Params) -> None:
 
 
 def test_the_embedding_starts_from_the_vectors(trained: Params) -> None:
-    from doclstm.model import ModelConfig, SequenceClassifier
+    from doclstm.models.config import ModelConfig
+    from doclstm.models.model import SequenceClassifier
 
     summary = _summary(trained)
     kept = tv.load_token_vectors(
-        tv.token_vectors_dir(_tokens(trained)), summary["tokenizer_sha256"]
+        TokenCaches(_tokens(trained)).token_vectors, summary["tokenizer_sha256"]
     )
     tokens_summary = StageManifest.load(_tokens(trained)).summary
     model = SequenceClassifier(ModelConfig.for_tokens(tokens_summary, trained.train.model))
@@ -93,14 +87,14 @@ def test_distilled_vectors_are_deterministic(trained: Params) -> None:
     tokenizer = load_tokenizer(_tokens(trained) / "tokenizer.json")
     first = tv.distill(tokenizer, CPU)
     kept = tv.load_token_vectors(
-        tv.token_vectors_dir(_tokens(trained)), _summary(trained)["tokenizer_sha256"]
+        TokenCaches(_tokens(trained)).token_vectors, _summary(trained)["tokenizer_sha256"]
     )
     assert first.tobytes() == kept.vectors.tobytes()  # same tokenizer, same bytes
 
 
 def test_vectors_kept_for_another_tokenizer_are_refused(trained: Params, tmp_path: Path) -> None:
     kept = tmp_path / "token_vectors"
-    shutil.copytree(tv.token_vectors_dir(_tokens(trained)), kept)
+    shutil.copytree(TokenCaches(_tokens(trained)).token_vectors, kept)
     with pytest.raises(DoclstmError, match=r"made for tokenizer .* not for"):
         tv.load_token_vectors(kept, "0" * 64)
 
@@ -113,16 +107,16 @@ def test_a_cache_for_another_tokenizer_is_computed_again(
     tokens.mkdir(parents=True)
     original = _tokens(trained) / "tokenizer.json"
     (tokens / "tokenizer.json").write_text(original.read_text() + "\n")  # other bytes
-    shutil.copytree(tv.token_vectors_dir(_tokens(trained)), tv.token_vectors_dir(tokens))
+    shutil.copytree(TokenCaches(_tokens(trained)).token_vectors, TokenCaches(tokens).token_vectors)
     calls = []
     monkeypatch.setattr(tv, "distill", lambda tok, device: calls.append(1) or np.zeros((5, 384)))
-    found = tv.token_vectors(tokens / "tokenizer.json", tv.token_vectors_dir(tokens), CPU)
+    found = tv.token_vectors(tokens / "tokenizer.json", TokenCaches(tokens).token_vectors, CPU)
     assert calls and found.computed
 
 
 def test_a_wrong_number_of_vectors_is_refused(trained: Params, tmp_path: Path) -> None:
     kept = tmp_path / "token_vectors"
-    shutil.copytree(tv.token_vectors_dir(_tokens(trained)), kept)
+    shutil.copytree(TokenCaches(_tokens(trained)).token_vectors, kept)
     save_file({"vectors": np.zeros((7, tv.DIM), dtype=np.float32)}, str(kept / tv.VECTORS))
     manifest = StageManifest.load(kept)
     files = {tv.VECTORS: file_entry(kept / tv.VECTORS)}
@@ -133,7 +127,7 @@ def test_a_wrong_number_of_vectors_is_refused(trained: Params, tmp_path: Path) -
 
 def test_a_damaged_cache_is_refused(trained: Params, tmp_path: Path) -> None:
     kept = tmp_path / "token_vectors"
-    shutil.copytree(tv.token_vectors_dir(_tokens(trained)), kept)
+    shutil.copytree(TokenCaches(_tokens(trained)).token_vectors, kept)
     with (kept / tv.VECTORS).open("r+b") as f:
         f.seek(200)
         f.write(b"\x00\x01\x02")

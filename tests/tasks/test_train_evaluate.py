@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from doclstm.checkpoint import load_model_dir
-from doclstm.fingerprint import sha256_file
-from doclstm.predictor import TextPredictor
-from doclstm.stages import run_stage
+from doclstm.cli.stage_runner import run_stage
+from doclstm.models.model_folder import load_model_dir
+from doclstm.scoring.predictor import TextPredictor
+from doclstm.storage.fingerprint import sha256_file
 from tests.conftest import tiny_params
 
 
@@ -92,9 +92,9 @@ def test_the_token_bag_is_fitted_its_share_picked_and_refitted_on_train_and_val(
     """The shipped classifier's bag, through the train stage: fitted at a C picked on val,
     frozen while the RNN trains, its share picked on val, refitted on train + val; the
     model folder brings all of it back (weights, idf, word tables, shares)."""
-    from doclstm.bag_fit import C_GRID, RNN_SHARES
-    from doclstm.manifest import StageManifest
-    from doclstm.token_data import load_split
+    from doclstm.storage.manifest import StageManifest
+    from doclstm.storage.token_data import load_split
+    from doclstm.training.bag_fit import C_GRID, RNN_SHARES
 
     model_dir = built_workspace / "models/main"
     summary = StageManifest.load(model_dir).summary
@@ -110,7 +110,7 @@ def test_the_token_bag_is_fitted_its_share_picked_and_refitted_on_train_and_val(
     share = bag["rnn_share"]
     torch.testing.assert_close(model.expert_weights, torch.tensor([share, 1 - share]))
     # The epochs were judged by the RNN alone: its val accuracy is the best epoch's record.
-    from doclstm.inference import predict_probabilities
+    from doclstm.models.inference import predict_probabilities
 
     val = load_split(tokens, "val")
     model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
@@ -128,7 +128,7 @@ def test_a_model_retrained_from_the_same_settings_is_evaluated_again(
     evaluation is not the old model's."""
     from safetensors.torch import load_file, save_file
 
-    from doclstm.manifest import StageManifest, file_entry
+    from doclstm.storage.manifest import StageManifest, file_entry
 
     shutil.copytree(built_workspace, tmp_path, dirs_exist_ok=True)
     params = tiny_params(tmp_path, small_corpus)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doclstm.fingerprint import sha256_file
-from doclstm.stages import run_stage
-from doclstm.train_state import STATE, resume_dir, save_training_state
+from doclstm.cli.stage_runner import run_stage
+from doclstm.storage import manifest as stage_manifest
+from doclstm.storage.fingerprint import FINGERPRINT_VERSION, sha256_file
+from doclstm.training.checkpoint import STATE, resume_dir, save_training_state
 from tests.conftest import tokens_workspace
 
 # Small batches, so an epoch has dozens of steps and checkpoints to land between.
@@ -112,17 +112,19 @@ def test_checkpoint_for_other_settings_is_not_resumed(
     assert result.resumed_at_step is None and not checkpoint.exists()
 
 
-def test_checkpoint_with_an_older_optimizer_layout_is_not_resumed(
-    built_workspace: Path, small_corpus: Path, tmp_path: Path
+def test_outputs_of_an_older_fingerprint_version_are_trained_again(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Checkpoints written before the optimizer had one parameter group per layer carry
-    one group: the same training starts over instead of failing to load them."""
+    """No compatibility branch reads what an older doclstm wrote: raising the fingerprint
+    version makes the same model folder and resume checkpoint miss, and the stage reruns."""
     params = tokens_workspace(tmp_path, built_workspace, small_corpus, "train.epochs=1")
-    fingerprint = run_stage("train", params).model_dir / "manifest.json"
-    same = json.loads(fingerprint.read_text())["fingerprint"]
-    shutil.rmtree(tmp_path / "models/main")
-    checkpoint = resume_dir(tmp_path / "models/main")
-    old = {"optimizer": {"state": {}, "param_groups": [{"params": []}]}}
-    save_training_state(checkpoint, {"fingerprint": same, "optimization": old})
-    result = run_stage("train", params)
-    assert result.resumed_at_step is None and not checkpoint.exists()
+    first = run_stage("train", params)
+    manifest = first.model_dir / "manifest.json"
+    before = json.loads(manifest.read_text())["fingerprint"]
+    assert run_stage("train", params).cached
+    checkpoint = resume_dir(first.model_dir)
+    save_training_state(checkpoint, {"fingerprint": before})  # as a killed older run left
+    monkeypatch.setattr(stage_manifest, "FINGERPRINT_VERSION", FINGERPRINT_VERSION + 1)
+    again = run_stage("train", params)
+    assert not again.cached and again.resumed_at_step is None and not checkpoint.exists()
+    assert json.loads(manifest.read_text())["fingerprint"] != before

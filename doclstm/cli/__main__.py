@@ -1,0 +1,5 @@
+"""`python -m doclstm.cli`: the `doclstm` command (torchrun and the tests start it so)."""
+
+from doclstm.cli.commands import main
+
+main()

@@ -1,0 +1,264 @@
+"""The `doclstm` command line: the whole pipeline, single stages, and scoring.
+
+    doclstm run                      the Prefect flow: train pipeline, then score
+    doclstm nightly                  retrain if data or params changed; score on promotion
+    doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
+    doclstm score --model M --input SRC --output DIR
+    doclstm promote VERSION --reason TEXT   make a version champion by hand
+    doclstm rollback --reason TEXT          champion back to the previous champion
+    doclstm inspect tokens           the tokenize manifest: splits, truncation, lengths
+
+Every command takes `--params params.yaml` and repeatable `--set key=value`.
+Problems a user can fix print as one line, without a traceback (exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from doclstm.cli.run_summary import run_table
+from doclstm.errors import DoclstmError
+from doclstm.pipeline.params import Params, load_params
+from doclstm.pipeline.stages import STAGES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Recurrent document classifiers as a batch pipeline.",
+)
+console = Console()
+PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
+
+inspect_app = typer.Typer(no_args_is_help=True, help="Look at what a stage wrote.")
+app.add_typer(inspect_app, name="inspect")
+ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
+SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3")
+
+
+@app.command()
+def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+    """Run the training pipeline flow, then score `score.input` with the new model."""
+    params = load_params(params_file, overrides)
+    _prefect_logging()
+    from flows.pipeline import pipeline_then_score
+
+    result = pipeline_then_score(params)
+    console.print(run_table(result, params))
+
+
+@app.command()
+def nightly(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+    """The nightly_retrain flow once: skip when nothing changed since the champion."""
+    params = load_params(params_file, overrides)  # a bad params file fails here, in one line
+    _prefect_logging()
+    from flows.nightly import nightly_retrain
+
+    result = nightly_retrain(params)
+    console.print(result.markdown(), highlight=False)
+
+
+@app.command()
+def promote(
+    version: str = typer.Argument(..., help="the model version to make champion"),
+    reason: str = typer.Option(..., help="why; recorded on the version and in Prefect"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Make VERSION of `register.model_name` the champion, bypassing the gate; its files are
+    still verified first."""
+    from doclstm.registry.model_registry import manual_actor
+
+    params = load_params(params_file, overrides)
+    registry = _registry(params)
+    registry.version_tags(version)  # an unknown version fails here, by name
+    _verify_registered(params, registry, version)
+    _record_decision(registry.name, registry.promote(version, reason, manual_actor()))
+
+
+@app.command()
+def rollback(
+    reason: str = typer.Option(..., help="why; recorded on both versions and in Prefect"),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Put the previous champion back (the one the current champion replaced)."""
+    from doclstm.registry.model_registry import manual_actor
+
+    params = load_params(params_file, overrides)
+    registry = _registry(params)
+    registry.finish_pending_change()  # the champion history must be whole to read it
+    _verify_registered(params, registry, registry.previous_champion())
+    _record_decision(registry.name, registry.rollback(reason, manual_actor()))
+
+
+@app.command()
+def stage(
+    name: str = typer.Argument(..., help=", ".join(STAGES)),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+    repair: bool = typer.Option(
+        False, help="tokenize: write missing or corrupt shards again, nothing else"
+    ),
+) -> None:
+    """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
+    from doclstm.cli.stage_runner import run_stage
+
+    params = load_params(params_file, overrides)
+    _log_to_console()
+    result = run_stage(name, params, repair=repair)
+    console.print(_record(result))
+
+
+@app.command()
+def score(
+    model: str = typer.Option(
+        "",
+        help="models:/<name>/<version>, models:/<name>@<alias> or a "
+        "model folder; default score.model",
+    ),
+    input_source: str = typer.Option(
+        "", "--input", help="a folder, archive or table; default score.input"
+    ),
+    output: str = typer.Option("", help="output folder; default score.output"),
+    force: bool = typer.Option(False, help="discard existing outputs and score everything again"),
+    runner: str = typer.Option(
+        "",
+        help="inline (one process), threads or ray (input shards as parallel Prefect "
+        "tasks); default score.runner",
+    ),
+    params_file: Path | None = typer.Option(
+        None,
+        "--params",
+        "-p",
+        help="params file; default ./params.yaml, or the shipped defaults where there is none",
+    ),
+    overrides: list[str] = SetOption,
+) -> None:
+    """Score every document of a source, exactly once per output folder (resumable)."""
+    given = {
+        "score.model": model,
+        "score.input": input_source,
+        "score.output": output,
+        "score.runner": runner,
+    }
+    if params_file is None and Path("params.yaml").is_file():
+        params_file = Path("params.yaml")
+    params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
+    inline = params.score.runner == "inline"
+    if inline:
+        _log_to_console()
+    else:  # a Prefect flow scores the shards: their lines go to its task runs' logs
+        _prefect_logging()
+    from doclstm.pipeline.stages import score_arguments
+    from doclstm.pipeline.workspace_lock import workspace_lock
+    from flows.score import score_in_shards
+    from tasks.score import score_documents
+
+    with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
+        arguments = score_arguments(params, force)
+        result = score_documents(**arguments.as_kwargs()) if inline else score_in_shards(arguments)
+        console.print(_record(result))
+
+
+@inspect_app.command("tokens")
+def inspect_tokens(
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+    verify: bool = typer.Option(False, help="also check every shard's checksum"),
+) -> None:
+    """Summary of data/tokens: documents, tokens, truncation and lengths per split."""
+    from doclstm.cli.token_report import print_token_report
+    from doclstm.pipeline.stages import workspace
+
+    params = load_params(params_file, overrides)
+    if not print_token_report(workspace(params).tokens, console, verify):
+        raise DoclstmError(
+            "some token shards are missing or corrupt; run `doclstm stage tokenize --repair`"
+        )
+
+
+def main() -> None:
+    prefect_environment()
+    try:
+        app()
+    except DoclstmError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _registry(params: Params) -> Any:
+    from doclstm.pipeline.stages import workspace
+    from doclstm.pipeline.tracking import tracking_uri
+    from doclstm.registry.model_registry import Registry
+
+    uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)
+    return Registry(uri, params.register_.model_name)
+
+
+def _verify_registered(params: Params, registry: Any, version: str) -> None:
+    """Download `version` into the model cache, checked against its manifest (one line
+    naming the damaged file, if any): a damaged version never becomes champion."""
+    from doclstm.pipeline.stages import workspace
+    from doclstm.scoring.model_ref import resolve_model
+
+    reference = f"models:/{registry.name}/{version}"
+    resolve_model(reference, registry.tracking_uri, workspace(params).model_cache)
+
+
+def _record_decision(model_name: str, decision: Any) -> None:
+    """Print the decision, then publish it to Prefect like the gate's."""
+    console.print(decision.markdown(model_name), highlight=False)
+    _prefect_logging()
+    from flows.registry import record_decision
+
+    record_decision(
+        decision.markdown(model_name),
+        f"{model_name} version {decision.version}: {decision.decision}",
+    )
+
+
+def prefect_environment() -> None:
+    """Server defaults for any Prefect flow this process runs; Prefect reads them when it
+    is first imported, so call this before. A setting already in the environment wins."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # With no PREFECT_API_URL a flow starts a temporary server and, by default, gives up
+    # on it after 20 s; on a busy 2-core machine it took longer (twice in one CI run).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _prefect_logging() -> None:
+    # Prefect forwards these standard loggers into flow-run logs (and its console). Only
+    # for commands that run flows: elsewhere Prefect warns at every line they log.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
+    for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
+        logging.getLogger(name).setLevel(logging.INFO)
+    _quiet_libraries()
+
+
+def _log_to_console() -> None:
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    for name in ("great_expectations", "mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _record(result: Any) -> Any:
+    return asdict(result) if is_dataclass(result) and not isinstance(result, type) else result

@@ -1,0 +1,84 @@
+"""The table `doclstm run` ends with: what each stage did, and how to open the UIs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from doclstm.pipeline.params import Params
+from doclstm.pipeline.workspace import Workspace
+
+
+def run_table(result: Any, params: Params) -> Table:
+    """What `doclstm run` did, a row per stage, and how to open the two UIs on it."""
+    t = result.training
+    mlflow_dir = Workspace(params.base.workspace.resolve()).mlflow
+    bin_dir = Path(sys.executable).parent  # the .venv the user ran doclstm from
+    table = Table(title="doclstm run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        (
+            "documents",
+            f"{t.ingest.seen} seen, {t.ingest.ingested} ingested, "
+            f"{t.ingest.quarantined + t.validate.quarantined} quarantined "
+            f"(ingest {t.ingest.quarantined}, validate {t.validate.quarantined})"
+            + cached_note(t.ingest.cached and t.validate.cached),
+        ),
+        (
+            "token shards",
+            f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
+            f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
+            + cached_note(t.tokenize.cached),
+        ),
+        (
+            "model",
+            f"{t.train.model_dir} (best epoch {t.train.best_epoch}, "
+            f"val macro-F1 {t.train.val_macro_f1:.4f})" + cached_note(t.train.cached),
+        ),
+        (
+            "test",
+            f"accuracy {t.evaluate.accuracy:.4f}, macro-F1 {t.evaluate.macro_f1:.4f} "
+            f"({t.evaluate.metrics_file})",
+        ),
+        (
+            "MLflow",
+            f"run {t.register.run_id}, {t.register.model_name} version {t.register.version}",
+        ),
+        (
+            "gate",
+            f"{t.gate.decision}: {t.gate.reason}; champion: version {t.gate.champion}"
+            + cached_note(t.gate.cached),
+        ),
+        (
+            "predictions",
+            f"{result.score.documents} documents in {result.score.shards} shards "
+            f"({result.score.shards_skipped} already complete, "
+            f"{result.score.unscored} unscored) -> {result.score.out_dir}",
+        ),
+        (
+            "MLflow UI",
+            f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
+            f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}",
+        ),
+        (
+            "Prefect UI",
+            "PREFECT_HOME="
+            + os.environ.get("PREFECT_HOME", "~/.prefect")
+            + f" {bin_dir / 'prefect'} server start   (then open http://127.0.0.1:4200)",
+        ),
+    ]
+    rows += [("warning", f"[yellow]ingest: {escape(w)}[/]") for w in t.ingest.warnings]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def cached_note(cached: bool) -> str:
+    """The mark of a stage that reused its output."""
+    return " [dim](unchanged, reused)[/]" if cached else ""

@@ -1,0 +1,133 @@
+"""Evaluation plots as PNG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from doclstm.storage.atomic import atomic_path
+
+
+def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], dest: Path) -> Path:
+    counts = np.asarray(matrix)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = 1.2 + 0.8 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            color = "white" if rates[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", color=color)
+    fig.colorbar(image, ax=ax, label="fraction of true class")
+    ax.set_title("Confusion matrix (test)")
+    return _save(fig, dest)
+
+
+def plot_accuracy_by_length(rows: list[dict[str, Any]], dest: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = [f"{r['min_tokens']}-{r['max_tokens']}" for r in rows]
+    ax.bar(names, [r["accuracy"] for r in rows], color="tab:blue")
+    for i, r in enumerate(rows):
+        ax.text(i, r["accuracy"], f"n={r['documents']}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("document length (tokens, as trained)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy by length bucket (test)")
+    return _save(fig, dest)
+
+
+def _save(fig: Any, dest: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return dest
+
+
+def plot_roc(label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path) -> Path:
+    """ROC curve: the positive class for a binary task, one-vs-rest per class otherwise."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, name, positive in _curve_classes(label_ids, labels):
+        fpr, tpr, _ = roc_curve(positive, probs[:, i])
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(positive, probs[:, i]):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    _unit_axes(ax, "false positive rate", "true positive rate", "ROC (test)", "lower right")
+    return _save(fig, dest)
+
+
+def plot_precision_recall(
+    label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path
+) -> Path:
+    """Precision-recall curve, per class as for the ROC plot."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, name, positive in _curve_classes(label_ids, labels):
+        precision, recall, _ = precision_recall_curve(positive, probs[:, i])
+        ap = average_precision_score(positive, probs[:, i])
+        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    _unit_axes(ax, "recall", "precision", "Precision-recall (test)", "lower left")
+    return _save(fig, dest)
+
+
+def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+    ax.plot(
+        [b["confidence"] for b in bins],
+        [b["accuracy"] for b in bins],
+        marker="o",
+        label=f"model (ECE {ece:.3f})",
+    )
+    for b in bins:
+        ax.annotate(
+            str(b["documents"]),
+            (b["confidence"], b["accuracy"]),
+            fontsize=7,
+            xytext=(3, -9),
+            textcoords="offset points",
+        )
+    _unit_axes(
+        ax,
+        "confidence (top-class probability)",
+        "accuracy",
+        "Reliability (test; numbers: documents per bin)",
+        "upper left",
+    )
+    return _save(fig, dest)
+
+
+def _unit_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    """Both axes on [0, 1] (a little headroom above), labels, title, legend."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend, fontsize=8)
+
+
+def _curve_classes(label_ids: np.ndarray, labels: list[str]) -> list[tuple[int, str, np.ndarray]]:
+    """(class index, name, is-positive mask) for each class that has a defined curve."""
+    chosen = [1] if len(labels) == 2 else range(len(labels))
+    out = []
+    for i in chosen:
+        positive = label_ids == i
+        if positive.any() and not positive.all():
+            out.append((i, labels[i], positive))
+    return out

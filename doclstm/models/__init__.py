@@ -1,0 +1,6 @@
+"""The networks and their folders: `SequenceClassifier` (LSTM/GRU, pooling, the token
+bag expert, hierarchical windows), the language model that pretrains its encoder, the
+frozen MiniLM window encoder and distilled token vectors, exact windowed scoring of long
+documents, batched inference, and the model folder that is checked against itself on load.
+May import `storage`, `pipeline` and `text`; never `training`.
+"""

@@ -1,0 +1,481 @@
+"""Typed settings for every stage, loaded once from params.yaml.
+
+`load_params(path, overrides)` is the only reader of settings: the CLI, the
+flows and DVC call it at the edge and pass the typed groups down. Unknown
+keys and bad values fail with a `DoclstmError` naming the key.
+
+Why one module: it is the schema of params.yaml, one group per class in the file's
+order, with the cross-group checks and the one definition of which settings shape a
+result (`result_settings`, `Params.model_settings`); split, a reader would need
+several files to see what one params.yaml may hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from doclstm.errors import DoclstmError
+
+MINILM_DIM = 384  # the width of all-MiniLM-L6-v2's vectors (doclstm/models/window_encoder.py)
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(_Group):
+    seed: int = 1234
+    workspace: Path = Path(".")
+    # A second run on a busy workspace waits this long for it, then fails (0: at once).
+    lock_wait_seconds: float = Field(0.0, ge=0)
+
+
+class SourceParams(_Group):
+    """One document source; `ingest.source` is one of these, a bare path, or a list of them."""
+
+    # A folder, a .tar/.tar.gz/.tar.xz/.zip, a .csv/.jsonl/.parquet, or builtin:<name>.
+    path: str
+    format: Literal["auto", "folder", "tar", "zip", "csv", "jsonl", "parquet"] = "auto"
+    name: str = ""  # the `source` of every row; empty: `path` as given
+    # Folders and archives: the folder holding the label (or train/test) folders, and
+    # which levels the tree has; both inferred when left at their defaults.
+    root: str = ""
+    layout: Literal["auto", "splits", "labels", "files"] = "auto"
+    # Tables: which columns hold what; id_column/label_column/split_column may be absent.
+    text_column: str = "text"
+    label_column: str | None = "label"
+    id_column: str | None = "id"
+    split_column: str | None = None
+    csv_delimiter: str = Field(",", min_length=1, max_length=1)
+    id_prefix: str = ""  # prepended to every doc_id, to keep ids of merged sources apart
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.path
+
+
+def _as_source(value: Any) -> Any:
+    """A bare string is a source path with every other setting at its default."""
+    return {"path": value} if isinstance(value, str) else value
+
+
+class IngestParams(_Group):
+    # A folder of <label>/*.txt (optionally under train/ and test/), an archive of one,
+    # a table, builtin:bbcnews, or a list of these (see SourceParams).
+    source: list[SourceParams] = [SourceParams(path="builtin:bbcnews")]
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    rows_per_part: int = Field(50_000, gt=0)
+    row_group_rows: int = Field(4_096, gt=0)
+    # Archive-bomb and runaway-input limits (uncompressed bytes): a document over the
+    # first is quarantined unread; past the second, the rest of that source is refused.
+    max_document_bytes: int = Field(16 * 2**20, gt=0)
+    max_source_bytes: int = Field(256 * 2**30, gt=0)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [_as_source(item) for item in (value if isinstance(value, list) else [value])]
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> IngestParams:
+        names = [s.display_name for s in self.source]
+        if not names:
+            raise ValueError("ingest.source: give at least one source")
+        if len(set(names)) != len(names):
+            raise ValueError("ingest.source: two sources share a name; set `name` on each")
+        return self
+
+
+class ValidateParams(_Group):
+    min_chars: int = Field(1, ge=1)
+    max_chars: int = Field(2_000_000, gt=1)
+    # Fraction of rows that may be quarantined before the stage fails.
+    failure_budget: float = Field(0.05, ge=0, le=1)
+    # Warning level: the largest train class may be at most this many times the smallest.
+    max_class_ratio: float = Field(10.0, ge=1)
+    # The stage fails when a train class has fewer documents than this (after quarantine):
+    # a class that small is usually a stray folder or a typo in a label column.
+    min_class_documents: int = Field(5, ge=1)
+    # The labels expected (empty: whatever the train split holds). Rows with any other
+    # label are quarantined, and each listed label must have min_class_documents.
+    labels: list[str] = []
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value) or any(not label for label in value):
+            raise ValueError(f"{value!r}: labels must be distinct and non-empty")
+        return value
+
+
+class TokenizeParams(_Group):
+    model: Literal["wordpiece", "bpe", "unigram", "wordlevel"] = "wordpiece"
+    vocab_size: int = Field(8_000, ge=100)
+    min_frequency: int = Field(2, ge=1)  # not used by unigram, whose trainer prunes by loss
+    lowercase: bool = True
+    normalization: Literal["nfkc", "nfc", "nfkd", "nfd", "none"] = "nfkc"
+    strip_accents: bool = False
+    max_tokens: int = Field(2_048, ge=1)
+    # none: keep whole documents (hierarchical models); longer ones are still counted.
+    truncation: Literal["head", "tail", "head_tail", "none"] = "head_tail"
+    shard_tokens: int = Field(1_000_000, ge=1)
+    row_group_rows: int = Field(1_024, ge=1)
+    encode_batch_docs: int = Field(1_024, ge=1)
+    # A tokenizer.json doclstm wrote (an earlier run's data/tokens/tokenizer.json, kept
+    # aside), used as is instead of training one: the vocabulary then stays the same
+    # from run to run, so a pretrained encoder (train.init_from) keeps fitting. Relative
+    # to the workspace. The training settings (TOKENIZER_TRAINING) are then the file's.
+    tokenizer: str = ""
+
+    def result_settings(self, tokenizer_sha256: str | None) -> dict[str, Any]:
+        """The settings the token shards depend on (what the stage fingerprint hashes).
+        With a kept tokenizer, its file's sha256 stands for the tokenizer's training
+        settings, and moving the file changes nothing."""
+        settings = self.model_dump(mode="json", exclude={"tokenizer"})
+        if tokenizer_sha256 is not None:
+            for key in TOKENIZER_TRAINING:
+                settings.pop(key)
+            settings["tokenizer_sha256"] = tokenizer_sha256
+        return settings
+
+
+TOKENIZER_TRAINING = (
+    "model",
+    "vocab_size",
+    "min_frequency",
+    "lowercase",
+    "normalization",
+    "strip_accents",
+)
+
+HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks", "chunk_encoder")
+
+
+class ModelParams(_Group):
+    cell: Literal["lstm", "gru"] = "lstm"
+    embedding_dim: int = Field(256, ge=1)
+    hidden_size: int = Field(128, ge=1)
+    num_layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.4, ge=0, lt=1)
+    pooling: Literal["last", "mean", "max", "attention", "concat"] = "max"
+    # What the embedding starts from: random, or minilm, every token's vector distilled
+    # from the shipped all-MiniLM-L6-v2 (doclstm/models/token_vectors.py; computed once per
+    # tokenizer, kept in data/token_vectors/); embedding_dim must then be <= 384.
+    embedding_init: Literal["random", "minilm"] = "minilm"
+    # Training only: this share of tokens has its whole vector zeroed (word dropout).
+    token_dropout: float = Field(0.0, ge=0, lt=1)
+    # Two exact paths over the same weights; auto: padded on CPU, packed on CUDA.
+    rnn_path: Literal["auto", "packed", "padded"] = "auto"
+    # hierarchical: the RNN above reads overlapping windows of chunk_tokens tokens, one
+    # every chunk_stride, pooled to one vector each; a document RNN reads those vectors
+    # (RoBERT). max_chunks 0 keeps every window. Set tokenize.max_tokens high enough.
+    kind: Literal["flat", "hierarchical"] = "flat"
+    chunk_tokens: int = Field(200, ge=1)
+    chunk_stride: int = Field(150, ge=1)
+    max_chunks: int = Field(0, ge=0)
+    # What turns a window into a vector: lstm, the embedding + RNN + pooling above, trained
+    # end to end; minilm, frozen all-MiniLM-L6-v2 (a core dependency), its
+    # window vectors computed once and cached in data/windows/.
+    chunk_encoder: Literal["lstm", "minilm"] = "lstm"
+    # A linear expert beside the RNN: TF-IDF of the document's words and word bigrams
+    # hashed into bag_buckets rows (doclstm/models/bag.py), fitted as a logistic regression
+    # (doclstm/training/bag_fit.py). 0: the RNN alone.
+    bag_buckets: int = Field(262_144, ge=0)
+    # With a bag: the RNN's share of the summed logits, the bag's the rest (0.1: the one
+    # share above TF-IDF + LR on all five corpora of BENCHMARKS.md, "Quality across
+    # corpora"); auto: the share with the lowest val log loss, picked after training (the
+    # RNN's epochs are judged by it alone).
+    rnn_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.1
+    # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
+    # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
+    rnn_tokens: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _stride_within_chunk(self) -> ModelParams:
+        if self.chunk_encoder == "minilm" and self.kind != "hierarchical":
+            raise ValueError("chunk_encoder minilm encodes windows: set kind: hierarchical")
+        if self.embedding_init == "minilm" and self.chunk_encoder == "minilm":
+            raise ValueError("embedding_init minilm: chunk_encoder minilm has no embedding")
+        if self.embedding_init == "minilm" and self.embedding_dim > MINILM_DIM:
+            raise ValueError(
+                f"embedding_init minilm gives {MINILM_DIM}-d vectors: embedding_dim "
+                f"{self.embedding_dim} must be at most {MINILM_DIM}"
+            )
+        if self.rnn_tokens and self.kind != "flat":
+            raise ValueError("rnn_tokens cuts a flat model's input: a hierarchical one reads all")
+        if self.chunk_stride > self.chunk_tokens:
+            raise ValueError(
+                f"chunk_stride {self.chunk_stride} is over chunk_tokens {self.chunk_tokens}: "
+                "windows would skip tokens"
+            )
+        return self
+
+
+class TrainParams(_Group):
+    run_name: str = Field("main", pattern=r"^[A-Za-z0-9_.-]+$")
+    model: ModelParams = ModelParams()
+    epochs: int = Field(10, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)  # the peak, after warmup
+    weight_decay: float = Field(0.01, ge=0)
+    schedule: Literal["warmup_cosine", "one_cycle"] = "warmup_cosine"
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    class_weights: Literal["none", "balanced"] = "none"
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    # A batch holds documents of similar length up to batch_tokens padded tokens (longest
+    # x count) and max_batch_size documents: high enough that short texts fill the token
+    # budget too (a step of 32 tweets is a few hundred tokens, and per-step costs dominate).
+    batch_tokens: int = Field(12_288, ge=1)
+    max_batch_size: int = Field(512, ge=1)
+    # ...and at most train documents / min_steps_per_epoch (0: no such cap), so that a small
+    # corpus of short texts still gets enough optimizer steps (2,732 train sentences in
+    # batches of 512 took 6 steps an epoch and lost 6 points of test accuracy: BENCHMARKS.md).
+    min_steps_per_epoch: int = Field(50, ge=0)
+    # Early stopping and best-epoch selection.
+    monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
+    patience: int = Field(6, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Autocast: bf16 on CUDA or on a CPU with AMX/AVX512-BF16 (there 1.3-1.7x fp32's step,
+    # accuracy within the seed spread: BENCHMARKS.md), fp16 on CUDA only (with a gradient
+    # scaler); auto is fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Fine-tuning (ULMFiT): each layer group below the head learns at the rate of the one
+    # above divided by layer_lr_decay (2.6 in ULMFiT); `gradual` trains only the top
+    # group in epoch 1 and one more group each epoch (head, RNN layers top down, embedding).
+    layer_lr_decay: float = Field(1.0, ge=1)
+    unfreeze: Literal["all", "gradual"] = "all"
+    # The encoder (embedding + RNN) to start from: a pretrain stage output folder, relative
+    # to the workspace; empty: the pretrain stage's when pretrain.enabled, else none.
+    init_from: str = ""
+    # Not part of the result: how batches are loaded and how often state is saved.
+    loader_workers: int = Field(1, ge=0)
+    checkpoint_steps: int = Field(200, ge=1)
+
+    def batch_documents(self, documents: int) -> int:
+        """The most documents a batch of a split of `documents` documents holds."""
+        if self.min_steps_per_epoch == 0:
+            return self.max_batch_size
+        return max(1, min(self.max_batch_size, documents // self.min_steps_per_epoch))
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings the trained weights depend on (what the stage fingerprint hashes):
+        not loader workers or checkpoint cadence, nor a flat model's hierarchical settings."""
+        settings = self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
+        if self.model.kind == "flat":
+            for key in HIERARCHICAL_SETTINGS:
+                settings["model"].pop(key)
+        return settings
+
+
+class PretrainParams(_Group):
+    """Language-model pretraining of `train.model`'s encoder on train + unlabelled text."""
+
+    enabled: bool = False
+    epochs: int = Field(2, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    bptt: int = Field(128, ge=2)  # tokens per truncated-backprop segment, state carried
+    samples: int = Field(1_024, ge=0)  # sampled-softmax words per step; 0: full softmax
+    batch_tokens: int = Field(16_384, ge=1)
+    max_batch_size: int = Field(64, ge=1)
+    # The language model's own dropout (embeddings, between layers, output), not
+    # train.model.dropout: on IMDB, 0.1 reached held-out perplexity 237 where the
+    # classifier's 0.5 reached 295 after the same 300 steps (BENCHMARKS.md, "Pretraining").
+    dropout: float = Field(0.1, ge=0, lt=1)
+    # Held out of pretraining (by a hash of doc_id) to measure perplexity each epoch.
+    held_out_fraction: float = Field(0.02, gt=0, lt=0.5)
+    patience: int = Field(2, ge=1)
+    checkpoint_steps: int = Field(200, ge=1)  # not part of the result
+
+    def result_settings(self) -> dict[str, Any]:
+        """What a pretrained encoder depends on; off, pretraining shapes nothing."""
+        if not self.enabled:
+            return {"enabled": False}
+        return self.model_dump(mode="json", exclude={"enabled", "checkpoint_steps"})
+
+
+class EvaluateParams(_Group):
+    batch_tokens: int = Field(65_536, ge=1)
+    bootstrap_samples: int = Field(1_000, ge=10)  # resamples for the 95% intervals
+
+
+class RegisterParams(_Group):
+    # Empty: a SQLite store under <workspace>/data/mlflow.
+    tracking_uri: str = ""
+    experiment: str = "doclstm"
+    model_name: str = Field("doclstm-bbcnews", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class GateParams(_Group):
+    """When the challenger replaces the champion (doclstm/registry/gate_rules.py)."""
+
+    # With no champion yet, the challenger becomes champion if it meets these.
+    min_accuracy: float = Field(0.9, ge=0, le=1)
+    min_macro_f1: float = Field(0.9, ge=0, le=1)
+    # Against a champion: test accuracy higher by at least this much...
+    min_improvement: float = Field(0.0, ge=0, le=1)
+    # ...with a one-sided exact McNemar p-value below this...
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # ...and no class's recall lower than the champion's by more than this.
+    max_recall_drop: float = Field(0.05, ge=0, le=1)
+
+
+class ScoreParams(_Group):
+    # Any ingest source (a path, or a mapping like one entry of ingest.source).
+    input: SourceParams = SourceParams(path="builtin:bbcnews")
+    output: Path = Path("predictions")
+    # Empty: the registry's champion (models:/<register.model_name>@champion; in
+    # `doclstm run`, the champion the gate left). Else models:/<name>/<version>,
+    # models:/<name>@<alias>, or a model folder written by the train stage.
+    model: str = ""
+    docs_per_shard: int = Field(1_000, ge=1)
+    batch_tokens: int = Field(65_536, ge=1)
+    # bf16: the model runs under bf16 autocast, about twice fp32's speed on a CPU with AMX
+    # or AVX512-BF16; on IMDB it changed 6 labels in 24,888 (BENCHMARKS.md, "bf16 on the CPU").
+    precision: Literal["fp32", "bf16"] = "fp32"
+    # Documents over the model's window (tokenize.max_tokens at training): `window` reads
+    # them whole, window by window with the state carried (exact; unidirectional models,
+    # others fall back to truncate); `truncate` cuts them as training did.
+    long_documents: Literal["window", "truncate"] = "window"
+    # How the score_archive flow runs the input shards: `inline` reads and scores in one
+    # process (least overhead); `threads` and `ray` stage each input shard and score them
+    # as parallel Prefect tasks, in threads or on a Ray cluster (prefect-ray).
+    runner: Literal["inline", "threads", "ray"] = "inline"
+    workers: int = Field(2, ge=1)  # shards scored at once (threads; tasks in flight on Ray)
+    # Ray: empty starts a local Ray instance, unless RAY_ADDRESS is set; else
+    # ray://<head>:10001 or auto (infra/ray/cluster.yaml).
+    ray_address: str = ""
+    # How long a second scorer of the same output folder (any workspace, any machine that
+    # shares it) waits for the first to finish before it fails, naming the holder.
+    lock_wait_seconds: float = Field(0.0, ge=0)
+
+    _input_path = field_validator("input", mode="before")(_as_source)
+
+
+class NightlyParams(_Group):
+    """When `nightly_retrain` runs; infra/prefect.yaml carries the same schedule (tested)."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"  # an IANA name: cron times are local to it, DST included
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r}: a cron schedule has five fields, e.g. '0 2 * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Berlin") from exc
+        return value
+
+
+class Params(_Group):
+    base: BaseParams = BaseParams()
+    ingest: IngestParams = IngestParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    tokenize: TokenizeParams = TokenizeParams()
+    pretrain: PretrainParams = PretrainParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    register_: RegisterParams = Field(RegisterParams(), alias="register")
+    gate: GateParams = GateParams()
+    score: ScoreParams = ScoreParams()
+    nightly: NightlyParams = NightlyParams()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def model_settings(
+        self, tokenizer_sha256: str | None, encoder_fingerprint: str | None
+    ) -> dict[str, Any]:
+        """Every setting that shapes a trained model: the one definition of it, which the
+        nightly training key hashes. All groups but where or how long to wait (`score`,
+        `nightly`, `base.workspace`, `base.lock_wait_seconds`), with each stage's own
+        result settings for tokenize, pretrain and train; a kept tokenizer and a starting
+        encoder (`train.init_from`) by their content, not their paths."""
+        dump: dict[str, Any] = self.model_dump(
+            mode="json", by_alias=True, exclude={"score", "nightly"}
+        )
+        for key in ("workspace", "lock_wait_seconds"):
+            dump["base"].pop(key)
+        dump["tokenize"] = self.tokenize.result_settings(tokenizer_sha256)
+        dump["pretrain"] = self.pretrain.result_settings()
+        dump["train"] = self.train.result_settings()
+        if encoder_fingerprint is not None:
+            dump["train"]["init_from"] = encoder_fingerprint
+        return dump
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> Params:
+        left = (1 - self.ingest.test_fraction) * (1 - self.ingest.val_fraction)
+        if left < 0.1:
+            raise ValueError("ingest.test_fraction and ingest.val_fraction leave <10% to train")
+        return self
+
+
+def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Read params.yaml (or defaults when `path` is None) and apply `a.b=c` overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if not path.is_file():
+            raise DoclstmError(f"{path}: params file not found; pass --params PATH")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise DoclstmError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise DoclstmError(f"{path}: the top level must be a mapping of groups")
+        raw = loaded or {}
+    for item in overrides:
+        _apply_override(raw, item)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        given = {item.partition("=")[0]: item for item in overrides}
+        problems = "; ".join(_problem(err, given, source) for err in exc.errors())
+        raise DoclstmError(f"invalid params: {problems}") from exc
+
+
+def _problem(err: Any, given: dict[str, str], source: str) -> str:
+    """One validation error, blamed on the `--set` that gave the value, else on the file."""
+    key = ".".join(str(p) for p in err["loc"])
+    setting = next((item for k, item in given.items() if key == k or key.startswith(f"{k}.")), None)
+    where = f"--set {setting}" if setting else f"{source}: {key or '<root>'}"
+    return f"{where}: {err['msg']}"
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise DoclstmError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise DoclstmError(f"--set {key}: {part} is not a group")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise DoclstmError(f"--set {key}: cannot parse value {value!r}: {exc}") from exc

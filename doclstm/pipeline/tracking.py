@@ -1,0 +1,69 @@
+"""MLflow locations: a SQLite store and artifact folder under the workspace by default."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The MLflow tags a stage finds its run again by: the fingerprint of what it holds.
+TRAIN_FINGERPRINT_TAG = "doclstm.train_fingerprint"  # a training's run, found on resume
+REGISTER_FINGERPRINT_TAG = "doclstm.fingerprint"  # the run and version `register` wrote
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where a training logs: the MLflow store, the experiment, and where a new
+    experiment's artifacts go (None: the tracking server's own default)."""
+
+    uri: str
+    experiment: str
+    artifact_location: str | None
+
+
+def tracking_target(configured_uri: str, experiment: str, mlflow_dir: Path) -> TrackingTarget:
+    """A configured server keeps its artifact root; the default SQLite store puts
+    artifacts beside it under the workspace."""
+    if configured_uri:
+        return TrackingTarget(configured_uri, experiment, None)
+    artifacts = (mlflow_dir / "artifacts").resolve().as_uri()
+    return TrackingTarget(tracking_uri(configured_uri, mlflow_dir), experiment, artifacts)
+
+
+def tracking_uri(configured: str, mlflow_dir: Path) -> str:
+    if configured:
+        return configured
+    mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"model": {"cell": "lstm"}}} -> {"train.model.cell": "lstm"}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit(cwd: Path) -> str:
+    """The checked-out commit (with '-dirty' if the tree has changes), or 'unknown'."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha

@@ -1,0 +1,55 @@
+"""The MLflow pyfunc, logged as code (models-from-code): loading unpickles nothing.
+
+Input: a DataFrame with a `text` column (or one column of any name), or a
+list of strings; the signature declares one string column, checked by position. Output: a
+DataFrame with `label` and one `prob_<label>` column per class. The model
+folder (safetensors, config, tokenizer, labels) travels as the artifact
+`model_dir`, with its manifest: loading verifies every file against it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
+
+from doclstm.errors import DoclstmError
+from doclstm.models.model_folder import load_model_dir
+from doclstm.scoring.predictor import TextPredictor
+
+
+class DoclstmPyfunc(PythonModel):
+    def load_context(self, context: Any) -> None:
+        damaged = "the registered model is damaged: register a new version, or load another"
+        model_dir = Path(context.artifacts["model_dir"])
+        self.predictor = TextPredictor(load_model_dir(model_dir, remedy=damaged))
+
+    # No type hints here: MLflow would turn them into a second, conflicting signature.
+    def predict(self, context, model_input, params=None):
+        texts = _texts(model_input)
+        probs = self.predictor.predict(texts)
+        labels = self.predictor.labels
+        frame = pd.DataFrame({"label": [labels[i] for i in probs.argmax(1)]})
+        for i, name in enumerate(labels):
+            frame[f"prob_{name}"] = probs[:, i]
+        return frame
+
+
+def _texts(model_input: Any) -> list[str]:
+    if isinstance(model_input, pd.DataFrame):
+        if "text" in model_input.columns:
+            return [str(t) for t in model_input["text"].tolist()]
+        if len(model_input.columns) == 1:
+            return [str(t) for t in model_input.iloc[:, 0].tolist()]
+        raise DoclstmError(
+            f"model input needs a 'text' column; got columns {list(model_input.columns)}"
+        )
+    if isinstance(model_input, str):
+        return [model_input]
+    return [str(t) for t in model_input]
+
+
+set_model(DoclstmPyfunc())

@@ -1,0 +1,182 @@
+"""The Great Expectations suites for ingested documents, and the rows they reject.
+
+`DocumentSuite` runs the row-level expectations on one batch of documents
+at a time (a part of the ingested data, so memory is bounded by a part) and
+maps each failing row to a reason; the dataset-level class-balance check
+runs once on the train label counts at warning severity. Every run adds a
+page to the HTML Data Docs for a person to open.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from doclstm.sources.splits import SPLITS, UNLABELLED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    reasons: dict[int, str]  # row index -> first failing expectation's reason
+    expectations: list[dict[str, Any]]  # one summary per expectation
+    success: bool
+
+
+def build_expectations(labels: list[str], min_chars: int, max_chars: int) -> list[Any]:
+    """The row-level expectations every ingested document must meet."""
+    e = gx.expectations
+    return [
+        e.ExpectColumnValuesToNotBeNull(column="text"),
+        e.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S"),
+        e.ExpectColumnValueLengthsToBeBetween(
+            column="text", min_value=min_chars, max_value=max_chars
+        ),
+        e.ExpectColumnValuesToBeInSet(column="label", value_set=labels),
+        e.ExpectColumnValuesToBeUnique(column="doc_id"),
+        e.ExpectColumnValuesToBeInSet(column="split", value_set=[*SPLITS, UNLABELLED]),
+    ]
+
+
+_REASONS = {
+    "expect_column_values_to_not_be_null": "text is null",
+    "expect_column_values_to_match_regex": "text is empty or whitespace only",
+    "expect_column_value_lengths_to_be_between": "text length outside validate.min_chars..validate.max_chars",  # noqa: E501
+    "expect_column_values_to_be_unique": "duplicate doc_id",
+}
+
+
+class DocumentSuite:
+    """One ephemeral GE context: the document suite, a balance suite, and their Data Docs."""
+
+    def __init__(
+        self,
+        labels: list[str],
+        min_chars: int,
+        max_chars: int,
+        docs_dir: Path,
+        label_reason: str = "label not in the allowed set",
+    ) -> None:
+        self._label_reason = label_reason
+        self._context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
+        self._pandas = self._context.data_sources.add_pandas("documents")
+        self._documents = self._checkpoint(
+            "ingested_documents", build_expectations(labels, min_chars, max_chars)
+        )
+
+    def validate_rows(self, frame: pd.DataFrame, name: str) -> SuiteOutcome:
+        """Validate `frame` (default RangeIndex); `name` titles its page in the Data Docs."""
+        result = self._documents.run(batch_parameters={"dataframe": frame}, run_id=_run_id(name))
+        reasons: dict[int, str] = {}
+        summaries = []
+        for res in _results(result):
+            config = res.expectation_config
+            kind, column = config.type, config.kwargs.get("column")
+            bad = [int(i) for i in res.result.get("unexpected_index_list") or []]
+            if kind == "expect_column_values_to_be_unique":
+                bad = _all_but_first(frame, "doc_id", bad)
+            reason = _REASONS.get(kind, f"{column} not in the allowed set")
+            if column == "label":
+                reason = self._label_reason
+            for index in bad:
+                reasons.setdefault(index, reason)
+            summaries.append(
+                {
+                    "expectation": kind,
+                    "column": column,
+                    "success": bool(res.success),
+                    "unexpected_count": len(bad),
+                }
+            )
+        return SuiteOutcome(reasons, summaries, bool(result.success))
+
+    def check_class_balance(self, counts: dict[str, int], max_ratio: float) -> dict[str, Any]:
+        """Warning-level check: the smallest train class is at least 1/max_ratio of the largest."""
+        floor = math.ceil(max(counts.values()) / max_ratio)
+        checkpoint = self._checkpoint(
+            "train_class_balance",
+            [
+                gx.expectations.ExpectColumnMinToBeBetween(
+                    column="documents", min_value=floor, severity=FailureSeverity.WARNING
+                )
+            ],
+        )
+        frame = pd.DataFrame({"label": list(counts), "documents": list(counts.values())})
+        result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id("balance"))
+        ratio = max(counts.values()) / max(min(counts.values()), 1)
+        return {
+            "expectation": "expect_column_min_to_be_between",
+            "column": "documents",
+            "severity": "warning",
+            "success": bool(result.success),
+            "largest_to_smallest": round(ratio, 3),
+            "max_class_ratio": max_ratio,
+            "counts": counts,
+        }
+
+    def _checkpoint(self, name: str, expectations: list[Any]) -> Any:
+        batch = self._pandas.add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch")
+        suite = self._context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = self._context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        return self._context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format={"result_format": "COMPLETE"},
+            )
+        )
+
+
+def _run_id(name: str) -> RunIdentifier:
+    return RunIdentifier(run_name=name)
+
+
+def _results(result: Any) -> list[Any]:
+    found = []
+    for suite_result in result.run_results.values():
+        for res in suite_result.results:
+            assert res.expectation_config is not None, "GE returns every result's config"
+            found.append(res)
+    return found
+
+
+def _all_but_first(frame: pd.DataFrame, column: str, indices: list[int]) -> list[int]:
+    """Of duplicated values keep the first row; only the later copies are rejected."""
+    dupes = frame.loc[sorted(indices), column].duplicated(keep="first")
+    return [int(i) for i in dupes[dupes].index]
+
+
+def _context_config(docs_dir: Path) -> DataContextConfig:
+    return DataContextConfig(
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={
+            "local": {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir.resolve()),  # GE insists on absolute
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )

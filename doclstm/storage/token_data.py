@@ -1,0 +1,96 @@
+"""One split of the token shards in memory, read through the verified manifest.
+
+The ids of a split sit in one flat int32 array with int64 offsets, not one
+array per document: handing the split to a DataLoader worker then pickles
+two buffers instead of a million small arrays, and memory holds no
+per-document Python objects. The `length` column, checked against the ids,
+is all the batch sampler is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from doclstm.errors import DoclstmError
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.tables import iter_verified_batches
+
+LABELS_FILE = "labels.json"  # label id -> name: in a tokens folder and in a model folder
+
+
+@dataclass(frozen=True)
+class TokenSplit:
+    doc_ids: list[str]
+    label_ids: np.ndarray  # int64, -1 where unlabelled
+    tokens: np.ndarray  # int32, every document's ids back to back
+    offsets: np.ndarray  # int64, len(doc_ids) + 1; document i is tokens[offsets[i]:offsets[i+1]]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
+
+    @property
+    def sequences(self) -> list[np.ndarray]:
+        return [self.sequence(i) for i in range(len(self))]
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def subset(self, rows: np.ndarray) -> TokenSplit:
+        """The documents at `rows`, in that order."""
+        tokens = np.concatenate([self.sequence(int(i)) for i in rows] or [self.tokens[:0]])
+        return TokenSplit(
+            [self.doc_ids[i] for i in rows],
+            self.label_ids[rows],
+            tokens,
+            offsets_of(self.lengths[rows]),
+        )
+
+
+def concat_splits(parts: list[TokenSplit]) -> TokenSplit:
+    """The documents of every part, one after the other."""
+    return TokenSplit(
+        [d for p in parts for d in p.doc_ids],
+        np.concatenate([p.label_ids for p in parts]),
+        np.concatenate([p.tokens[p.offsets[0] : p.offsets[-1]] for p in parts]),
+        offsets_of(np.concatenate([p.lengths for p in parts])),
+    )
+
+
+def has_split(manifest: StageManifest, split: str) -> bool:
+    return any(name.startswith(f"{split}/") for name in manifest.files)
+
+
+def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = None) -> TokenSplit:
+    """All rows of `split`, each shard's checksum verified before it is read."""
+    manifest = manifest or StageManifest.load(tokens_dir)
+    doc_ids: list[str] = []
+    labels: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    for batch in iter_verified_batches(tokens_dir, manifest, prefix=f"{split}/"):
+        doc_ids.extend(batch["doc_id"].to_pylist())
+        labels.append(batch["label_id"].to_numpy().astype(np.int64))
+        ids = batch["input_ids"]
+        offsets = ids.offsets.to_numpy()
+        chunks.append(ids.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int32))
+        lengths.append(batch["length"].to_numpy().astype(np.int64))
+        if not np.array_equal(lengths[-1], np.diff(offsets)):
+            raise DoclstmError(f"{tokens_dir}/{split}: a length column disagrees with input_ids")
+    if not doc_ids:
+        raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
+    offsets = offsets_of(np.concatenate(lengths))
+    return TokenSplit(doc_ids, np.concatenate(labels), np.concatenate(chunks), offsets)
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """int64 offsets (len(lengths) + 1) of documents of `lengths` stored back to back."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets

@@ -1,0 +1,134 @@
+"""One training stage's run: `fit` inside its MLflow run, then the output folder, whole.
+
+`fit_stage` is what `train` and `pretrain` share: the MLflow run (tagged
+with the training fingerprint, so a resumed training finds its unfinished
+run by that tag and goes on logging into it: one model, one run, whatever
+happened on the way; `register` later adds the test metrics and the model to
+it), resuming from `<out_dir>.resume`, and on rank 0 the output folder
+written atomically with its manifest, after which the resume checkpoint goes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from doclstm.pipeline.tracking import TRAIN_FINGERPRINT_TAG, TrackingTarget, flatten
+from doclstm.storage.atomic import atomic_dir
+from doclstm.storage.manifest import FileEntry, StageManifest
+from doclstm.training.checkpoint import resume_dir
+from doclstm.training.distributed import Distributed
+from doclstm.training.trainer import EpochCallback, FitResult
+
+if TYPE_CHECKING:  # MLflow is imported only when a run is tracked: it takes seconds, and a
+    # training without a tracking target (benchmarks, a bare GPU machine) needs none of it.
+    from mlflow import MlflowClient
+
+
+def experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(target.experiment, target.artifact_location))
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    client: MlflowClient
+    uri: str
+    run_id: str
+
+    @classmethod
+    def open(cls, target: TrackingTarget, fingerprint: str, settings: dict[str, Any]) -> TrackedRun:
+        """Reopen the unfinished run of `fingerprint`, or start one logging `settings`."""
+        from mlflow import MlflowClient
+        from mlflow.entities import RunStatus
+
+        client = MlflowClient(target.uri)
+        exp = experiment_id(client, target)
+        unfinished = [
+            run
+            for run in client.search_runs(
+                [exp],
+                filter_string=f"tags.`{TRAIN_FINGERPRINT_TAG}` = '{fingerprint}'",
+                order_by=["attributes.start_time DESC"],
+            )
+            if run.info.status != RunStatus.to_string(RunStatus.FINISHED)
+        ]
+        if unfinished:
+            run_id = unfinished[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+        else:
+            run_id = client.create_run(exp, tags={TRAIN_FINGERPRINT_TAG: fingerprint}).info.run_id
+            for key, value in flatten(settings).items():
+                client.log_param(run_id, key, str(value)[:500])
+        return cls(client, target.uri, run_id)
+
+    def log_epoch(self, record: dict[str, Any]) -> None:
+        step = int(record["epoch"])
+        for key, value in record.items():
+            if key != "epoch":
+                self.client.log_metric(self.run_id, key, float(value), step=step)
+
+    def close(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+@contextmanager
+def tracked(
+    target: TrackingTarget | None, fingerprint: str, settings: dict[str, Any], is_main: bool
+) -> Iterator[TrackedRun | None]:
+    """The run of a training on rank 0 (None elsewhere, or without a target): FINISHED when
+    the block ends, KILLED or FAILED when it raises (the next attempt reopens it)."""
+    run = TrackedRun.open(target, fingerprint, settings) if target and is_main else None
+    try:
+        yield run
+    except BaseException as exc:
+        if run:
+            run.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    if run:
+        run.close("FINISHED")
+
+
+def _run_summary(run: TrackedRun | None) -> dict[str, str]:
+    """What a stage manifest records of its MLflow run."""
+    return {"mlflow_run_id": run.run_id, "mlflow_tracking_uri": run.uri} if run else {}
+
+
+# fit(checkpoint_dir, on_epoch): the stage's own call of doclstm.training.trainer.fit.
+Fit = Callable[[Path, EpochCallback | None], FitResult]
+# write(folder, result) -> (files, summary): the stage's outputs, written into `folder`.
+Write = Callable[[Path, FitResult], tuple[dict[str, FileEntry], dict[str, Any]]]
+
+
+def fit_stage(
+    stage: str,
+    out_dir: Path,
+    fingerprint: str,
+    settings: dict[str, Any],
+    tracking: TrackingTarget | None,
+    rank: Distributed,
+    fit: Fit,
+    write: Write,
+) -> StageManifest:
+    """Run `fit` (resuming from `resume_dir(out_dir)`, logging each epoch to the run) and,
+    on rank 0, `write` its outputs into `out_dir`, which appears whole with its manifest
+    or not at all; then the resume checkpoint is removed. Other ranks wait for rank 0 and
+    return the manifest it wrote."""
+    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
+        result = fit(resume_dir(out_dir), run.log_epoch if run else None)
+        if not rank.is_main:
+            rank.barrier()
+            return StageManifest.load(out_dir)
+        with atomic_dir(out_dir) as tmp:
+            files, summary = write(tmp, result)
+            manifest = StageManifest(stage, fingerprint, files, summary | _run_summary(run))
+            manifest.write(tmp)
+        shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
+    rank.barrier()
+    return manifest

@@ -1,0 +1,101 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+
+def test_bad_params_file_prints_one_clear_line_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train:\n  model:\n    pooling: median\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "doclstm.cli", "stage", "ingest", "--params", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "train.model.pooling" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_unknown_stage_is_a_user_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "doclstm.cli",
+            "stage",
+            "tokenise",
+            "--set",
+            f"base.workspace={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "unknown stage 'tokenise'" in proc.stdout
+
+
+def _prefect_startup_timeout(env: dict[str, str]) -> str:
+    """What Prefect reads for the temporary server's startup timeout in a CLI process."""
+    code = (
+        "import sys\n"
+        "from doclstm.cli.commands import prefect_environment\n"
+        # main() sets the defaults first; they only count if Prefect is not imported yet.
+        "assert 'prefect' not in sys.modules\n"
+        "prefect_environment()\n"
+        "from prefect.settings import get_current_settings\n"
+        "print(get_current_settings().server.ephemeral.startup_timeout_seconds)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_cli_gives_prefects_temporary_server_time_to_start_unless_told() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_EPHEMERAL")}
+    # Prefect's own 20 s was missed twice in one CI run on 2 busy cores.
+    assert _prefect_startup_timeout(env) == "120"
+    told = {**env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "7"}
+    assert _prefect_startup_timeout(told) == "7"
+
+
+def test_the_stage_help_names_every_stage() -> None:
+    from doclstm.pipeline.stages import STAGES
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "doclstm.cli", "stage", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0
+    assert "pretrain" in STAGES
+    assert ", ".join(STAGES) in proc.stdout
+
+
+def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """With --model, --input and --output given, no params.yaml is needed: the typed
+    defaults are the shipped file's (test_params.py)."""
+    out = tmp_path / "scored"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "doclstm.cli", "score"),
+            *("--model", str(built_workspace / "models/main")),
+            *("--input", str(small_corpus), "--output", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert pq.read_table(out).num_rows == 300
