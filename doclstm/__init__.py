@@ -1,7 +1,9 @@
 """doclstm: recurrent document classifiers as a batch pipeline.
 
-The library the stages share: typed params, shard I/O, tokenizer, model,
-batching, metrics and the command line. Nothing here runs at import.
+The library the stages share, a subpackage per concern (storage, pipeline, sources,
+text, models, training, evaluation, scoring, registry) and the command line (cli);
+each subpackage's docstring says what it owns and what it may import. `errors` is
+the one module every package shares. Nothing here runs at import.
 """
 
 __version__ = "0.1.0"

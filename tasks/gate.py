@@ -8,8 +8,8 @@ doclstm/registry/model_registry.py moves the alias and tags the version. With no
 champion yet the absolute thresholds decide.
 
 Output contract (`reports/`): `gate.json` (the decision, its reason and
-evidence, both versions) and `gate.md` (the same for people); the Prefect
-task also publishes `gate.md` as a markdown artifact. The decision is reused
+evidence, both versions) and `gate.md` (the same for people), which the
+`train_pipeline` flow publishes as a markdown artifact. The decision is reused
 while challenger, champion and gate settings are unchanged.
 
 Run: `doclstm stage gate`.
