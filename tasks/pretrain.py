@@ -78,7 +78,7 @@ def pretrain_encoder(
     fingerprint = stage_fingerprint(
         "pretrain",
         params.result_settings(),
-        model=_encoder_settings(train_params),
+        model=train_params.model.encoder_settings(),
         seed=seed,
         input=upstream.fingerprint,
         torch=torch.__version__,
@@ -140,7 +140,7 @@ def pretrain_encoder(
         "pretrain",
         out_dir,
         fingerprint,
-        {"pretrain": params.result_settings(), "model": _encoder_settings(train_params)},
+        {"pretrain": params.result_settings(), "model": train_params.model.encoder_settings()},
         tracking,
         rank,
         lambda checkpoint_dir, on_epoch: fit(
@@ -197,19 +197,6 @@ def language_model_objective(params: PretrainParams) -> LanguageModelObjective:
     return LanguageModelObjective(
         params.bptt, params.samples, params.batch_tokens * 4, params.max_batch_size
     )
-
-
-def _encoder_settings(train_params: TrainParams) -> dict[str, object]:
-    """The classifier settings the encoder's weights depend on."""
-    fields = (
-        "cell",
-        "embedding_dim",
-        "hidden_size",
-        "num_layers",
-        "bidirectional",
-        "embedding_init",
-    )
-    return {k: getattr(train_params.model, k) for k in fields}
 
 
 def _loop_params(params: PretrainParams, train_params: TrainParams) -> TrainParams:

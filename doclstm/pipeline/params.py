@@ -161,6 +161,15 @@ TOKENIZER_TRAINING = (
     "strip_accents",
 )
 
+# What a pretrained encoder (embedding + recurrent stack) is shaped and started by.
+ENCODER_SETTINGS = {
+    "cell",
+    "embedding_dim",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+    "embedding_init",
+}
 HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks", "chunk_encoder")
 
 
@@ -203,6 +212,11 @@ class ModelParams(_Group):
     # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
     # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
     rnn_tokens: int = Field(0, ge=0)
+
+    def encoder_settings(self) -> dict[str, Any]:
+        """The settings a pretrained encoder's weights depend on (what the pretrain
+        stage's fingerprint hashes of the classifier it pretrains for)."""
+        return self.model_dump(mode="json", include=ENCODER_SETTINGS)
 
     @model_validator(mode="after")
     def _stride_within_chunk(self) -> ModelParams:
