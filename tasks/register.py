@@ -49,6 +49,7 @@ from doclstm.registry.model_registry import CHALLENGER
 from doclstm.storage.atomic import write_json
 from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import PROFILE_FILE
 from doclstm.text.tokenizer import TOKENIZER_FILE
 from doclstm.training.stage_run import experiment_id
 
@@ -226,6 +227,7 @@ def _log_artifacts(
     client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
     client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
     client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")
+    client.log_artifact(run_id, str(model_dir / PROFILE_FILE), "train")
     client.log_artifact(run_id, str(model_dir / TOKENIZER_FILE), "tokenizer")
 
 

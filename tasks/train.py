@@ -2,8 +2,10 @@
 
 Output contract (`models/<train.run_name>/`): `model.safetensors`,
 `config.json`, `tokenizer.json`, `labels.json` (a loadable model folder,
-see doclstm.models.model_folder), `history.json` (per-epoch metrics) and
-`manifest.json`. The best epoch by `train.monitor` is what is saved.
+see doclstm.models.model_folder), `history.json` (per-epoch metrics),
+`profile.json` (the train split's profile, doclstm/text/profile.py: what
+scoring compares its documents with) and `manifest.json`. The best epoch by
+`train.monitor` is what is saved.
 
 While training, the resume checkpoint lives beside the model folder in
 `models/<run_name>.resume/` (the model folder itself appears whole, at the
@@ -46,7 +48,8 @@ from doclstm.storage.manifest import (
     fresh_manifest,
     stage_fingerprint,
 )
-from doclstm.storage.token_data import load_split
+from doclstm.storage.token_data import PROFILE_FILE, load_split
+from doclstm.text.profile import split_profile
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.distributed import Distributed
 from doclstm.training.stage_run import fit_stage
@@ -132,6 +135,10 @@ def train_model(
             tokenize_params.truncation,
         )
         write_json(tmp / HISTORY, result.history)
+        profile = split_profile(
+            tokens_dir, "train", upstream, load_tokenizer(tokens_dir / TOKENIZER_FILE)
+        )
+        write_json(tmp / PROFILE_FILE, profile)
         summary: dict[str, Any] = {
             "best_epoch": result.best_epoch,
             "val_accuracy": best["val_accuracy"],
@@ -155,7 +162,8 @@ def train_model(
                 "computed_before_training": windows.computed,
                 "computed_in_training": model.window_encoder.encoded - windows.computed,
             }
-        return {name: file_entry(tmp / name) for name in (*MODEL_FILES, HISTORY)}, summary
+        files = (*MODEL_FILES, HISTORY, PROFILE_FILE)
+        return {name: file_entry(tmp / name) for name in files}, summary
 
     manifest = fit_stage(
         "train",

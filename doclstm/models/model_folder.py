@@ -31,13 +31,16 @@ from doclstm.models.window_encoder import MiniLMWindows
 from doclstm.storage.atomic import write_json
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import MANIFEST_NAME, StageManifest
-from doclstm.storage.token_data import LABELS_FILE
+from doclstm.storage.token_data import LABELS_FILE, PROFILE_FILE
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 MODEL_FILES = (WEIGHTS, CONFIG, TOKENIZER_FILE, LABELS_FILE)
 # Everything a copy of a model folder must carry: the files and what they are checked against.
 VERIFIED_MODEL_FILES = (*MODEL_FILES, MANIFEST_NAME)
+# What a copy carries when the folder has it: the training data's profile, which scoring
+# compares its documents with (models trained before it have none).
+OPTIONAL_MODEL_FILES = (PROFILE_FILE,)
 RETRAIN = "rerun `doclstm stage train` to write the model folder again"
 
 
@@ -80,10 +83,13 @@ def verify_model_dir(
         if not (model_dir / name).is_file():
             raise DoclstmError(f"{where}/{name}: missing; not a whole model folder; {remedy}")
     manifest = StageManifest.load(model_dir)
-    for name in MODEL_FILES:
+    listed = [name for name in OPTIONAL_MODEL_FILES if name in manifest.files]
+    for name in (*MODEL_FILES, *listed):
         entry = manifest.files.get(name)
         if entry is None:
             raise DoclstmError(f"{where}/{name}: not listed in {MANIFEST_NAME}; {remedy}")
+        if not (model_dir / name).is_file():
+            raise DoclstmError(f"{where}/{name}: missing; not a whole model folder; {remedy}")
         if sha256_file(model_dir / name) != entry.sha256:
             raise DoclstmError(
                 f"{where}/{name}: checksum mismatch with {MANIFEST_NAME} "

@@ -66,7 +66,7 @@ def iter_verified_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream the manifest's data shards (`part-NNNNN.parquet`) under `prefix`, each checked
     before reading; other files a manifest lists (tokenizer, quarantine) are not data."""
-    for name in _data_parts(manifest, prefix):
+    for name in data_parts(manifest, prefix):
         path = manifest.verified_file(out_dir, name)
         yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
 
@@ -74,7 +74,8 @@ def iter_verified_batches(
 PART_GLOB = "part-*.parquet"  # the data files of every Parquet dataset the pipeline writes
 
 
-def _data_parts(manifest: StageManifest, prefix: str) -> list[str]:
+def data_parts(manifest: StageManifest, prefix: str) -> list[str]:
+    """The manifest's data shards under `prefix`, in order (names relative to its folder)."""
     return sorted(
         n for n in manifest.files if n.startswith(prefix) and PurePosixPath(n).match(PART_GLOB)
     )

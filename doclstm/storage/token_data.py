@@ -19,6 +19,7 @@ from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
 
 LABELS_FILE = "labels.json"  # label id -> name: in a tokens folder and in a model folder
+PROFILE_FILE = "profile.json"  # a model folder's profile of its training split (text/profile.py)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,11 @@ def test_each_model_version_scores_into_its_own_folder(
     assert registry.out_dir == tmp_path / "doclstm-bbcnews/1"
     assert folder.out_dir.parent == tmp_path / "main" and folder.shards_skipped == 0
     assert pq.read_table(registry.out_dir).num_rows == pq.read_table(folder.out_dir).num_rows
+    # The registered copy carries the training profile that drift is measured against.
+    cached = registered / "data/model_cache/doclstm-bbcnews/1"
+    assert (cached / "profile.json").read_bytes() == (
+        registered / "models/main/profile.json"
+    ).read_bytes()
 
     # A folder whose markers name another model (copied or moved) is refused, not mixed.
     shutil.rmtree(folder.out_dir)
