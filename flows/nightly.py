@@ -31,7 +31,7 @@ from doclstm.scoring.shards import ScoreResult
 from flows.pipeline import TrainingRun, train_pipeline
 from flows.score import score_archive
 from flows.settings import flow_params
-from flows.summary import publish_nightly_summary
+from flows.summary import drift_line, publish_nightly_summary
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class NightlyRun:
                 f"- scored {self.score.documents} documents into `{self.score.out_dir}` "
                 f"with version {self.score.model_version}"
             )
+            lines.append(f"- drift: {drift_line(self.score)}")
         return "\n".join(lines) + "\n"
 
     @property

@@ -10,13 +10,15 @@ to open it (`mlflow ui`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
+from doclstm.scoring.drift import MEASURES
 from tasks.gate import GATE_MD
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from flows.pipeline import TrainingRun
     from tasks.gate import GateResult
 
-SUMMARY_KEY, MLFLOW_KEY = "run-summary", "mlflow-run"
+SUMMARY_KEY, MLFLOW_KEY, DRIFT_KEY = "run-summary", "mlflow-run", "drift-report"
 
 
 def training_markdown(run: TrainingRun) -> str:
@@ -73,10 +75,38 @@ def score_markdown(result: ScoreResult, tracking_uri: str) -> str:
             f"- documents: {result.documents}; unscored (empty or undecodable): {result.unscored}",
             f"- long documents: {result.windowed} read whole in windows, "
             f"{result.truncated} truncated",
+            f"- drift: {drift_line(result)}",
             "",
             _open_hint(tracking_uri, f"model {result.model_name}"),
         ]
     )
+
+
+def drift_line(result: ScoreResult) -> str:
+    """One line on the drift report, loud when a threshold was passed."""
+    if result.drift_report is None:
+        return "no report (score.drift.enabled is false)"
+    if result.drifted:
+        return f"**DRIFTED**: {'; '.join(result.drift_alerts)} (`{result.drift_report}`)"
+    return f"none past the score.drift thresholds (`{result.drift_report}`)"
+
+
+def drift_markdown(report: dict[str, Any], result: ScoreResult) -> str:
+    """The drift report's measures against their thresholds, as a table."""
+    title = f"# Drift: {result.model_name} version {result.model_version}"
+    scored = report["scored"]
+    if scored is None or report["training"] is None:
+        return f"{title}\n\n{report['note']}\n"
+    rows = [
+        f"| {name} | {scored[name]:.4f} | {report['thresholds'][f'max_{name}']} |"
+        for name in MEASURES
+    ]
+    verdict = "**DRIFTED**" if report["drifted"] else "no drift"
+    return "\n".join(
+        [title, "", f"{verdict}; {scored['documents']} documents scored.", "",
+         "| measure | value | threshold |", "|---|---|---|", *rows, "",
+         f"Report: `{result.drift_report}` (plot: `drift.png` beside it)."]
+    ) + "\n"  # fmt: skip
 
 
 def mlflow_run_url(tracking_uri: str, run_id: str) -> str | None:
@@ -115,6 +145,14 @@ def publish_gate_decision(result: GateResult, reports_dir: Path) -> None:
 
 @task(name="publish_score_summary")
 def publish_score_summary(result: ScoreResult, tracking_uri: str) -> None:
+    if result.drift_report is not None:
+        report = json.loads(result.drift_report.read_text(encoding="utf-8"))
+        create_markdown_artifact(
+            markdown=drift_markdown(report, result),
+            key=DRIFT_KEY,
+            description=f"{result.model_name} version {result.model_version}: "
+            + ("drifted" if result.drifted else "no drift"),
+        )
     _publish(
         score_markdown(result, tracking_uri),
         f"{result.documents} documents scored with {result.model_name} "

@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from doclstm.cli.run_summary import run_table
+from doclstm.cli.run_summary import drift_cell, run_table
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params, load_params
 from doclstm.pipeline.stages import STAGES
@@ -168,6 +168,7 @@ def score(
         arguments = score_arguments(params, force)
         result = score_documents(**arguments.as_kwargs()) if inline else score_in_shards(arguments)
         console.print(_record(result))
+        console.print(f"drift: {drift_cell(result)}")
 
 
 @inspect_app.command("tokens")

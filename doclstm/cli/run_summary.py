@@ -61,6 +61,7 @@ def run_table(result: Any, params: Params) -> Table:
             f"({result.score.shards_skipped} already complete, "
             f"{result.score.unscored} unscored) -> {result.score.out_dir}",
         ),
+        ("drift", drift_cell(result.score)),
         (
             "MLflow UI",
             f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
@@ -77,6 +78,16 @@ def run_table(result: Any, params: Params) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def drift_cell(score: Any) -> str:
+    """The score run's drift verdict, in red when a threshold was passed."""
+    if score.drift_report is None:
+        return "no report (score.drift.enabled: false)"
+    if score.drifted:
+        alerts = "; ".join(escape(a) for a in score.drift_alerts)
+        return f"[bold red]DRIFTED[/]: {alerts} ({score.drift_report})"
+    return f"none past score.drift's thresholds ({score.drift_report})"
 
 
 def cached_note(cached: bool) -> str:

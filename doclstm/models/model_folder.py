@@ -41,6 +41,7 @@ VERIFIED_MODEL_FILES = (*MODEL_FILES, MANIFEST_NAME)
 # What a copy carries when the folder has it: the training data's profile, which scoring
 # compares its documents with (models trained before it have none).
 OPTIONAL_MODEL_FILES = (PROFILE_FILE,)
+COPIED_MODEL_FILES = (*VERIFIED_MODEL_FILES, *OPTIONAL_MODEL_FILES)  # a registered copy
 RETRAIN = "rerun `doclstm stage train` to write the model folder again"
 
 

@@ -347,6 +347,27 @@ class GateParams(_Group):
     max_recall_drop: float = Field(0.05, ge=0, le=1)
 
 
+class DriftParams(_Group):
+    """When a score run's documents have drifted from the model's training data: each
+    threshold passed is an alert in `<output>/<model>/<version>/_drift/drift.json`."""
+
+    # false: no report (each shard's marker still keeps its counts, a few numbers)
+    enabled: bool = True
+    # Population stability index of the length distribution (tokens a model reads) and
+    # of the predicted labels against the training labels; 0.1 is a slight shift, 0.25 the
+    # usual line of a significant one.
+    max_length_psi: float = Field(0.25, gt=0)
+    max_label_psi: float = Field(0.25, gt=0)
+    # Points the share of unknown tokens, and of documents over the model's window, may
+    # rise over the training data's.
+    max_unknown_increase: float = Field(0.02, ge=0, le=1)
+    max_over_window_increase: float = Field(0.1, ge=0, le=1)
+    # A prediction whose top probability is under `confidence` is unsure; more than
+    # `max_unsure_share` of them is an alert. Two decimals at most (a 0.01-wide histogram).
+    confidence: float = Field(0.6, gt=0, le=1, multiple_of=0.01)
+    max_unsure_share: float = Field(0.2, ge=0, le=1)
+
+
 class ScoreParams(_Group):
     # Any ingest source (a path, or a mapping like one entry of ingest.source).
     input: SourceParams = SourceParams(path="builtin:bbcnews")
@@ -375,6 +396,7 @@ class ScoreParams(_Group):
     # How long a second scorer of the same output folder (any workspace, any machine that
     # shares it) waits for the first to finish before it fails, naming the holder.
     lock_wait_seconds: float = Field(0.0, ge=0)
+    drift: DriftParams = DriftParams()
 
     _input_path = field_validator("input", mode="before")(_as_source)
 

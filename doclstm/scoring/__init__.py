@@ -3,6 +3,6 @@ the gate and the MLflow pyfunc share, the pyfunc itself (logged as code), resolv
 model reference (`models:/name@alias`, a version or a folder) to a verified local
 folder, and the exactly-once protocol of a scoring job: its locked output folder, its
 shards and their completion markers, the rows it writes, and the staged input shards
-that let many processes score one archive. May import `storage`, `pipeline`, `sources`,
-`text` and `models`.
+that let many processes score one archive, and the drift report of every score run.
+May import `storage`, `pipeline`, `sources`, `text`, `models` and `evaluation` (plots).
 """

@@ -41,6 +41,7 @@ class ScoreJob:
     model_name: str
     model_version: str
     out_dir: Path
+    tracking: str  # the MLflow store the model version is registered in
 
     @property
     def staging(self) -> Path:
@@ -72,7 +73,9 @@ def score_job(
                 elif child.name != OUTPUT_LOCK:
                     child.unlink()
         source = resolve_source(params.input, workspace_root)
-        yield ScoreJob(params, source, model.model_dir, model.name, model.version, out_dir)
+        yield ScoreJob(
+            params, source, model.model_dir, model.name, model.version, out_dir, tracking
+        )
 
 
 def predictor(job: ScoreJob) -> TextPredictor:

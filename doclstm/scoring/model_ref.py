@@ -21,12 +21,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.errors import DoclstmError
-from doclstm.models.model_folder import (
-    MODEL_FILES,
-    OPTIONAL_MODEL_FILES,
-    VERIFIED_MODEL_FILES,
-    verify_model_dir,
-)
+from doclstm.models.model_folder import COPIED_MODEL_FILES, MODEL_FILES, verify_model_dir
 from doclstm.storage.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -79,7 +74,7 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
         )
         mlmodel = yaml.safe_load((download / "MLmodel").read_text(encoding="utf-8"))
         folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
-        for f in (*VERIFIED_MODEL_FILES, *OPTIONAL_MODEL_FILES):
+        for f in COPIED_MODEL_FILES:
             if (download / folder / f).is_file():
                 (download / folder / f).rename(tmp / f)
         shutil.rmtree(tmp / "pyfunc")

@@ -24,6 +24,7 @@ from doclstm.text.tokenizer import UNK_ID, encode_ids, truncate
 class Scores:
     probabilities: np.ndarray  # (documents, labels), float32
     tokens: np.ndarray  # each document's whole length in tokens, before any cut
+    unknown: np.ndarray  # each document's unknown tokens among those the model read
     # What happened to documents over the window: windowed, truncated, or whole (a
     # model trained with truncation none reads everything at once).
     long_documents: str
@@ -53,6 +54,7 @@ class TextPredictor:
         if not self.windows:
             ids = [truncate(x, window, self.loaded.truncation) for x in ids]
         sequences = [np.asarray(x or [UNK_ID], dtype=np.int64) for x in ids]  # never empty
+        unknown = np.array([int((s == UNK_ID).sum()) for s in sequences], dtype=np.int64)
         if not texts:
             probs = np.zeros((0, len(self.labels)), dtype=np.float32)
         else:
@@ -65,7 +67,7 @@ class TextPredictor:
                     window=window if self.windows else None,
                     precision=self.precision,
                 )
-        return Scores(probs, tokens, self._long_documents())
+        return Scores(probs, tokens, unknown, self._long_documents())
 
     def _long_documents(self) -> str:
         if self.windows:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from doclstm.scoring.drift import shard_counts
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.documents import RawDocument, decode_text
 
@@ -47,9 +48,10 @@ def output_schema(labels: list[str]) -> pa.Schema:
 
 def score_rows(
     chunk: list[RawDocument], predictor: TextPredictor, name: str, version: str
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A row per document of `chunk`, in order: the empty, undecodable or refused ones
-    with their reason and no label, the rest scored in one call of the predictor."""
+    with their reason and no label, the rest scored in one call of the predictor; and
+    the drift counts of the scored ones (doclstm/scoring/drift.py)."""
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     texts: list[str] = []
@@ -83,7 +85,10 @@ def score_rows(
             row["probabilities"] = p.tolist()
             row["tokens"] = tokens
             row["long_document"] = scores.long_documents if tokens > window else None
-    return rows
+    counts = shard_counts(
+        scores.probabilities, scores.tokens, int(scores.unknown.sum()), window, predictor.labels
+    )
+    return rows, counts
 
 
 def staged_row(doc: RawDocument) -> dict[str, Any]:

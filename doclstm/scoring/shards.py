@@ -17,10 +17,11 @@ marker, and deletes the staged copy.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,16 @@ import pyarrow.parquet as pq
 
 from doclstm.errors import DoclstmError
 from doclstm.scoring import shard_markers
+from doclstm.scoring.drift import drift_report, log_drift_metrics, merge_counts, write_drift_report
 from doclstm.scoring.job import ScoreJob, predictor
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.scoring.rows import STAGED, output_schema, score_rows, staged_document, staged_row
 from doclstm.sources.archive_members import ReadLimits
 from doclstm.sources.documents import RawDocument
 from doclstm.sources.resolve import iter_documents
+from doclstm.storage.fingerprint import FINGERPRINT_VERSION
 from doclstm.storage.tables import part_name
+from doclstm.storage.token_data import PROFILE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,9 @@ class ScoreResult:
     unscored: int
     windowed: int = 0  # documents over the model's window, read whole in windows
     truncated: int = 0  # documents over the model's window, cut as in training
+    drifted: bool = False  # any score.drift threshold passed (doclstm/scoring/drift.py)
+    drift_alerts: tuple[str, ...] = ()
+    drift_report: Path | None = None  # <out_dir>/_drift/drift.json
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class ShardDone:
     windowed: int
     truncated: int
     skipped: bool  # complete before this run
+    counts: dict[str, Any] = field(default_factory=dict)  # its drift counts
 
 
 def input_shards(job: ScoreJob) -> Iterator[list[RawDocument]]:
@@ -78,8 +86,8 @@ def completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
     if record is None:
         return None
     _check_same_scorer(job, record, shard_markers.marker_path(shard))
-    if not shard_markers.verifies(shard, record):
-        return None
+    if record.get("version") != FINGERPRINT_VERSION or not shard_markers.verifies(shard, record):
+        return None  # written by another doclstm (an older marker): scored again
     return ShardDone(
         index,
         record["rows"],
@@ -87,15 +95,16 @@ def completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
         record["windowed"],
         record["truncated"],
         skipped=True,
+        counts=record["counts"],
     )
 
 
 def write_output_shard(
     job: ScoreJob, index: int, chunk: list[RawDocument], scorer: TextPredictor
 ) -> ShardDone:
-    rows = score_rows(chunk, scorer, job.model_name, job.model_version)
+    rows, counts = score_rows(chunk, scorer, job.model_name, job.model_version)
     bad = sum(r["label"] is None for r in rows)
-    counts = {k: sum(r["long_document"] == k for r in rows) for k in ("windowed", "truncated")}
+    long = {k: sum(r["long_document"] == k for r in rows) for k in ("windowed", "truncated")}
     shard_markers.write_shard(
         pa.Table.from_pylist(rows, schema=output_schema(scorer.labels)),
         job.out_dir / part_name(index),
@@ -104,14 +113,16 @@ def write_output_shard(
             "input_shard": index,
             "rows": len(rows),
             "unscored": bad,
-            **counts,
+            **long,
             "model_name": job.model_name,
             "model_version": job.model_version,
             "precision": job.params.precision,
+            "version": FINGERPRINT_VERSION,
+            "counts": counts,
         },
     )
     log.info("score: shard %d, %d documents (%d unscored)", index, len(rows), bad)
-    return ShardDone(index, len(rows), bad, **counts, skipped=False)
+    return ShardDone(index, len(rows), bad, **long, skipped=False, counts=counts)
 
 
 def stage_input_shards(job: ScoreJob) -> Iterator[ShardDone | int]:
@@ -154,6 +165,7 @@ def summarize_score(job: ScoreJob, outcomes: list[ShardDone]) -> ScoreResult:
     if [o.index for o in outcomes] != list(range(len(outcomes))):
         raise DoclstmError(f"{job.out_dir}: shards missing from this run's outcomes")
     shutil.rmtree(job.staging, ignore_errors=True)  # every shard is complete: nothing to keep
+    report, report_file = _drift(job, outcomes)
     result = ScoreResult(
         job.out_dir,
         job.model_name,
@@ -164,6 +176,9 @@ def summarize_score(job: ScoreJob, outcomes: list[ShardDone]) -> ScoreResult:
         unscored=sum(o.unscored for o in outcomes),
         windowed=sum(o.windowed for o in outcomes),
         truncated=sum(o.truncated for o in outcomes),
+        drifted=bool(report and report["drifted"]),
+        drift_alerts=tuple(report["alerts"]) if report else (),
+        drift_report=report_file,
     )
     log.info(
         "score: %d shards (%d already complete), %d documents into %s",
@@ -173,6 +188,28 @@ def summarize_score(job: ScoreJob, outcomes: list[ShardDone]) -> ScoreResult:
         result.out_dir,
     )
     return result
+
+
+def _drift(job: ScoreJob, outcomes: list[ShardDone]) -> tuple[dict[str, Any] | None, Path | None]:
+    """The folder's drift report and where it was written; none when it is turned off."""
+    if not job.params.drift.enabled:
+        return None, None
+    counts = merge_counts([o.counts for o in outcomes])
+    report = drift_report(counts, _training_profile(job), job.params.drift)
+    report_file = write_drift_report(job.out_dir, report, f"{job.model_name} {job.model_version}")
+    log_drift_metrics(job.tracking, job.model_name, job.model_version, report)
+    for alert in report["alerts"]:
+        log.warning("score: DRIFT: %s (%s)", alert, report_file)
+    return report, report_file
+
+
+def _training_profile(job: ScoreJob) -> dict[str, Any] | None:
+    """The model folder's profile of its training data (verified with the folder)."""
+    path = job.model_dir / PROFILE_FILE
+    if not path.is_file():
+        return None
+    profile: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return profile
 
 
 def _check_same_scorer(job: ScoreJob, record: dict[str, Any], marker: Path) -> None:

@@ -21,7 +21,7 @@ ALLOWED = {
     "evaluation": {"storage"},
     "models": {"storage", "pipeline", "text"},
     "training": {"storage", "pipeline", "text", "models", "evaluation"},
-    "scoring": {"storage", "pipeline", "sources", "text", "models"},
+    "scoring": {"storage", "pipeline", "sources", "text", "models", "evaluation"},
     "registry": {"storage", "pipeline", "sources", "text"},
     "cli": {
         "storage", "pipeline", "sources", "text", "evaluation", "models", "training",

@@ -155,6 +155,15 @@ def test_each_model_version_scores_into_its_own_folder(
     assert registry.out_dir == tmp_path / "doclstm-bbcnews/1"
     assert folder.out_dir.parent == tmp_path / "main" and folder.shards_skipped == 0
     assert pq.read_table(registry.out_dir).num_rows == pq.read_table(folder.out_dir).num_rows
+    # The registry version's drift measures go onto its MLflow run; a folder has no run.
+    from mlflow import MlflowClient
+
+    tracking = score_arguments(local).tracking
+    client = MlflowClient(tracking)
+    run_id = client.get_model_version("doclstm-bbcnews", "1").run_id
+    psi = client.get_metric_history(run_id, "drift.length_psi")
+    report = json.loads(registry.drift_report.read_text())
+    assert [m.value for m in psi] == [report["scored"]["length_psi"]]
     # The registered copy carries the training profile that drift is measured against.
     cached = registered / "data/model_cache/doclstm-bbcnews/1"
     assert (cached / "profile.json").read_bytes() == (
