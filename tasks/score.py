@@ -12,7 +12,9 @@ the reason (doclstm/scoring/rows.py). Documents over the model's window are read
 in windows carrying the recurrent state when the model is unidirectional and
 `score.long_documents` is `window`, else truncated as in training; `long_document` says
 which, and the markers and the result count both. `score.precision` bf16 runs the model
-under bf16 autocast. `force` rescoring starts the folder over.
+under bf16 autocast. `force` rescoring starts the folder over. Every run ends with
+the folder's drift report, `_drift/drift.json` and `drift.png`, against the model's
+training profile (doclstm/scoring/drift.py; thresholds `score.drift.*`).
 
 SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
 `data/validated`), read with its own doc_ids.

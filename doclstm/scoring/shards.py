@@ -6,7 +6,9 @@ rows in source order, with its completion marker (doclstm/scoring/shard_markers.
 rerun skips every shard whose marker and output verify, so a crash resumes at the first
 unfinished shard and no document is scored twice. Each marker names the model version
 and `score.precision`: a folder written by another model (copied or moved) or in the
-other precision stops the run rather than mix the two.
+other precision stops the run rather than mix the two; a marker of another
+FINGERPRINT_VERSION is scored again. Each marker also keeps the shard's drift counts,
+which `summarize_score` sums into the folder's drift report (doclstm/scoring/drift.py).
 
 For scale-out, `stage_input_shards` reads the source once, in order, and writes each
 input shard that still needs scoring to `<out>/_input/part-NNNNN.parquet` (the raw
