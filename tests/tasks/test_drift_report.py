@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from doclstm.pipeline.stages import score_arguments
+from doclstm.scoring.shards import ScoreResult
 from doclstm.text.histogram import length_histogram
 from tasks.score import score_documents
 from tests.conftest import tiny_params
@@ -19,15 +20,15 @@ from tests.conftest import tiny_params
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _score(workspace: Path, corpus: Path, source: Path, out: Path) -> dict:
-    params = tiny_params(
-        workspace,
-        corpus,
-        f"score.model={workspace / 'models/main'}",
-        f"score.input={source}",
-        f"score.output={out}",
-    )
-    result = score_documents(**score_arguments(params).as_kwargs())
+def _scored(workspace: Path, source: Path, out: Path) -> ScoreResult:
+    """`source` scored into `out` with the workspace's model folder."""
+    model, params = workspace / "models/main", [f"score.input={source}", f"score.output={out}"]
+    settings = tiny_params(workspace, source, f"score.model={model}", *params)
+    return score_documents(**score_arguments(settings).as_kwargs())
+
+
+def _score(workspace: Path, source: Path, out: Path) -> dict:
+    result = _scored(workspace, source, out)
     assert result.drift_report == result.out_dir / "_drift/drift.json"
     report = json.loads(result.drift_report.read_text())
     assert report["drifted"] == result.drifted and tuple(report["alerts"]) == result.drift_alerts
@@ -50,8 +51,8 @@ def test_a_shifted_archive_drifts_and_the_in_domain_one_does_not(
     code.mkdir()
     for path in sorted((ROOT / "doclstm").rglob("*.py"))[:60]:
         shutil.copyfile(path, code / f"{path.parent.name}_{path.stem}.txt")
-    home = _score(built_workspace, small_corpus, small_corpus, tmp_path / "home")
-    away = _score(built_workspace, small_corpus, code, tmp_path / "away")
+    home = _score(built_workspace, small_corpus, tmp_path / "home")
+    away = _score(built_workspace, code, tmp_path / "away")
     assert not home["report"]["drifted"] and home["report"]["alerts"] == []
     assert away["report"]["drifted"]
     alerts = " ".join(away["report"]["alerts"])
@@ -82,7 +83,7 @@ def test_a_shifted_archive_drifts_and_the_in_domain_one_does_not(
 def test_a_resumed_run_reports_on_the_whole_folder_and_older_markers_score_again(
     built_workspace: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    first = _score(built_workspace, small_corpus, small_corpus, tmp_path / "out")
+    first = _score(built_workspace, small_corpus, tmp_path / "out")
     folder = next((tmp_path / "out").glob("*/*"))
     markers = sorted((folder / "_done").glob("*.json"))
     assert len(markers) > 2
@@ -90,13 +91,7 @@ def test_a_resumed_run_reports_on_the_whole_folder_and_older_markers_score_again
     record["version"] -= 1  # as an older doclstm wrote it
     markers[1].write_text(json.dumps(record))
     markers[0].unlink()  # and a shard a killed run never finished
-    params = tiny_params(
-        built_workspace,
-        small_corpus,
-        f"score.model={built_workspace / 'models/main'}",
-        f"score.output={tmp_path / 'out'}",
-    )
-    again = score_documents(**score_arguments(params).as_kwargs())
+    again = _scored(built_workspace, small_corpus, tmp_path / "out")
     assert again.shards_skipped == again.shards - 2  # the two were scored again
     report = json.loads(again.drift_report.read_text())
     assert report["scored"]["documents"] == first["report"]["scored"]["documents"] == 300
