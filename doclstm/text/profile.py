@@ -6,8 +6,10 @@ of the documents it scores, so the two compare (doclstm/scoring/drift.py). A pro
 holds the document and token counts, length quantiles and the fixed power-of-two length
 histogram (doclstm/text/histogram.py), the share of unknown tokens, the label
 distribution, the share of documents cut at `tokenize.max_tokens`, and the most frequent
-tokens. The queries run lazily over the Parquet shards in polars' streaming engine, so
-memory stays bounded by a batch however large the split.
+tokens. What tokenize already counted per split (the histogram, the documents cut) comes
+from its manifest; the rest runs lazily over the Parquet shards in polars' streaming
+engine, which holds no more than a batch of rows, and one length per document for the
+exact quantiles.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ def split_profile(
     labels: list[str] = manifest.summary["labels"]
     counts = frame.group_by("label_id").len().collect(engine="streaming")
     by_label = dict(zip(counts["label_id"].to_list(), counts["len"].to_list(), strict=True))
-    lengths = frame.select("length").collect(engine="streaming")["length"]
     top = (
         frame.select(pl.col("input_ids").explode().alias("id"))
         .group_by("id")
@@ -56,18 +57,19 @@ def split_profile(
         .collect(engine="streaming")
     )
     documents, tokens = int(totals["documents"]), int(totals["tokens"] or 0)
-    cut = manifest.summary["splits"][split]["truncated"]
+    counted = manifest.summary["splits"][split]  # by tokenize, as it wrote the shards
+    histogram = {key: counted["length_histogram"].get(key, 0) for key in length_histogram([])}
     return {
         "documents": documents,
         "tokens": tokens,
         "length_quantiles": {str(q): int(totals[str(q)] or 0) for q in QUANTILES},
-        "length_histogram": length_histogram(lengths.to_list()),
+        "length_histogram": histogram,
         "length_edges": EDGES,
         "unknown_token_share": _share(int(totals["unknown"] or 0), tokens),
         "label_shares": {
             name: _share(by_label.get(i, 0), documents) for i, name in enumerate(labels)
         },
-        "truncated_share": _share(cut, documents),
+        "truncated_share": _share(counted["truncated"], documents),
         "top_tokens": [
             [tokenizer.id_to_token(int(i)), _share(int(n), tokens)]
             for i, n in zip(top["id"].to_list(), top["len"].to_list(), strict=True)

@@ -13,6 +13,7 @@ import pyarrow as pa
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.tables import TOKENS, write_table
 from doclstm.storage.token_data import PROFILE_FILE, load_split
+from doclstm.text.histogram import length_histogram
 from doclstm.text.profile import QUANTILES, TOP_TOKENS, split_profile
 from doclstm.text.tokenizer import UNK_ID, load_tokenizer
 
@@ -30,7 +31,8 @@ def test_a_profile_of_five_documents_by_hand(built_workspace: Path, tmp_path: Pa
         schema=TOKENS,
     )
     write_table(shard, tmp_path / "train/part-00000.parquet")
-    summary = {"labels": ["a", "b"], "splits": {"train": {"truncated": 1}}}
+    counted = {"truncated": 1, "length_histogram": length_histogram(len(x) for x in ids)}
+    summary = {"labels": ["a", "b"], "splits": {"train": counted}}  # as tokenize writes it
     files = {"train/part-00000.parquet": file_entry(tmp_path / "train/part-00000.parquet")}
     profile = split_profile(
         tmp_path, "train", StageManifest("tokenize", "f", files, summary), tokenizer
