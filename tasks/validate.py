@@ -5,10 +5,12 @@ only rows that passed) with `manifest.json`; rejected rows go to
 `data/quarantine/validate.parquet` with a reason; `reports/validation/`
 holds `summary.json` and the HTML Data Docs (`data_docs/index.html`).
 
-Memory is bounded by one batch of rows: a first pass reads only doc_id,
-label, split and sha256 to learn the train label set, the ids seen twice
-and the train texts (16-byte digests); the second runs the row-level suite
-on one batch at a time, each a page of the Data Docs. Beyond the suite, a
+A first pass asks the whole dataset, in polars (doclstm/sources/census.py),
+for the train label set, the ids seen twice, the val/test texts that are
+train texts, and the counts and text lengths per split and class (the
+summary's "census"); the second runs the row-level suite on one batch of
+rows at a time, each a page of the Data Docs, so memory is bounded by a
+batch and the census's hashes. Beyond the suite, a
 val/test document whose text is identical to a train document is
 quarantined as leakage, and a doc_id seen in an earlier batch as a
 duplicate. With `validate.labels` declared, a row with any other label is
@@ -23,10 +25,9 @@ Run: `doclstm stage validate`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from prefect import task
 
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import ValidateParams
+from doclstm.sources.census import Census, take_census
 from doclstm.sources.expectations import DocumentSuite
 from doclstm.storage.atomic import atomic_dir, write_json
 from doclstm.storage.manifest import (
@@ -44,7 +46,7 @@ from doclstm.storage.manifest import (
     stage_fingerprint,
 )
 from doclstm.storage.table_writer import PartedWriter, TableWriter
-from doclstm.storage.tables import DOCUMENTS, QUARANTINE, iter_verified_batches
+from doclstm.storage.tables import DOCUMENTS, QUARANTINE, data_parts, iter_verified_batches
 
 log = logging.getLogger(__name__)
 QUARANTINE_FILE = "validate.parquet"
@@ -61,17 +63,6 @@ class ValidateResult:
     quarantined: int
     labels: list[str]
     cached: bool
-
-
-@dataclass
-class _Census:
-    """What the first pass learns about the whole dataset, in digests (16 bytes a row)."""
-
-    rows: int = 0
-    train_labels: Counter[str] = field(default_factory=Counter)
-    train_texts: set[bytes] = field(default_factory=set)
-    duplicate_ids: set[int] = field(default_factory=set)  # row numbers over all parts
-    duplicate_texts: int = 0
 
 
 def validate_documents(
@@ -122,7 +113,7 @@ validate = task(name="validate", retries=0)(validate_documents)
 
 def _validate_parts(
     params: ValidateParams,
-    census: _Census,
+    census: Census,
     labels: list[str],
     ingested_dir: Path,
     upstream: StageManifest,
@@ -171,7 +162,7 @@ def _validate_parts(
             "labels": labels,
             "train_classes": dict(sorted(train_classes.items())),
             "reasons": dict(sorted(reasons.items())),
-            "duplicate_texts": census.duplicate_texts,
+            "census": census.summary(),
             "expectations": expectations,
             "warnings": [],
         }
@@ -187,48 +178,20 @@ def _validate_parts(
     return summary | {"parts": parts}
 
 
-def _take_census(ingested_dir: Path, upstream: StageManifest) -> _Census:
-    census = _Census()
-    seen_ids: set[bytes] = set()
-    seen_texts: set[bytes] = set()
-    columns = ["doc_id", "label", "split", "sha256"]
-    for batch in iter_verified_batches(ingested_dir, upstream, columns=columns):
-        for doc_id, label, split, sha in zip(
-            *(batch.column(c).to_pylist() for c in columns), strict=True
-        ):
-            row = census.rows
-            census.rows += 1
-            key = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=16).digest()
-            if key in seen_ids:
-                census.duplicate_ids.add(row)
-            seen_ids.add(key)
-            text = _text_key(sha)
-            census.duplicate_texts += text in seen_texts
-            seen_texts.add(text)
-            if split == "train" and label is not None:
-                census.train_labels[label] += 1
-                census.train_texts.add(text)
-    return census
+def _take_census(ingested_dir: Path, upstream: StageManifest) -> Census:
+    parts = [upstream.verified_file(ingested_dir, name) for name in data_parts(upstream, "")]
+    return take_census(parts)
 
 
 def _cross_part(
-    rows: list[dict[str, Any]], first: int, census: _Census, found: dict[int, str]
+    rows: list[dict[str, Any]], first: int, census: Census, found: dict[int, str]
 ) -> dict[int, str]:
-    """Rows the part-by-part suite cannot see: ids repeated from earlier parts, leakage."""
-    extra: dict[int, str] = {}
-    for index, row in enumerate(rows):
-        split, sha = row["split"], row["sha256"]
-        if index in found:
-            continue
-        if first + index in census.duplicate_ids:
-            extra[index] = "duplicate doc_id"
-        elif split in ("val", "test") and sha and _text_key(sha) in census.train_texts:
-            extra[index] = f"leakage: same text as a train document (sha256 {sha[:12]})"
-    return extra
-
-
-def _text_key(sha256: str | None) -> bytes:
-    return hashlib.blake2b((sha256 or "").encode(), digest_size=16).digest()
+    """Rows the batch-by-batch suite cannot see: ids repeated from earlier batches, leakage."""
+    return {
+        index: census.flagged[first + index]
+        for index in range(len(rows))
+        if index not in found and first + index in census.flagged
+    }
 
 
 def _merge(total: list[dict[str, Any]], part: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,157 @@
+"""Validate's first pass: what the whole ingested dataset holds, in polars.
+
+The row-level suite (doclstm/sources/expectations.py) sees one batch of rows at a
+time; what only the whole dataset can answer is asked here, as lazy queries over the
+Parquet parts that polars' streaming engine runs together in one read:
+
+- the rows whose doc_id appeared in an earlier row (by row number over all parts);
+- the val and test rows whose text (sha256) is that of a labelled train row: leakage;
+- the labelled train documents per label, which become the label set;
+- per split, the documents, the labelled ones, the count per label, and the text
+  length in characters (min, quantiles, mean, max);
+- how many rows repeat the text of an earlier row.
+
+Memory grows slowly with the archive: the queries read only the columns they need,
+a batch of rows at a time, and what they hold for the whole dataset is small: for
+the counts and length statistics, one narrow row a document (split, label, length
+in characters); for repeated ids, a 64-bit hash of each distinct doc_id, after which
+the exact ids are compared among the few rows whose hash is shared; for leakage, the
+set of train sha256 values. The count of repeated texts is the number of distinct
+64-bit hashes of sha256, exact unless two different texts' sha256 collide in 64 bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from doclstm.sources.splits import SPLITS
+
+QUANTILE_NAMES = {0.05: "p05", 0.5: "p50", 0.95: "p95"}
+DUPLICATE_ID = "duplicate doc_id"
+_ROW = "row"
+_SEED = 0x5EED  # any fixed seed: the hashes live only within one query
+
+
+@dataclass(frozen=True)
+class Census:
+    rows: int
+    train_labels: dict[str, int]  # labelled train documents per label, before any check
+    flagged: dict[int, str]  # row number over all parts -> why the whole dataset rejects it
+    duplicate_texts: int  # rows whose text an earlier row has
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The census as validate's summary.json states it (the counts are of rows the
+        census flags; the summary's reasons say which the suite had rejected first)."""
+        repeated = sum(why == DUPLICATE_ID for why in self.flagged.values())
+        return {
+            "repeated_ids": repeated,
+            "leaked_texts": len(self.flagged) - repeated,
+            "duplicate_texts": self.duplicate_texts,
+            "splits": self.splits,
+        }
+
+
+def take_census(parts: list[Path]) -> Census:
+    """The census of the dataset in `parts` (verified Parquet files of the ingested schema)."""
+    frame = pl.scan_parquet(parts).with_row_index(_ROW)
+    texts = pl.col("sha256").drop_nulls()
+    queries = [
+        frame.group_by(pl.col("doc_id").hash(_SEED).alias("key"))
+        .len()
+        .filter(pl.col("len") > 1)
+        .select("key"),
+        _leaks(frame),
+        frame.select(texts.len().alias("texts"), texts.hash(_SEED).n_unique().alias("distinct")),
+        # one narrow row a document; the texts are read a batch at a time
+        frame.select("split", "label", pl.col("text").str.len_chars().alias("chars")),
+    ]
+    repeated, leaks, distinct, narrow = pl.collect_all(queries, engine="streaming")
+    flagged = {
+        row: f"leakage: same text as a train document (sha256 {sha[:12]})"
+        for row, sha in leaks.iter_rows()
+    }
+    if len(repeated):  # the exact ids, among the rows whose id hash is shared
+        flagged |= dict.fromkeys(_repeated_ids(frame, repeated["key"]), DUPLICATE_ID)
+    counts = narrow.drop_nulls("label").group_by("split", "label").len()
+    classes: dict[str, dict[str, int]] = {}
+    for split, label, n in counts.sort("split", "label").iter_rows():
+        classes.setdefault(split, {})[label] = n
+    stats = _split_stats(narrow)
+    return Census(
+        rows=int(stats["documents"].sum()),
+        train_labels=classes.get("train", {}),
+        flagged=dict(sorted(flagged.items())),
+        duplicate_texts=int(distinct["texts"][0] - distinct["distinct"][0]),
+        splits=_split_summary(stats, classes),
+    )
+
+
+def _leaks(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Val and test rows with the text of a labelled train row: (row, sha256)."""
+    train = (
+        frame.filter(
+            (pl.col("split") == "train")
+            & pl.col("label").is_not_null()
+            & pl.col("sha256").is_not_null()
+        )
+        .select("sha256")
+        .unique()
+    )
+    return (
+        frame.filter(pl.col("split").is_in(["val", "test"]) & pl.col("sha256").is_not_null())
+        .select(_ROW, "sha256")
+        .join(train, on="sha256", how="semi")
+    )
+
+
+def _repeated_ids(frame: pl.LazyFrame, keys: pl.Series) -> list[int]:
+    """Rows whose doc_id an earlier row has; only rows with a shared id hash are read."""
+    candidates = (
+        frame.filter(pl.col("doc_id").hash(_SEED).is_in(keys.implode()))
+        .select(_ROW, "doc_id")
+        .collect(engine="streaming")
+        .sort(_ROW)
+    )
+    return candidates.filter(~pl.col("doc_id").is_first_distinct())[_ROW].to_list()
+
+
+def _split_stats(narrow: pl.DataFrame) -> pl.DataFrame:
+    chars = pl.col("chars")
+    return narrow.group_by(pl.col("split").cast(pl.String)).agg(
+        pl.len().alias("documents"),
+        pl.col("label").is_not_null().sum().alias("labelled"),
+        chars.min().alias("min"),
+        *(
+            chars.quantile(q, "nearest").cast(pl.Int64).alias(name)
+            for q, name in QUANTILE_NAMES.items()
+        ),
+        chars.mean().alias("mean"),
+        chars.max().alias("max"),
+    )
+
+
+def _split_summary(
+    stats: pl.DataFrame, classes: dict[str, dict[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """Per split, train, val and test first: documents, labelled, per label, text chars."""
+    order = {name: i for i, name in enumerate(SPLITS)}
+    rows = sorted(stats.iter_rows(named=True), key=lambda r: (order.get(r["split"], 9), r["split"]))
+    lengths = ("min", *QUANTILE_NAMES.values(), "mean", "max")
+    return {
+        row["split"]: {
+            "documents": row["documents"],
+            "labelled": row["labelled"],
+            "classes": classes.get(row["split"], {}),
+            "chars": {key: _number(row[key]) for key in lengths},
+        }
+        for row in rows
+    }
+
+
+def _number(value: float | int | None) -> float | int | None:
+    return round(value, 1) if isinstance(value, float) else value
