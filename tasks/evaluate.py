@@ -4,7 +4,7 @@ Output contract (`reports/`): `metrics.json` (accuracy and macro-F1 with 95%
 bootstrap intervals, ROC-AUC and PR-AUC (one-vs-rest when multi-class), log
 loss, expected calibration error with its bins, per-class
 precision/recall/F1/ROC-AUC/PR-AUC, confusion matrix, accuracy by length
-bucket), `plots/{confusion_matrix,roc,precision_recall,reliability,
+bucket (tokens before the cut)), `plots/{confusion_matrix,roc,precision_recall,reliability,
 accuracy_by_length}.png`, `test_predictions.parquet` (doc_id, label_id,
 label, predicted label, probabilities, so any two models can be compared row
 by row), and `evaluate.manifest.json`.
@@ -37,7 +37,7 @@ from doclstm.pipeline.params import EvaluateParams
 from doclstm.storage.atomic import write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
-from doclstm.storage.token_data import load_split
+from doclstm.storage.token_data import full_lengths, load_split
 from tasks.window_cache import window_cache
 
 DEVICE = torch.device("cpu")  # predict_probabilities' default
@@ -91,7 +91,8 @@ def evaluate_model(
     metrics = classification_metrics(
         y, probs, loaded.labels, BOOTSTRAP_SEED, params.bootstrap_samples
     )
-    metrics["accuracy_by_length"] = accuracy_by_length(y, probs, test.lengths)
+    lengths = full_lengths(tokens_dir, "test", tokens, test.doc_ids)  # before the cut
+    metrics["accuracy_by_length"] = accuracy_by_length(y, probs, lengths)
     metrics["model_best_epoch"] = model_manifest.summary["best_epoch"]
     # Hierarchical models read at most max_chunks windows: say how many documents lost text.
     metrics["documents_over_max_chunks"] = documents_over_max_chunks(

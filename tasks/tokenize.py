@@ -7,7 +7,8 @@ to run. The fingerprint then hashes the file's content, not its path or the
 training settings.
 
 Output contract (`data/tokens/`): `<split>/part-NNNNN.parquet` with doc_id,
-label_id, length (int32) and input_ids (list<int32>), rows sorted by length
+label_id, length (int32), input_ids (list<int32>) and full_length (int32,
+the tokens before `tokenize.max_tokens` cut any), rows sorted by length
 within each shard, about `tokenize.shard_tokens` tokens a shard, zstd;
 `tokenizer.json`, `labels.json` (label_id -> name) and `manifest.json`
 (tokenizer sha256, params and their sha256, source fingerprint, every
@@ -15,7 +16,7 @@ shard's rows, tokens and sha256, per-split length histogram, documents over max_
 truncation counts). A rerun with unchanged inputs writes nothing; one that
 finds shards missing or corrupt writes only those again.
 
-Run: `doclstm stage tokenize [--repair]`; `doclstm inspect tokens` prints the manifest.
+Run: `doclstm stage tokenize [--repair]`; `doclstm inspect tokens` reports on the folder.
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ class _ShardWriter:
     split: str
     params: TokenizeParams
     only: set[str] | None = None  # repair: write just these shards, count them all
-    rows: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    rows: list[tuple[str, int, list[int], int]] = field(default_factory=list)
     pending_tokens: int = 0
     files: dict[str, FileEntry] = field(default_factory=dict)
     stats: dict[str, Any] = field(
@@ -265,7 +266,7 @@ class _ShardWriter:
             if len(ids) < len(full_ids):
                 self.stats["truncated"] += 1
                 self.stats["tokens_cut"] += len(full_ids) - len(ids)
-        self.rows.append((doc_id, label_id, ids))
+        self.rows.append((doc_id, label_id, ids, len(full_ids)))
         self.pending_tokens += len(ids)
         if self.pending_tokens >= self.params.shard_tokens:
             self.flush()
@@ -281,6 +282,7 @@ class _ShardWriter:
                 pa.array([r[1] for r in self.rows], pa.int32()),
                 pa.array(lengths, pa.int32()),
                 pa.array([r[2] for r in self.rows], pa.list_(pa.int32())),
+                pa.array([r[3] for r in self.rows], pa.int32()),
             ],
             schema=TOKENS,
         )

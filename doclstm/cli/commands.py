@@ -7,6 +7,7 @@
     doclstm promote VERSION --reason TEXT   make a version champion by hand
     doclstm rollback --reason TEXT          champion back to the previous champion
     doclstm inspect tokens           the tokenize manifest: splits, truncation, lengths
+    doclstm inspect scores [FOLDER]  scored folders: labels, confidence, unscored, drift
 
 Every command takes `--params params.yaml` and repeatable `--set key=value`.
 Problems a user can fix print as one line, without a traceback (exit 2).
@@ -186,6 +187,38 @@ def inspect_tokens(
         raise DoclstmError(
             "some token shards are missing or corrupt; run `doclstm stage tokenize --repair`"
         )
+
+
+@inspect_app.command("scores")
+def inspect_scores(
+    folder: Path | None = typer.Argument(
+        None, help="a scored folder, or a folder above several; default: score.output"
+    ),
+    params_file: Path = ParamsOption,
+    overrides: list[str] = SetOption,
+    as_json: bool = typer.Option(False, "--json", help="print the summaries as JSON"),
+) -> None:
+    """What scored folders hold: predicted labels, confidence, unscored documents, drift."""
+    import json
+
+    from doclstm.cli.score_report import print_score_report
+    from doclstm.scoring.output_summary import scored_folders, summarize_scores
+
+    shipped = params_file == Path("params.yaml") and not params_file.is_file()
+    # Where there is no params.yaml, the shipped defaults, as `doclstm score` does.
+    params = load_params(None if shipped else params_file, overrides)
+    if folder is None:
+        output = params.score.output
+        folder = output if output.is_absolute() else params.base.workspace / output
+    found = scored_folders(folder)
+    if not found:
+        raise DoclstmError(f"{folder}: no scored folder here (none has a _done/ folder)")
+    summaries = [summarize_scores(f, params.score.drift.confidence) for f in found]
+    if as_json:
+        print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
+        return
+    for summary in summaries:
+        print_score_report(summary, console)
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ calibration (expected calibration error) and 95% bootstrap intervals.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
+import polars as pl
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -160,22 +160,31 @@ def _fast_macro_f1(y: np.ndarray, p: np.ndarray, n_labels: int) -> float:
 def accuracy_by_length(
     label_ids: np.ndarray, probs: np.ndarray, lengths: np.ndarray, buckets: int = 4
 ) -> list[dict[str, Any]]:
-    """Accuracy in length quantile buckets (tokens as stored, after truncation)."""
-    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, buckets + 1)).astype(np.int64))
-    if len(edges) == 1:  # every document has the same length (e.g. all truncated)
-        edges = np.repeat(edges, 2)
-    correct = probs.argmax(1) == label_ids
-    rows = []
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        last = i == len(edges) - 2
-        mask = (lengths >= lo) & ((lengths <= hi) if last else (lengths < hi))
-        if mask.any():
-            rows.append(
-                {
-                    "min_tokens": int(lo),
-                    "max_tokens": int(hi),
-                    "documents": int(mask.sum()),
-                    "accuracy": float(correct[mask].mean()),
-                }
-            )
-    return rows
+    """Accuracy in length quantile buckets. Pass the lengths before tokenize's cut, so a
+    long document shows as long however much of it the model read. A bucket holds
+    lengths in [min_tokens, max_tokens), the last one its max_tokens too."""
+    frame = pl.DataFrame(
+        {"length": np.asarray(lengths, np.int64), "correct": probs.argmax(1) == label_ids}
+    )
+    quantiles = np.linspace(0, 1, buckets + 1)
+    cuts = frame.select(pl.col("length").quantile(q, "linear").alias(str(q)) for q in quantiles)
+    edges = sorted({int(v) for v in cuts.row(0)})
+    if len(edges) == 1:  # every document has the same length
+        edges *= 2
+    inner = [float(e) for e in edges[1:-1]]
+    names = [str(i) for i in range(len(edges) - 1)]
+    counted = (
+        frame.group_by(pl.col("length").cut(inner, labels=names, left_closed=True).alias("bucket"))
+        .agg(pl.len().alias("documents"), pl.col("correct").mean().alias("accuracy"))
+        .with_columns(pl.col("bucket").cast(pl.String).cast(pl.Int64))
+        .sort("bucket")
+    )
+    return [
+        {
+            "min_tokens": edges[i],
+            "max_tokens": edges[i + 1],
+            "documents": int(documents),
+            "accuracy": float(accuracy),
+        }
+        for i, documents, accuracy in counted.iter_rows()
+    ]

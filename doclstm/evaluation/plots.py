@@ -46,7 +46,7 @@ def plot_accuracy_by_length(rows: list[dict[str, Any]], dest: Path) -> Path:
     for i, r in enumerate(rows):
         ax.text(i, r["accuracy"], f"n={r['documents']}", ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("document length (tokens, as trained)")
+    ax.set_xlabel("document length (tokens, before tokenize.max_tokens cut)")
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy by length bucket (test)")
     return _save(fig, dest)

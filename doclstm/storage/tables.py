@@ -44,8 +44,9 @@ TOKENS = pa.schema(
     [
         ("doc_id", pa.string()),
         ("label_id", pa.int32()),
-        ("length", pa.int32()),
+        ("length", pa.int32()),  # tokens stored: len(input_ids)
         ("input_ids", pa.list_(pa.int32())),
+        ("full_length", pa.int32()),  # tokens before tokenize.max_tokens cut any
     ]
 )
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from doclstm.errors import DoclstmError
 from doclstm.storage.manifest import StageManifest
-from doclstm.storage.tables import iter_verified_batches
+from doclstm.storage.tables import data_parts, iter_verified_batches
 
 LABELS_FILE = "labels.json"  # label id -> name: in a tokens folder and in a model folder
 PROFILE_FILE = "profile.json"  # a model folder's profile of its training split (text/profile.py)
@@ -88,6 +89,18 @@ def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = No
         raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
     offsets = offsets_of(np.concatenate(lengths))
     return TokenSplit(doc_ids, np.concatenate(labels), np.concatenate(chunks), offsets)
+
+
+def full_lengths(
+    tokens_dir: Path, split: str, manifest: StageManifest, doc_ids: list[str]
+) -> np.ndarray:
+    """Each document's tokens before tokenize's cut, in the order `load_split` read
+    `doc_ids` (of shards it verified), from the `full_length` column."""
+    files = [tokens_dir / name for name in data_parts(manifest, f"{split}/")]
+    frame = pl.scan_parquet(files).select("doc_id", "full_length").collect()
+    if frame["doc_id"].to_list() != doc_ids:
+        raise DoclstmError(f"{tokens_dir}/{split}: the shards changed while they were read")
+    return frame["full_length"].to_numpy().astype(np.int64)
 
 
 def offsets_of(lengths: np.ndarray) -> np.ndarray:

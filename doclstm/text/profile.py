@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import data_parts
-from doclstm.text.histogram import EDGES, length_histogram
+from doclstm.text.histogram import BUCKETS, EDGES
 from doclstm.text.tokenizer import UNK_ID
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -58,7 +58,7 @@ def split_profile(
     )
     documents, tokens = int(totals["documents"]), int(totals["tokens"] or 0)
     counted = manifest.summary["splits"][split]  # by tokenize, as it wrote the shards
-    histogram = {key: counted["length_histogram"].get(key, 0) for key in length_histogram([])}
+    histogram = {key: counted["length_histogram"].get(key, 0) for key in BUCKETS}
     return {
         "documents": documents,
         "tokens": tokens,

@@ -25,9 +25,12 @@ def test_shard_rows_reproduce_the_tokenizer_encoding(built_workspace: Path) -> N
         assert len(data) == sum(r["split"] == split for r in validated)
         assert len(data) == summary["splits"][split]["documents"]
         expected = encode_ids(tokenizer, [texts[d] for d in data.doc_ids])
-        for seq, ids in zip(data.sequences, expected, strict=True):
+        shards = pq.read_table(tokens / split, columns=["doc_id", "full_length"]).to_pylist()
+        full = {r["doc_id"]: r["full_length"] for r in shards}
+        for doc_id, seq, ids in zip(data.doc_ids, data.sequences, expected, strict=True):
             kept = truncate(ids, 128, "head_tail")  # tests/conftest.py's TINY, shipped policy
             assert seq.tolist() == kept
+            assert full[doc_id] == len(ids)  # the length before the cut
             assert tokenizer.decode(seq.tolist()) == tokenizer.decode(kept)
     for name, entry in StageManifest.load(tokens).files.items():
         if name.endswith(".parquet"):

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -6,6 +8,7 @@ from sklearn.metrics import f1_score
 
 from doclstm.evaluation.metrics import (
     _fast_macro_f1,
+    accuracy_by_length,
     bootstrap_intervals,
     calibration,
     classification_metrics,
@@ -62,3 +65,40 @@ def test_ranking_metrics_binary_reads_the_positive_class_and_absent_classes_are_
     three = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
     roc, pr = one_vs_rest_auc(np.array([0, 1]), three)
     assert roc == [1.0, 1.0, None] and pr[2] is None
+
+
+def _buckets_by_masks(label_ids: np.ndarray, probs: np.ndarray, lengths: np.ndarray) -> list:
+    """The quartile buckets with numpy masks: what accuracy_by_length must give."""
+    edges = list(np.unique(np.quantile(lengths, np.linspace(0, 1, 5)).astype(np.int64)))
+    edges = edges * 2 if len(edges) == 1 else edges
+    correct = probs.argmax(1) == label_ids
+    rows = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        last = i == len(edges) - 2
+        mask = (lengths >= lo) & ((lengths <= hi) if last else (lengths < hi))
+        if mask.any():
+            rows.append([int(lo), int(hi), int(mask.sum()), float(correct[mask].mean())])
+    return rows
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3_000), st.integers(0, 2), st.integers(0, 2)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_accuracy_by_length_puts_each_document_in_its_quartile_bucket(
+    docs: list[tuple[int, int, int]],
+) -> None:
+    lengths = np.array([d[0] for d in docs])
+    labels = np.array([d[1] for d in docs])
+    probs = np.eye(3)[[d[2] for d in docs]] * 0.8 + 0.2 / 3
+    found = accuracy_by_length(labels, probs, lengths)
+    expected = _buckets_by_masks(labels, probs, lengths)
+    assert [[r["min_tokens"], r["max_tokens"], r["documents"]] for r in found] == [
+        row[:3] for row in expected
+    ]
+    assert [r["accuracy"] for r in found] == pytest.approx([row[3] for row in expected])
+    assert sum(r["documents"] for r in found) == len(docs)

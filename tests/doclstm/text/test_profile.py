@@ -27,6 +27,7 @@ def test_a_profile_of_five_documents_by_hand(built_workspace: Path, tmp_path: Pa
             "label_id": pa.array([0, 1, 0, 0, 1], pa.int32()),
             "length": pa.array([len(x) for x in ids], pa.int32()),
             "input_ids": pa.array(ids, pa.list_(pa.int32())),
+            "full_length": pa.array([len(x) for x in ids], pa.int32()),
         },
         schema=TOKENS,
     )
