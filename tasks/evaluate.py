@@ -5,15 +5,17 @@ bootstrap intervals, ROC-AUC and PR-AUC (one-vs-rest when multi-class), log
 loss, expected calibration error with its bins, per-class
 precision/recall/F1/ROC-AUC/PR-AUC, confusion matrix, accuracy by length
 bucket (tokens before the cut)), `plots/{confusion_matrix,roc,precision_recall,reliability,
-accuracy_by_length}.png`, `test_predictions.parquet` (doc_id, label_id,
-label, predicted label, probabilities, so any two models can be compared row
-by row), and `evaluate.manifest.json`.
+accuracy_by_length}.png`, `test_predictions.parquet` (doc_id, label_id, label:
+the truth, then the prediction columns `doclstm score` writes: predicted,
+confidence, prob_<label> a class, probabilities; so any two models can be compared
+row by row), and `evaluate.manifest.json`.
 
 Run: `doclstm stage evaluate`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from doclstm.models.cuts import documents_over_max_chunks
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import WEIGHTS, load_model_dir, verify_model_dir
 from doclstm.pipeline.params import EvaluateParams
+from doclstm.scoring.prediction_columns import prediction_table
 from doclstm.storage.atomic import write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
@@ -106,16 +109,14 @@ def evaluate_model(
     ece = metrics["expected_calibration_error"]
     plot_reliability(metrics["calibration_bins"], ece, plots["reliability"])
     plot_accuracy_by_length(metrics["accuracy_by_length"], plots["accuracy_by_length"])
-    predicted = probs.argmax(1)
     table = pa.table(
         {
             "doc_id": pa.array(test.doc_ids, pa.string()),
             "label_id": pa.array(test.label_ids, pa.int32()),
             "label": pa.array([loaded.labels[i] for i in test.label_ids], pa.string()),
-            "predicted": pa.array([loaded.labels[i] for i in predicted], pa.string()),
-            "probabilities": pa.array(list(probs), pa.list_(pa.float32())),
+            **prediction_table(probs, loaded.labels),
         }
-    ).replace_schema_metadata({"labels": ",".join(loaded.labels)})
+    ).replace_schema_metadata({"labels": json.dumps(loaded.labels)})
     write_table(table, out_dir / PREDICTIONS)
     files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, *PLOTS.values())}
     summary = {

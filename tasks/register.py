@@ -35,8 +35,6 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema, TensorSpec
 from prefect import task
 
 import doclstm
@@ -46,6 +44,7 @@ from doclstm.pipeline.retry_policy import io_retry_options
 from doclstm.pipeline.tracking import REGISTER_FINGERPRINT_TAG, TrackingTarget, flatten
 from doclstm.registry.lineage import encoder_tags, lineage_tags
 from doclstm.registry.model_registry import CHALLENGER
+from doclstm.scoring.prediction_columns import pyfunc_signature
 from doclstm.storage.atomic import write_json
 from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
@@ -121,7 +120,7 @@ def register_model(
                 name="model",
                 python_model=str(PYFUNC_CODE),
                 artifacts={"model_dir": str(model_dir)},
-                signature=_signature(metrics),
+                signature=pyfunc_signature(list(metrics["per_class"])),
                 input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
                 code_paths=[str(Path(doclstm.__file__).parent)],
                 pip_requirements=_requirements(model_dir),
@@ -296,13 +295,6 @@ def _encoder_metrics(model_manifest: StageManifest) -> dict[str, float]:
     """The held-out perplexity of the encoder the model started from, if any."""
     perplexity = model_manifest.summary.get("encoder_val_perplexity")
     return {} if perplexity is None else {"pretrain_val_perplexity": float(perplexity)}
-
-
-def _signature(metrics: dict[str, Any]) -> ModelSignature:
-    outputs: list[ColSpec | TensorSpec] = [ColSpec("string", "label")]
-    outputs += [ColSpec("float", f"prob_{name}") for name in metrics["per_class"]]
-    # One unnamed string column: a DataFrame with `text` and a plain list both fit.
-    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema(outputs))
 
 
 def _requirements(model_dir: Path) -> list[str]:

@@ -4,8 +4,10 @@
     doclstm nightly                  retrain if data or params changed; score on promotion
     doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
     doclstm score --model M --input SRC --output DIR
+    doclstm predict "some text" ...  classify texts, files (--file) or stdin; --json
     doclstm promote VERSION --reason TEXT   make a version champion by hand
     doclstm rollback --reason TEXT          champion back to the previous champion
+    doclstm models                   registered versions, aliases, decisions, champion history
     doclstm inspect tokens           the tokenize manifest: splits, truncation, lengths
     doclstm inspect scores [FOLDER]  scored folders: labels, confidence, unscored, drift
 
@@ -23,32 +25,53 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 
+from doclstm.cli.common import (
+    HELP,
+    ParamsFileOption,
+    ParamsOption,
+    SetOption,
+    console,
+    params_file_or_shipped,
+    registry_of,
+)
+from doclstm.cli.query_commands import inspect_app, models, predict
 from doclstm.cli.run_summary import drift_cell, run_table
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params, load_params
 from doclstm.pipeline.stages import STAGES
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings=HELP,
     help="Recurrent document classifiers as a batch pipeline.",
 )
-console = Console()
 PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
 
-inspect_app = typer.Typer(no_args_is_help=True, help="Look at what a stage wrote.")
-app.add_typer(inspect_app, name="inspect")
-ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
-SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3")
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"doclstm {version('doclstm')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """Recurrent document classifiers as a batch pipeline."""
 
 
 @app.command()
 def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
-    """Run the training pipeline flow, then score `score.input` with the new model."""
+    """Run the training pipeline flow, then score `score.input` with the champion the gate
+    leaves (the new model when it was promoted)."""
     params = load_params(params_file, overrides)
     _prefect_logging()
     from flows.pipeline import pipeline_then_score
@@ -80,7 +103,7 @@ def promote(
     from doclstm.registry.model_registry import manual_actor
 
     params = load_params(params_file, overrides)
-    registry = _registry(params)
+    registry = registry_of(params)
     registry.version_tags(version)  # an unknown version fails here, by name
     _verify_registered(params, registry, version)
     _record_decision(registry.name, registry.promote(version, reason, manual_actor()))
@@ -96,7 +119,7 @@ def rollback(
     from doclstm.registry.model_registry import manual_actor
 
     params = load_params(params_file, overrides)
-    registry = _registry(params)
+    registry = registry_of(params)
     registry.finish_pending_change()  # the champion history must be whole to read it
     _verify_registered(params, registry, registry.previous_champion())
     _record_decision(registry.name, registry.rollback(reason, manual_actor()))
@@ -137,12 +160,7 @@ def score(
         help="inline (one process), threads or ray (input shards as parallel Prefect "
         "tasks); default score.runner",
     ),
-    params_file: Path | None = typer.Option(
-        None,
-        "--params",
-        "-p",
-        help="params file; default ./params.yaml, or the shipped defaults where there is none",
-    ),
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
@@ -152,9 +170,8 @@ def score(
         "score.output": output,
         "score.runner": runner,
     }
-    if params_file is None and Path("params.yaml").is_file():
-        params_file = Path("params.yaml")
-    params = load_params(params_file, [*overrides, *(f"{k}={v}" for k, v in given.items() if v)])
+    given_settings = [f"{k}={v}" for k, v in given.items() if v]
+    params = load_params(params_file_or_shipped(params_file), [*overrides, *given_settings])
     inline = params.score.runner == "inline"
     if inline:
         _log_to_console()
@@ -172,53 +189,9 @@ def score(
         console.print(f"drift: {drift_cell(result)}")
 
 
-@inspect_app.command("tokens")
-def inspect_tokens(
-    params_file: Path = ParamsOption,
-    overrides: list[str] = SetOption,
-    verify: bool = typer.Option(False, help="also check every shard's checksum"),
-) -> None:
-    """Summary of data/tokens: documents, tokens, truncation and lengths per split."""
-    from doclstm.cli.token_report import print_token_report
-    from doclstm.pipeline.stages import workspace
-
-    params = load_params(params_file, overrides)
-    if not print_token_report(workspace(params).tokens, console, verify):
-        raise DoclstmError(
-            "some token shards are missing or corrupt; run `doclstm stage tokenize --repair`"
-        )
-
-
-@inspect_app.command("scores")
-def inspect_scores(
-    folder: Path | None = typer.Argument(
-        None, help="a scored folder, or a folder above several; default: score.output"
-    ),
-    params_file: Path = ParamsOption,
-    overrides: list[str] = SetOption,
-    as_json: bool = typer.Option(False, "--json", help="print the summaries as JSON"),
-) -> None:
-    """What scored folders hold: predicted labels, confidence, unscored documents, drift."""
-    import json
-
-    from doclstm.cli.score_report import print_score_report
-    from doclstm.scoring.output_summary import scored_folders, summarize_scores
-
-    shipped = params_file == Path("params.yaml") and not params_file.is_file()
-    # Where there is no params.yaml, the shipped defaults, as `doclstm score` does.
-    params = load_params(None if shipped else params_file, overrides)
-    if folder is None:
-        output = params.score.output
-        folder = output if output.is_absolute() else params.base.workspace / output
-    found = scored_folders(folder)
-    if not found:
-        raise DoclstmError(f"{folder}: no scored folder here (none has a _done/ folder)")
-    summaries = [summarize_scores(f, params.score.drift.confidence) for f in found]
-    if as_json:
-        print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
-        return
-    for summary in summaries:
-        print_score_report(summary, console)
+app.command()(predict)
+app.command()(models)
+app.add_typer(inspect_app, name="inspect")
 
 
 def main() -> None:
@@ -228,15 +201,6 @@ def main() -> None:
     except DoclstmError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-
-
-def _registry(params: Params) -> Any:
-    from doclstm.pipeline.stages import workspace
-    from doclstm.pipeline.tracking import tracking_uri
-    from doclstm.registry.model_registry import Registry
-
-    uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)
-    return Registry(uri, params.register_.model_name)
 
 
 def _verify_registered(params: Params, registry: Any, version: str) -> None:

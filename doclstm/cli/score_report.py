@@ -15,13 +15,17 @@ from rich.table import Table
 
 
 def print_score_report(summary: dict[str, Any], console: Console) -> None:
-    console.print(
-        f"[bold]{escape(summary['folder'])}[/]  {summary['shards']} complete shard(s)"
-        + (
-            f", [yellow]{summary['shards_incomplete']} incomplete (scored again by the next run)[/]"
-            if summary["shards_incomplete"]
-            else ""
+    notes = [
+        f"[yellow]{summary[key]} {what} (scored again by the next run)[/]"
+        for key, what in (
+            ("shards_incomplete", "incomplete"),
+            ("shards_older", "by an earlier doclstm, not read"),
         )
+        if summary[key]
+    ]
+    console.print(
+        f"[bold]{escape(summary['folder'])}[/]  "
+        + ", ".join([f"{summary['shards']} complete shard(s)", *notes])
     )
     if not summary["documents"]:
         console.print("  no scored documents yet")

@@ -116,6 +116,36 @@ class Registry:
             raise DoclstmError(f"no registered model {self.name!r}: {exc.message}") from exc
         return list(json.loads(tags.get(HISTORY_TAG, "[]")))
 
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version, newest first: aliases, when registered, its test metrics, whether
+        it was fine-tuned, and the last decision about it."""
+        try:
+            found = self.client.search_model_versions(f"name = '{self.name}'")
+            # search_model_versions leaves a version's aliases empty: the model has them
+            aliases = self.client.get_registered_model(self.name).aliases
+        except MlflowException as exc:
+            raise DoclstmError(f"no registered model {self.name!r}: {exc.message}") from exc
+        rows = []
+        for version in sorted(found, key=lambda v: int(v.version), reverse=True):
+            tags = dict(version.tags)
+            created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+            decision = Decision.from_tags(tags)
+            rows.append(
+                {
+                    "version": str(version.version),
+                    "aliases": sorted(
+                        a for a, v in aliases.items() if str(v) == str(version.version)
+                    ),
+                    "registered_at": created.isoformat(timespec="seconds"),
+                    "test_accuracy": _number(tags.get("test_accuracy")),
+                    "test_macro_f1": _number(tags.get("test_macro_f1")),
+                    "pretrained_encoder": tags.get("pretrained_encoder", "none"),
+                    "run_id": version.run_id,
+                    "decision": None if decision is None else asdict(decision),
+                }
+            )
+        return rows
+
     def record(self, decision: Decision) -> None:
         for key, value in decision.tags().items():
             self.client.set_model_version_tag(self.name, decision.version, key, value)
@@ -202,3 +232,10 @@ class Registry:
 
 def _text(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None

@@ -6,19 +6,22 @@ downloaded once into a cache folder keyed by name and version, and verified
 against the train manifest that travels with them, both when downloaded and
 each time the cache is used: a damaged cached copy is downloaded again, a
 damaged registered version is refused with one line.
+
+MLflow is imported only for a registry reference whose version is not in the cache
+yet, or whose store is not a local SQLite file: with the default store, the version
+an alias points at is read from the SQLite file directly (read-only, the tables
+MLflow's registry keeps), so `doclstm predict` with a cached champion does not pay
+for importing MLflow. Anything unexpected there falls back to MLflow's client.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-
-import mlflow
-import yaml
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import COPIED_MODEL_FILES, MODEL_FILES, verify_model_dir
@@ -44,8 +47,16 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
             )
         fingerprint = verify_model_dir(folder).fingerprint
         return ResolvedModel(folder, folder.name, f"local-{fingerprint[:12]}")
-    client = MlflowClient(tracking)
     body = reference.removeprefix("models:/")
+    local = _local_cached_version(body, tracking, cache_dir)
+    if local is not None:
+        return local
+    import mlflow
+    import yaml
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking)
     try:
         if "@" in body:
             name, alias = body.split("@", 1)
@@ -80,6 +91,34 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
         shutil.rmtree(tmp / "pyfunc")
         verify_model_dir(tmp, damaged, shown_as=registered)
     return ResolvedModel(target, name, str(version.version))
+
+
+def _local_cached_version(body: str, tracking: str, cache_dir: Path) -> ResolvedModel | None:
+    """The cached copy of `models:/<body>` when the store is a local SQLite file that
+    names its version and the copy verifies; else None (ask MLflow)."""
+    database = Path(tracking.removeprefix("sqlite:///"))
+    if not tracking.startswith("sqlite:///") or not database.is_file():
+        return None
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        query = "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
+        args = (name, alias)
+    else:
+        name, _, number = body.partition("/")
+        query = (
+            "SELECT version FROM model_versions WHERE name = ? AND version = ? "
+            "AND current_stage != 'Deleted_Internal'"  # how MLflow marks a deleted version
+        )
+        args = (name, number)
+    try:
+        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(query, args).fetchone()
+    except sqlite3.Error:
+        return None
+    if found is None:
+        return None
+    target = cache_dir / name / str(found[0])
+    return ResolvedModel(target, name, str(found[0])) if _cached_copy_verifies(target) else None
 
 
 def _cached_copy_verifies(target: Path) -> bool:

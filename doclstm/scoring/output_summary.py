@@ -2,7 +2,9 @@
 
 One model version's output folder (`<score.output>/<model>/<version>/`) is read as
 one dataset, its complete shards only (each with a marker that verifies,
-doclstm/scoring/shard_markers.py), in one streaming pass over the columns needed:
+doclstm/scoring/shard_markers.py, written by this doclstm's FINGERPRINT_VERSION: an
+older shard has other columns, and the next score run writes it again), in one
+streaming pass over the columns needed:
 the documents, scored and unscored (each reason counted), the predicted labels, the
 confidence of the predictions (the top probability: quantiles and the share under
 `score.drift.confidence`), the tokens read (quantiles), the long documents (read in
@@ -19,7 +21,9 @@ from typing import Any
 import polars as pl
 
 from doclstm.scoring.drift import DRIFT_DIR, DRIFT_JSON
+from doclstm.scoring.prediction_columns import CONFIDENCE, PREDICTED
 from doclstm.scoring.shard_markers import MARKERS, completed
+from doclstm.storage.fingerprint import FINGERPRINT_VERSION
 from doclstm.storage.tables import PART_GLOB
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -35,21 +39,24 @@ def scored_folders(root: Path) -> list[Path]:
 def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
     """The summary of one scored folder; `confidence` is the unsure threshold."""
     shards = sorted(folder.glob(PART_GLOB))
-    done = [shard for shard in shards if completed(shard) is not None]
+    records = {shard: completed(shard) for shard in shards}
+    done = [s for s, r in records.items() if r and r.get("version") == FINGERPRINT_VERSION]
+    older = [s for s, r in records.items() if r and r.get("version") != FINGERPRINT_VERSION]
     summary: dict[str, Any] = {
         "folder": str(folder),
         "shards": len(done),
-        "shards_incomplete": len(shards) - len(done),
+        "shards_incomplete": len(shards) - len(done) - len(older),
+        "shards_older": len(older),  # by an earlier doclstm, in other columns: not read
     }
     if not done:
         return summary | {"documents": 0}
     frame = pl.scan_parquet(done)
-    scored = frame.filter(pl.col("label").is_not_null())
-    top = pl.col("probabilities").list.max()
+    scored = frame.filter(pl.col(PREDICTED).is_not_null())
+    top = pl.col(CONFIDENCE)
     queries = [
         frame.select(
             pl.len().alias("documents"),
-            pl.col("label").is_not_null().sum().alias("scored"),
+            pl.col(PREDICTED).is_not_null().sum().alias("scored"),
             pl.col("scored_at").min().alias("first"),
             pl.col("scored_at").max().alias("last"),
             pl.col("model_name").unique().sort().implode().alias("models"),
@@ -63,8 +70,8 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
                 for q in QUANTILES
             ),
         ),
-        scored.group_by("label").len().sort("len", "label", descending=[True, False]),
-        frame.filter(pl.col("label").is_null()).group_by("reason").len().sort("len", "reason"),
+        scored.group_by(PREDICTED).len().sort("len", PREDICTED, descending=[True, False]),
+        frame.filter(pl.col(PREDICTED).is_null()).group_by("reason").len().sort("len", "reason"),
         frame.drop_nulls("long_document").group_by("long_document").len().sort("long_document"),
     ]
     totals, spread, labels, reasons, long = pl.collect_all(queries, engine="streaming")

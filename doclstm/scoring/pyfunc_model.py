@@ -2,7 +2,10 @@
 
 Input: a DataFrame with a `text` column (or one column of any name), or a
 list of strings; the signature declares one string column, checked by position. Output: a
-DataFrame with `label` and one `prob_<label>` column per class. The model
+DataFrame with the columns `doclstm score` writes (doclstm/scoring/prediction_columns.py:
+`predicted`, `confidence`, one `prob_<label>` a class) and `reason`: an empty or
+whitespace-only text is not scored, as `doclstm score` does not score it either; its
+prediction columns are empty and `reason` says "empty document". The model
 folder (safetensors, config, tokenizer, labels) travels as the artifact
 `model_dir`, with its manifest: loading verifies every file against it.
 """
@@ -18,6 +21,7 @@ from mlflow.pyfunc import PythonModel
 
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import load_model_dir
+from doclstm.scoring.prediction_columns import PROBABILITIES, REASON, prediction_row
 from doclstm.scoring.predictor import TextPredictor
 
 
@@ -30,12 +34,15 @@ class DoclstmPyfunc(PythonModel):
     # No type hints here: MLflow would turn them into a second, conflicting signature.
     def predict(self, context, model_input, params=None):
         texts = _texts(model_input)
-        probs = self.predictor.predict(texts)
+        scored = [i for i, text in enumerate(texts) if text.strip()]
+        probs = iter(self.predictor.predict([texts[i] for i in scored]) if scored else [])
         labels = self.predictor.labels
-        frame = pd.DataFrame({"label": [labels[i] for i in probs.argmax(1)]})
-        for i, name in enumerate(labels):
-            frame[f"prob_{name}"] = probs[:, i]
-        return frame
+        rows = []
+        for text in texts:
+            row = prediction_row(next(probs) if text.strip() else None, labels)
+            del row[PROBABILITIES]  # the prob_<label> columns say the same, named
+            rows.append(row | {REASON: None if text.strip() else "empty document"})
+        return pd.DataFrame(rows)
 
 
 def _texts(model_input: Any) -> list[str]:

@@ -1,8 +1,9 @@
 """The rows scoring writes: one per document, scored or with the reason it was not.
 
-An output shard's schema (`output_schema`): doc_id, label, probabilities as
-list<float32> in the order of the `labels` schema metadata, model_name,
-model_version, scored_at, reason, tokens, long_document. A staged input shard
+An output shard's schema (`output_schema`): doc_id, the prediction columns
+(doclstm/scoring/prediction_columns.py: predicted, confidence, prob_<label> a
+class, probabilities), model_name, model_version, scored_at, reason, tokens,
+long_document. A staged input shard
 (`STAGED`) keeps a document as its source gave it, bytes or text, or its refusal,
 so any process can score it later.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from doclstm.scoring.drift import shard_counts
+from doclstm.scoring.prediction_columns import prediction_fields, prediction_row
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.documents import RawDocument, decode_text
 
@@ -33,8 +35,7 @@ def output_schema(labels: list[str]) -> pa.Schema:
     return pa.schema(
         [
             ("doc_id", pa.string()),
-            ("label", pa.string()),
-            ("probabilities", pa.list_(pa.float32())),
+            *prediction_fields(labels),
             ("model_name", pa.string()),
             ("model_version", pa.string()),
             ("scored_at", pa.timestamp("us", tz="UTC")),
@@ -65,8 +66,7 @@ def score_rows(
         rows.append(
             {
                 "doc_id": raw.doc_id,
-                "label": None,
-                "probabilities": None,
+                **prediction_row(None, predictor.labels),
                 "model_name": name,
                 "model_version": version,
                 "scored_at": now,
@@ -81,8 +81,7 @@ def score_rows(
     for row in rows:
         if row["reason"] is None:
             p, tokens = next(scored)
-            row["label"] = predictor.labels[int(p.argmax())]
-            row["probabilities"] = p.tolist()
+            row.update(prediction_row(p, predictor.labels))
             row["tokens"] = tokens
             row["long_document"] = scores.long_documents if tokens > window else None
     counts = shard_counts(

@@ -35,6 +35,7 @@ from doclstm.errors import DoclstmError
 from doclstm.scoring import shard_markers
 from doclstm.scoring.drift import drift_report, log_drift_metrics, merge_counts, write_drift_report
 from doclstm.scoring.job import ScoreJob, predictor
+from doclstm.scoring.prediction_columns import PREDICTED
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.scoring.rows import STAGED, output_schema, score_rows, staged_document, staged_row
 from doclstm.sources.archive_members import ReadLimits
@@ -105,7 +106,7 @@ def write_output_shard(
     job: ScoreJob, index: int, chunk: list[RawDocument], scorer: TextPredictor
 ) -> ShardDone:
     rows, counts = score_rows(chunk, scorer, job.model_name, job.model_version)
-    bad = sum(r["label"] is None for r in rows)
+    bad = sum(r[PREDICTED] is None for r in rows)
     long = {k: sum(r["long_document"] == k for r in rows) for k in ("windowed", "truncated")}
     shard_markers.write_shard(
         pa.Table.from_pylist(rows, schema=output_schema(scorer.labels)),
@@ -118,6 +119,7 @@ def write_output_shard(
             **long,
             "model_name": job.model_name,
             "model_version": job.model_version,
+            "labels": scorer.labels,  # the order of prob_<label> and probabilities
             "precision": job.params.precision,
             "version": FINGERPRINT_VERSION,
             "counts": counts,

@@ -68,7 +68,7 @@ def test_a_shifted_archive_drifts_and_the_in_domain_one_does_not(
         assert math.isclose(scored["length_psi"], _psi(trained_lengths, length_shares))
         labels = {name: 0 for name in profile["label_shares"]}
         for r in rows:
-            labels[r["label"]] += 1
+            labels[r["predicted"]] += 1
         predicted = {k: v / len(rows) for k, v in labels.items()}
         assert math.isclose(scored["label_psi"], _psi(profile["label_shares"], predicted))
         top = np.array([max(r["probabilities"]) for r in rows])

@@ -180,6 +180,22 @@ def test_rollback_and_manual_promote_are_recorded_as_tags_and_prefect_artifacts(
         "has no version 99" in unknown.stdout and "Traceback" not in unknown.stdout + unknown.stderr
     )
 
+    listed = _cli(mlflow_server_uri, tmp_path, "models", "--json")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    shown = json.loads(listed.stdout)
+    assert (shown["model"], shown["champion"], shown["history"]) == (MODEL, "3", ["1", "3"])
+    versions = {v["version"]: v for v in shown["versions"]}
+    assert list(versions) == ["3", "2", "1"]  # newest first
+    assert versions["3"]["aliases"] == ["challenger", "champion"]
+    assert versions["2"]["decision"]["decision"] == "rolled_back"
+    assert versions["2"]["decision"]["reason"] == "v2 misroutes sport"
+    assert versions["1"]["decision"]["decision"] == "restored"
+    assert versions["3"]["test_accuracy"] == float(_tags(mlflow_server_uri, "3")["test_accuracy"])
+    table = _cli(mlflow_server_uri, tmp_path, "models")
+    assert "version 2: rolled_back by manual" in table.stdout
+    assert "v2 misroutes sport" in table.stdout
+    assert "champion: 3; champion history, oldest first: 1 -> 3" in table.stdout
+
 
 def test_champion_loads_by_alias_in_fresh_processes(
     story: dict[str, GateResult], mlflow_server_uri: str, tmp_path: Path
@@ -208,7 +224,16 @@ print(json.dumps([by_alias.to_dict(orient="list"), by_number.to_dict(orient="lis
 """
     loaded = fresh_process("-c", code)
     by_alias, by_number = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert by_alias == by_number and len(by_alias["label"]) == 2
+    assert by_alias == by_number and len(by_alias["predicted"]) == 2
+
+    # `doclstm predict` takes the champion by default, as the pyfunc by alias does.
+    texts = ["The striker scored twice.", "Shares fell 5%."]
+    predicted = _cli(mlflow_server_uri, tmp_path, "predict", *texts, "--json")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert [r["predicted"] for r in rows] == by_alias["predicted"]
+    assert [r["source"] for r in rows] == ["argument 1", "argument 2"]
+    assert {r["model"] for r in rows} == {f"{MODEL} version {champion}"}
 
     (tmp_path / "input.csv").write_text('text\n"The striker scored twice."\n"Shares fell 5%."\n')
     fresh_process(
@@ -217,4 +242,4 @@ print(json.dumps([by_alias.to_dict(orient="list"), by_number.to_dict(orient="lis
         *("-t", "csv", "--env-manager", "local", "-o", str(tmp_path / "out.json")),
     )
     predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
-    assert [row["label"] for row in predictions] == by_alias["label"]
+    assert [row["predicted"] for row in predictions] == by_alias["predicted"]

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from doclstm.scoring.output_summary import scored_folders, summarize_scores
 from doclstm.scoring.shard_markers import marker_path
+from doclstm.storage.fingerprint import FINGERPRINT_VERSION
 from tests.tasks.test_drift_report import _scored
 
 
@@ -27,14 +28,14 @@ def test_the_summary_of_a_scored_folder_is_that_of_its_rows(
     assert scored_folders(tmp_path / "out") == [result.out_dir]
 
     summary = summarize_scores(result.out_dir, confidence=0.9)
-    scored = [r for r in rows if r["label"] is not None]
+    scored = [r for r in rows if r["predicted"] is not None]
     assert (summary["documents"], summary["scored"]) == (result.documents, len(scored))
     assert summary["unscored"] == {"empty document": 1} and result.unscored == 1
     assert {k: v["documents"] for k, v in summary["predicted"].items()} == Counter(
-        r["label"] for r in scored
+        r["predicted"] for r in scored
     )
     assert list(summary["predicted"]) == [
-        k for k, _ in Counter(r["label"] for r in scored).most_common()
+        k for k, _ in Counter(r["predicted"] for r in scored).most_common()
     ]
     unsure = sum(max(r["probabilities"]) < 0.9 for r in scored)
     assert summary["unsure"] == {"threshold": 0.9, "documents": unsure}
@@ -63,3 +64,10 @@ def test_the_summary_of_a_scored_folder_is_that_of_its_rows(
     partial = summarize_scores(result.out_dir, confidence=0.9)
     assert partial["shards_incomplete"] == 1
     assert partial["documents"] == result.documents - pq.read_metadata(first).num_rows
+    # A shard an earlier doclstm wrote has other columns: counted, not read.
+    second = sorted(result.out_dir.glob("part-*.parquet"))[1]
+    record = json.loads(marker_path(second).read_text())
+    marker_path(second).write_text(json.dumps(record | {"version": FINGERPRINT_VERSION - 1}))
+    older = summarize_scores(result.out_dir, confidence=0.9)
+    assert (older["shards_incomplete"], older["shards_older"]) == (1, 1)
+    assert older["documents"] == partial["documents"] - pq.read_metadata(second).num_rows

@@ -75,24 +75,33 @@ import json, mlflow, pandas as pd
 mlflow.set_tracking_uri({uri!r})
 for ref in ("models:/doclstm-bbcnews/1", "models:/doclstm-bbcnews@challenger"):
     model = mlflow.pyfunc.load_model(ref)
-    out = model.predict(pd.DataFrame({{"text": ["The striker scored twice.", "Shares fell 5%."]}}))
-    print(json.dumps(out.to_dict(orient="list")))
-    print(json.dumps(model.predict(["Parliament voted on the bill."]).to_dict(orient="list")))
+    texts = ["The striker scored twice.", "Shares fell 5%.", "  "]
+    out = model.predict(pd.DataFrame({{"text": texts}}))
+    print(out.to_json(orient="columns"))  # JSON null where the pyfunc left NaN or None
+    print(model.predict(["Parliament voted on the bill."]).to_json(orient="columns"))
 """
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=registered
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = [
+        {column: list(rows.values()) for column, rows in json.loads(line).items()}
+        for line in proc.stdout.splitlines()
+        if line.startswith("{")
+    ]
     assert len(lines) == 4
     labels = {"business", "entertainment", "politics", "sports", "tech"}
     for out in lines:
-        assert set(out) == {"label", *(f"prob_{name}" for name in labels)}
-        assert set(out["label"]) <= labels
-        assert all(
-            abs(sum(out[f"prob_{n}"][i] for n in labels) - 1) < 1e-4
-            for i in range(len(out["label"]))
-        )
+        assert set(out) == {"predicted", "confidence", "reason", *(f"prob_{n}" for n in labels)}
+        scored = [i for i, reason in enumerate(out["reason"]) if reason is None]
+        assert {out["predicted"][i] for i in scored} <= labels
+        for i in scored:
+            probs = {n: out[f"prob_{n}"][i] for n in labels}
+            assert abs(sum(probs.values()) - 1) < 1e-4
+            assert out["confidence"][i] == max(probs.values())
+            assert out["predicted"][i] == max(probs, key=probs.__getitem__)
+    # An empty text is not scored, as `doclstm score` does not score it.
+    assert (lines[0]["predicted"][2], lines[0]["reason"][2]) == (None, "empty document")
     assert lines[0] == lines[2]  # version 1 is the challenger
 
 
@@ -121,9 +130,19 @@ def test_scoring_covers_every_document_once_and_resumes(
     rows = pq.read_table(out).to_pylist()
     assert sorted(r["doc_id"] for r in rows) == expected
     blank = next(r for r in rows if r["doc_id"] == "tech/blank.txt")
-    assert (blank["label"], blank["reason"]) == (None, "empty document")
-    scored = [r for r in rows if r["label"] is not None]
+    assert (blank["predicted"], blank["confidence"], blank["reason"]) == (
+        None,
+        None,
+        "empty document",
+    )
+    scored = [r for r in rows if r["predicted"] is not None]
     assert all(r["model_version"] == "1" and len(r["probabilities"]) == 5 for r in scored)
+    labels = json.loads((out / "_done/part-00000.json").read_text())["labels"]
+    for r in scored:  # the named columns are the list's, in the marker's label order
+        assert [r[f"prob_{name}"] for name in labels] == r["probabilities"]
+        assert (r["predicted"], r["confidence"]) == max(
+            zip(labels, r["probabilities"], strict=True), key=lambda kv: kv[1]
+        )
 
     # A crash after shard 2 was written but before its marker: only shard 2 is redone.
     (out / "_done/part-00002.json").unlink()
@@ -134,8 +153,8 @@ def test_scoring_covers_every_document_once_and_resumes(
     assert [n for n in before if before[n] != after[n]] == ["part-00002.parquet"]
     again = pq.read_table(out).to_pylist()
     key = lambda r: r["doc_id"]  # noqa: E731
-    assert [(r["doc_id"], r["label"]) for r in sorted(again, key=key)] == [
-        (r["doc_id"], r["label"]) for r in sorted(rows, key=key)
+    assert [(r["doc_id"], r["predicted"]) for r in sorted(again, key=key)] == [
+        (r["doc_id"], r["predicted"]) for r in sorted(rows, key=key)
     ]
 
 
@@ -179,3 +198,30 @@ def test_each_model_version_scores_into_its_own_folder(
         score_documents(**score_arguments(local).as_kwargs())
     forced = score_documents(**score_arguments(local, force=True).as_kwargs())
     assert forced.shards_skipped == 0 and forced.model_version.startswith("local-")
+
+
+def test_a_cached_version_resolves_from_the_sqlite_store_without_importing_mlflow(
+    registered: Path, small_corpus: Path
+) -> None:
+    from doclstm.scoring.model_ref import _local_cached_version, resolve_model
+
+    arguments = score_arguments(tiny_params(registered, small_corpus))
+    tracking, cache = arguments.tracking, arguments.model_cache
+    by_client = resolve_model("models:/doclstm-bbcnews@champion", tracking, cache)  # cached now
+    champion = MlflowClient(tracking).get_model_version_by_alias("doclstm-bbcnews", "champion")
+    assert by_client.version == str(champion.version)
+    for body in ("doclstm-bbcnews@champion", f"doclstm-bbcnews/{champion.version}"):
+        assert _local_cached_version(body, tracking, cache) == by_client
+    for unknown in ("doclstm-bbcnews@nobody", "doclstm-bbcnews/99", "other@champion"):
+        assert _local_cached_version(unknown, tracking, cache) is None
+    assert _local_cached_version("doclstm-bbcnews@champion", "http://127.0.0.1:1", cache) is None
+    code = f"""
+import sys
+from pathlib import Path
+from doclstm.scoring.model_ref import resolve_model
+found = resolve_model("models:/doclstm-bbcnews@champion", {tracking!r}, Path({str(cache)!r}))
+print(found.version, "mlflow" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [by_client.version, "False"]

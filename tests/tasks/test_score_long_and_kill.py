@@ -146,4 +146,4 @@ def test_a_dataset_the_pipeline_wrote_scores_as_it_is(
     ]
     rows = pq.read_table(result.out_dir).to_pylist()
     assert [r["doc_id"] for r in rows] == expected  # its own ids, in its order
-    assert result.unscored == 0 and all(r["label"] for r in rows)
+    assert result.unscored == 0 and all(r["predicted"] for r in rows)

@@ -48,6 +48,14 @@ def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path)
     truth = np.asarray(predictions["label_id"].to_pylist())
     probs = np.asarray(predictions["probabilities"].to_pylist())
     assert np.mean(truth == probs.argmax(1)) == metrics["accuracy"]
+    # The columns `doclstm score` writes, with the truth as `label`.
+    labels = json.loads(predictions.schema.metadata[b"labels"])
+    assert predictions["label"].to_pylist() == [labels[i] for i in truth]
+    assert predictions["predicted"].to_pylist() == [labels[i] for i in probs.argmax(1)]
+    named = np.asarray([predictions[f"prob_{name}"].to_pylist() for name in labels]).T
+    assert np.array_equal(named, probs) and np.array_equal(
+        np.asarray(predictions["confidence"].to_pylist()), probs.max(1)
+    )
     # Every figure of metrics.json can be recomputed from the saved predictions.
     from sklearn.metrics import log_loss, roc_auc_score
 

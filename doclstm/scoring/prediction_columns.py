@@ -1,0 +1,77 @@
+"""The prediction columns every doclstm output shares: the score shards, evaluate's
+`test_predictions.parquet` and the MLflow pyfunc's DataFrame.
+
+`predicted` (the label), `confidence` (its probability), one `prob_<label>` column a
+class, and `probabilities`, the same as one list in the model's label order (that
+order is also the Parquet schema metadata `labels`, and every score marker's
+`labels`: readers that drop the metadata, as `pandas.read_parquet` does, still have
+the named columns). Where a document was not scored, every one of them is null and
+the `reason` column says why. Truth, where there is one, is `label`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+PREDICTED, CONFIDENCE, PROBABILITIES, REASON = "predicted", "confidence", "probabilities", "reason"
+
+
+def probability_column(label: str) -> str:
+    return f"prob_{label}"
+
+
+def prediction_fields(labels: list[str]) -> list[pa.Field]:
+    return [
+        pa.field(PREDICTED, pa.string()),
+        pa.field(CONFIDENCE, pa.float32()),
+        *(pa.field(probability_column(name), pa.float32()) for name in labels),
+        pa.field(PROBABILITIES, pa.list_(pa.float32())),
+    ]
+
+
+def prediction_row(probabilities: np.ndarray | None, labels: list[str]) -> dict[str, Any]:
+    """One document's prediction columns; all null for a document not scored."""
+    if probabilities is None:
+        return dict.fromkeys(
+            [PREDICTED, CONFIDENCE, *map(probability_column, labels), PROBABILITIES]
+        )
+    best = int(probabilities.argmax())
+    values = probabilities.tolist()
+    return {
+        PREDICTED: labels[best],
+        CONFIDENCE: values[best],
+        **{probability_column(name): p for name, p in zip(labels, values, strict=True)},
+        PROBABILITIES: values,
+    }
+
+
+def prediction_table(probabilities: np.ndarray, labels: list[str]) -> dict[str, pa.Array]:
+    """The prediction columns of many documents at once (every one scored)."""
+    probs = np.asarray(probabilities, dtype=np.float32).reshape(-1, len(labels))
+    return {
+        PREDICTED: pa.array([labels[i] for i in probs.argmax(1)], pa.string()),
+        CONFIDENCE: pa.array(probs.max(1), pa.float32()),
+        **{
+            probability_column(n): pa.array(probs[:, i], pa.float32()) for i, n in enumerate(labels)
+        },
+        PROBABILITIES: pa.array(list(probs), pa.list_(pa.float32())),
+    }
+
+
+def pyfunc_signature(labels: list[str]) -> Any:
+    """The MLflow signature of the pyfunc (doclstm/scoring/pyfunc_model.py): one string
+    column in, these columns out, null where a text was empty."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    outputs: list[Any] = [
+        ColSpec("string", PREDICTED, required=False),
+        ColSpec("float", CONFIDENCE, required=False),
+        *(ColSpec("float", probability_column(name), required=False) for name in labels),
+        ColSpec("string", REASON, required=False),
+    ]
+    # One unnamed string column: a DataFrame with `text` and a plain list both fit.
+    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema(outputs))
