@@ -19,47 +19,23 @@ training profile (doclstm/scoring/drift.py; thresholds `score.drift.*`).
 SRC is any ingest source, or a dataset the pipeline wrote (`data/ingested`,
 `data/validated`), read with its own doc_ids.
 
-Two ways to run, same rows out. `score_documents` reads and scores in one process,
-shard after shard: least overhead on one machine. flows/score.py stages the input
-shards and fans them out as `score-shard` Prefect tasks (threads or Ray).
+Two ways to run, same rows out. `score_documents` (doclstm/scoring/inline.py, plain
+Python, which `doclstm score` calls without importing Prefect) reads and scores in one
+process, shard after shard: least overhead on one machine. flows/score.py stages the
+input shards and fans them out as `score-shard` Prefect tasks (threads or Ray).
 
 Run: `doclstm score --model models:/<name>@champion --input SRC --output DIR`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import task
 
-from doclstm.pipeline.params import ScoreParams
 from doclstm.pipeline.retry_policy import io_retry_options
-from doclstm.scoring.job import predictor, score_job
-from doclstm.scoring.shards import (
-    ScoreResult,
-    completed_shard,
-    input_shards,
-    score_input_shard,
-    summarize_score,
-    write_output_shard,
-)
+from doclstm.scoring.inline import score_documents
+from doclstm.scoring.shards import score_input_shard
 
-
-def score_documents(
-    params: ScoreParams,
-    tracking: str,
-    workspace_root: Path,
-    model_cache: Path,
-    force: bool = False,
-) -> ScoreResult:
-    """Score `params.input` with `params.model` into `params.output`, in this process."""
-    with score_job(params, tracking, workspace_root, model_cache, force) as job:
-        scorer = predictor(job)
-        outcomes = [
-            completed_shard(job, index) or write_output_shard(job, index, chunk, scorer)
-            for index, chunk in enumerate(input_shards(job))
-        ]
-        return summarize_score(job, outcomes)
+__all__ = ["score", "score_documents", "score_shard"]
 
 
 score = task(name="score", **io_retry_options())(score_documents)

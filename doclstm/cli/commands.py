@@ -179,12 +179,16 @@ def score(
         _prefect_logging()
     from doclstm.pipeline.stages import score_arguments
     from doclstm.pipeline.workspace_lock import workspace_lock
-    from flows.score import score_in_shards
-    from tasks.score import score_documents
+    from doclstm.scoring.inline import score_documents  # plain Python: no Prefect to import
 
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
         arguments = score_arguments(params, force)
-        result = score_documents(**arguments.as_kwargs()) if inline else score_in_shards(arguments)
+        if inline:
+            result = score_documents(**arguments.as_kwargs())
+        else:
+            from flows.score import score_in_shards
+
+            result = score_in_shards(arguments)
         console.print(_record(result))
         console.print(f"drift: {drift_cell(result)}")
 

@@ -1,4 +1,8 @@
-"""Evaluation plots as PNG files (matplotlib, no display needed)."""
+"""Evaluation plots as PNG files (matplotlib, no display needed).
+
+scikit-learn is imported by the two plots that need its curves, so a score run, which
+draws only its drift plot, does not pay for importing it.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never open a window
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
 
 from doclstm.storage.atomic import atomic_path
 
@@ -99,6 +97,8 @@ def _save(fig: Any, dest: Path) -> Path:
 
 def plot_roc(label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path) -> Path:
     """ROC curve: the positive class for a binary task, one-vs-rest per class otherwise."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for i, name, positive in _curve_classes(label_ids, labels):
         fpr, tpr, _ = roc_curve(positive, probs[:, i])
@@ -112,6 +112,8 @@ def plot_precision_recall(
     label_ids: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path
 ) -> Path:
     """Precision-recall curve, per class as for the ROC plot."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for i, name, positive in _curve_classes(label_ids, labels):
         precision, recall, _ = precision_recall_curve(positive, probs[:, i])

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from doclstm.evaluation.plots import plot_drift
 from doclstm.pipeline.params import DriftParams
 from doclstm.storage.atomic import write_json
 from doclstm.text.histogram import length_histogram
@@ -149,6 +148,8 @@ def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict
 
 def write_drift_report(out_dir: Path, report: dict[str, Any], title: str) -> Path:
     """`<out_dir>/_drift/drift.json` and its plot `drift.png`; the JSON's path."""
+    from doclstm.evaluation.plots import plot_drift  # matplotlib: only once a run ends
+
     folder = out_dir / DRIFT_DIR
     folder.mkdir(exist_ok=True)
     if report["scored"] is not None:
