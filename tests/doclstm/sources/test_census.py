@@ -17,21 +17,9 @@ from doclstm.pipeline.params import load_params
 from doclstm.sources.census import DUPLICATE_ID, take_census
 from doclstm.storage.tables import DOCUMENTS, write_table
 from tasks.ingest import ingest_documents
+from tests.doclstm.sources.rows import document_row as _row
 
 BBC_CLASSES = {"business": 510, "entertainment": 386, "politics": 417, "sports": 511, "tech": 401}
-
-
-def _row(doc_id: str, text: str | None, label: str | None, split: str) -> dict:
-    sha = None if text is None else hashlib.sha256(text.encode()).hexdigest()
-    return {
-        "doc_id": doc_id,
-        "text": text,
-        "label": label,
-        "split": split,
-        "source": "t",
-        "sha256": sha,
-        "decode_errors": False,
-    }
 
 
 def _parts(folder: Path, parts: list[list[dict]]) -> list[Path]:

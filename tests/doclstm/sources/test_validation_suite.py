@@ -1,6 +1,5 @@
 """The Great Expectations suite fed deliberately bad rows."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,20 +12,9 @@ from doclstm.pipeline.params import ValidateParams
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.tables import DOCUMENTS, write_table
 from tasks.validate import validate_documents
+from tests.doclstm.sources.rows import document_row as _doc
 
 GOOD = "Shares in the firm rose sharply after strong results."
-
-
-def _doc(doc_id: str, text: str | None, label: str | None, split: str) -> dict:
-    return {
-        "doc_id": doc_id,
-        "text": text,
-        "label": label,
-        "split": split,
-        "source": "t",
-        "sha256": None if text is None else hashlib.sha256(text.encode()).hexdigest(),
-        "decode_errors": False,
-    }
 
 
 def _ingested(tmp_path: Path, rows: list[dict]) -> Path:
