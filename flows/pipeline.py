@@ -7,11 +7,11 @@ arguments doclstm/pipeline/stages.py derives from them, and return the stage rec
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from prefect import flow
 
-from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params
 from doclstm.pipeline.stages import stage_arguments, workspace
 from doclstm.pipeline.workspace_lock import workspace_lock
@@ -27,6 +27,8 @@ from tasks.register import RegisterResult, register
 from tasks.tokenize import TokenizeResult, tokenize
 from tasks.train import TrainResult, train
 from tasks.validate import ValidateResult, validate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class TrainingRun:
 @dataclass(frozen=True)
 class PipelineRun:
     training: TrainingRun
-    score: ScoreResult
+    score: ScoreResult | None  # None: nothing to score with (`not_scored` says why)
+    not_scored: str | None = None
 
 
 @flow(name="train_pipeline")
@@ -79,10 +82,12 @@ def pipeline_then_score(
     with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
         training = train_pipeline(settings)
         model = settings.score.model or training.gate.champion_uri
-        if model is None:
-            raise DoclstmError(
+        if model is None:  # the gate's answer, not a failure: the run ends with its summary
+            why = (
                 f"nothing to score with: the gate did not promote {training.register.model_uri} "
                 f"({training.gate.reason}) and there is no champion; set score.model to score "
                 "anyway"
             )
+            log.warning("%s", why)
+            return PipelineRun(training, None, why)
         return PipelineRun(training, score_archive(settings, model=model))

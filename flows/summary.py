@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from flows.pipeline import TrainingRun
     from tasks.gate import GateResult
 
-SUMMARY_KEY, MLFLOW_KEY, DRIFT_KEY = "run-summary", "mlflow-run", "drift-report"
+# Artifact keys: a flow run shows each kind apart (the training and the scoring summary
+# of one `doclstm run` used to share one key, and only the last showed).
+DRIFT_KEY = "drift-report"
 
 
 def training_markdown(run: TrainingRun) -> str:
@@ -126,6 +128,7 @@ def model_version_url(tracking_uri: str, name: str, version: str) -> str | None:
 def publish_training_summary(run: TrainingRun) -> None:
     r = run.register
     _publish(
+        "training",
         training_markdown(run),
         f"{r.model_name} version {r.version}: {run.gate.decision}",
         mlflow_run_url(r.tracking_uri, r.run_id),
@@ -154,6 +157,7 @@ def publish_score_summary(result: ScoreResult, tracking_uri: str) -> None:
             + ("drifted" if result.drifted else "no drift"),
         )
     _publish(
+        "score",
         score_markdown(result, tracking_uri),
         f"{result.documents} documents scored with {result.model_name} "
         f"version {result.model_version}",
@@ -163,14 +167,17 @@ def publish_score_summary(result: ScoreResult, tracking_uri: str) -> None:
 
 @task(name="publish_nightly_summary")
 def publish_nightly_summary(markdown: str, description: str) -> None:
-    _publish(markdown, description, None)
+    _publish("nightly", markdown, description, None)
 
 
-def _publish(markdown: str, description: str, link: str | None) -> None:
-    """The markdown summary, and the MLflow link when there is a web UI to link to."""
-    create_markdown_artifact(markdown=markdown, key=SUMMARY_KEY, description=description)
+def _publish(kind: str, markdown: str, description: str, link: str | None) -> None:
+    """`<kind>-summary`, and `<kind>-mlflow`, the link to the MLflow run or model version
+    when there is a web UI to link to."""
+    create_markdown_artifact(markdown=markdown, key=f"{kind}-summary", description=description)
     if link is not None:
-        create_link_artifact(link=link, link_text="MLflow", key=MLFLOW_KEY, description=description)
+        create_link_artifact(
+            link=link, link_text="MLflow", key=f"{kind}-mlflow", description=description
+        )
 
 
 def _reused(cached: bool) -> str:

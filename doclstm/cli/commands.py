@@ -34,6 +34,7 @@ from doclstm.cli.common import (
     SetOption,
     console,
     params_file_or_shipped,
+    readable_metavars,
     registry_of,
 )
 from doclstm.cli.query_commands import inspect_app, models, predict
@@ -49,6 +50,12 @@ app = typer.Typer(
     help="Recurrent document classifiers as a batch pipeline.",
 )
 PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
+QUIET_ENVIRONMENT = {
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 
 def _print_version(asked: bool) -> None:
@@ -62,7 +69,12 @@ def _print_version(asked: bool) -> None:
 @app.callback()
 def _options(
     _version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        metavar="",
+        help="print the version",
     ),
 ) -> None:
     """Recurrent document classifiers as a batch pipeline."""
@@ -78,6 +90,8 @@ def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> N
 
     result = pipeline_then_score(params)
     console.print(run_table(result, params))
+    if result.score is None:  # the gate rejected the first model: the table says why
+        raise DoclstmError(result.not_scored)
 
 
 @app.command()
@@ -196,6 +210,7 @@ def score(
 app.command()(predict)
 app.command()(models)
 app.add_typer(inspect_app, name="inspect")
+readable_metavars(app)
 
 
 def main() -> None:
@@ -233,6 +248,10 @@ def prefect_environment() -> None:
     """Server defaults for any Prefect flow this process runs; Prefect reads them when it
     is first imported, so call this before. A setting already in the environment wins."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The opt-outs the Makefile sets, set by the command itself, so that a user who runs
+    # `doclstm` directly sees no telemetry banner and no download progress bars either.
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     # With no PREFECT_API_URL a flow starts a temporary server and, by default, gives up
     # on it after 20 s; on a busy 2-core machine it took longer (twice in one CI run).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from typer.models import OptionInfo
 
 from doclstm.pipeline.params import Params
 
@@ -19,7 +22,9 @@ ParamsFileOption = typer.Option(
     "-p",
     help="params file; default ./params.yaml, or the shipped defaults where there is none",
 )
-SetOption = typer.Option([], "--set", "-s", help="override, e.g. train.epochs=3")
+SetOption = typer.Option(
+    [], "--set", "-s", metavar="KEY=VALUE", help="override, e.g. train.epochs=3"
+)
 
 
 def params_file_or_shipped(params_file: Path | None) -> Path | None:
@@ -38,3 +43,26 @@ def registry_of(params: Params) -> Any:
 
     uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)
     return Registry(uri, params.register_.model_name)
+
+
+METAVARS = {bool: "", int: "N", float: "X", str: "TEXT", Path: "PATH"}
+
+
+def readable_metavars(app: typer.Typer) -> None:
+    """Name each option's value in `--help` as people write it (`--set KEY=VALUE`,
+    `--params PATH`, nothing after a flag) instead of typer's Python types
+    (`<list[str]>`, `<bool>`); an option that names its own metavar keeps it."""
+    for command in app.registered_commands:
+        if command.callback is None:
+            continue
+        hints = typing.get_type_hints(command.callback)
+        for parameter in inspect.signature(command.callback).parameters.values():
+            info = parameter.default
+            if not isinstance(info, OptionInfo) or info.metavar is not None:
+                continue
+            annotation = hints[parameter.name]  # list[str] -> str, Path | None -> Path
+            inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+            info.metavar = METAVARS.get(inner[0] if inner else annotation, "VALUE")
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            readable_metavars(group.typer_instance)

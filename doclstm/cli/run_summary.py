@@ -55,13 +55,8 @@ def run_table(result: Any, params: Params) -> Table:
             f"{t.gate.decision}: {t.gate.reason}; champion: version {t.gate.champion}"
             + cached_note(t.gate.cached),
         ),
-        (
-            "predictions",
-            f"{result.score.documents} documents in {result.score.shards} shards "
-            f"({result.score.shards_skipped} already complete, "
-            f"{result.score.unscored} unscored) -> {result.score.out_dir}",
-        ),
-        ("drift", drift_cell(result.score)),
+        _predictions_row(result),
+        ("drift", "-" if result.score is None else drift_cell(result.score)),
         (
             "MLflow UI",
             f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
@@ -78,6 +73,17 @@ def run_table(result: Any, params: Params) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _predictions_row(result: Any) -> tuple[str, str]:
+    score = result.score
+    if score is None:
+        return "predictions", f"[yellow]not scored: {escape(result.not_scored)}[/]"
+    return (
+        "predictions",
+        f"{score.documents} documents in {score.shards} shards ({score.shards_skipped} "
+        f"already complete, {score.unscored} unscored) -> {score.out_dir}",
+    )
 
 
 def drift_cell(score: Any) -> str:

@@ -7,6 +7,7 @@ dvc.yaml) and the tests call: the plain function, no Prefect.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from typing import Any
 
@@ -30,7 +31,9 @@ FUNCTIONS = {
 def stage_function(name: str) -> Any:
     """The plain stage function of `name`."""
     if name not in STAGES:
-        raise DoclstmError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        close = difflib.get_close_matches(name, STAGES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DoclstmError(f"unknown stage {name!r}{hint}; stages: {', '.join(STAGES)}")
     module, _, function = FUNCTIONS[name].partition(":")
     return getattr(importlib.import_module(module), function)
 

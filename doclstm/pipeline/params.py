@@ -12,6 +12,7 @@ several files to see what one params.yaml may hold.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -495,9 +496,31 @@ def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
 def _problem(err: Any, given: dict[str, str], source: str) -> str:
     """One validation error, blamed on the `--set` that gave the value, else on the file."""
     key = ".".join(str(p) for p in err["loc"])
-    setting = next((item for k, item in given.items() if key == k or key.startswith(f"{k}.")), None)
+    setting = next(
+        (item for k, item in given.items() if key == k or f"{key}.".startswith(f"{k}.")
+         or k.startswith(f"{key}.")),
+        None,
+    )  # fmt: skip
     where = f"--set {setting}" if setting else f"{source}: {key or '<root>'}"
-    return f"{where}: {err['msg']}"
+    hint = ""
+    if err["type"] == "extra_forbidden" and err["loc"]:
+        close = difflib.get_close_matches(str(err["loc"][-1]), _keys_beside(err["loc"]), n=1)
+        hint = (
+            f" (did you mean {'.'.join([*map(str, err['loc'][:-1]), close[0]])}?)" if close else ""
+        )
+    return f"{where}: {err['msg']}{hint}"
+
+
+def _keys_beside(loc: tuple[Any, ...]) -> list[str]:
+    """The keys params.yaml allows where `loc` names one it does not."""
+    model: type[BaseModel] = Params
+    for part in loc[:-1]:
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        annotation = fields[part].annotation if part in fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:

@@ -82,3 +82,39 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     assert (t.evaluate.cached, t.register.cached, t.register.version) == (True, True, "1")
     assert (t.gate.cached, t.gate.decision, t.gate.champion) == (True, "promoted", "1")
     assert second.score.shards_skipped == second.score.shards
+
+
+@pytest.mark.slow
+def test_a_first_model_the_gate_rejects_ends_the_run_with_its_table_not_a_traceback(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(built_workspace, workspace)  # the stages up to evaluate are reused
+    settings = [
+        f"base.workspace={workspace}",
+        f"ingest.source={small_corpus}",
+        f"score.input={small_corpus}",
+        *TINY,
+        "gate.min_accuracy=0.999",  # no model of 128-token snippets gets there
+    ]
+    command = [sys.executable, "-m", "doclstm.cli", "run", "--params", str(ROOT / "params.yaml")]
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "200"}
+    env.pop("PREFECT_API_URL", None)  # a temporary server, as a user's first `doclstm run`
+    done = subprocess.run(
+        [*command, *(arg for s in settings for arg in ("--set", s))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    assert "Traceback" not in out
+    assert "doclstm run" in done.stdout and "not scored: nothing to score with" in done.stdout
+    assert "error: nothing to score with: the gate did not promote" in done.stdout

@@ -114,7 +114,8 @@ def test_nightly_deployment_trains_then_skips_on_real_servers(
         children = _subflow_ids(api, first)
         artifacts = _artifacts(api, [first["id"], *children])
         keys = {a["key"] for a in artifacts}
-        assert {"run-summary", "gate-decision", "mlflow-run"} <= keys, keys
+        expected = {"nightly-summary", "training-summary", "gate-decision", "training-mlflow"}
+        assert expected <= keys, keys
         nightly_md = next(
             a["data"]
             for a in artifacts
@@ -122,7 +123,7 @@ def test_nightly_deployment_trains_then_skips_on_real_servers(
         )
         assert "trained, promoted" in nightly_md
         # A link artifact is stored as a markdown link: [MLflow](<url>).
-        links = [a["data"] for a in artifacts if a["key"] == "mlflow-run"]
+        links = [a["data"] for a in artifacts if a["key"].endswith("-mlflow")]
         assert links and all(f"]({mlflow_server_uri}/#/" in link for link in links), links
         run_link = next(link for link in links if "/runs/" in link)
         assert httpx.get(run_link.split("](", 1)[1].rstrip(")")).status_code == 200

@@ -46,7 +46,7 @@ def test_hierarchical_model_trains_evaluates_and_scores(
     )
     result = score_documents(**score_arguments(scoring).as_kwargs())
     rows = pq.read_table(result.out_dir).to_pylist()
-    assert len(rows) == result.documents and all(r["label"] for r in rows)
+    assert len(rows) == result.documents and all(r["predicted"] for r in rows)
     assert result.windowed == 0  # no state carrying: the windows are the model's own
 
 

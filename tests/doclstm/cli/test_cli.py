@@ -36,7 +36,7 @@ def test_unknown_stage_is_a_user_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "unknown stage 'tokenise'" in proc.stdout
+    assert "unknown stage 'tokenise' (did you mean 'tokenize'?)" in proc.stdout
 
 
 def _prefect_startup_timeout(env: dict[str, str]) -> str:
@@ -99,3 +99,32 @@ def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert pq.read_table(out).num_rows == 300
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "doclstm.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant() -> None:
+    misspelt = _cli("inspect", "tokens", "--set", "train.epochz=3")
+    assert misspelt.returncode == 2
+    assert "--set train.epochz=3: Extra inputs are not permitted (did you mean train.epochs?)" in (
+        misspelt.stdout.replace("\n", "")
+    )
+    group = _cli("inspect", "tokens", "--set", "trian.epochs=3")
+    assert "--set trian.epochs=3" in group.stdout and "did you mean train?" in group.stdout
+
+
+def test_help_and_version_read_as_a_person_writes_them() -> None:
+    from importlib.metadata import version
+
+    assert _cli("--version").stdout.strip() == f"doclstm {version('doclstm')}"
+    short, long = _cli("score", "-h"), _cli("score", "--help")
+    assert short.returncode == 0 and short.stdout == long.stdout
+    assert "KEY=VALUE" in short.stdout and "PATH" in short.stdout
+    assert "<list[str]>" not in short.stdout and "<str>" not in short.stdout
+    commands = _cli("-h").stdout
+    for name in ("predict", "models", "inspect", "--install-completion"):
+        assert name in commands
