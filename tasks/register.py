@@ -106,7 +106,7 @@ def register_model(
         return result
 
     run_id = _training_run(client, uri, model_manifest) or _registration_run(
-        client, target, fingerprint
+        client, target, fingerprint, f"{model_dir.name}-{model_manifest.fingerprint[:6]}"
     )
     encoder = encoder_tags(model_manifest.summary)
     with mlflow.start_run(run_id=run_id) as run:
@@ -167,9 +167,12 @@ def _training_run(client: MlflowClient, uri: str, model_manifest: StageManifest)
     return str(run_id)
 
 
-def _registration_run(client: MlflowClient, target: TrackingTarget, fingerprint: str) -> str:
+def _registration_run(
+    client: MlflowClient, target: TrackingTarget, fingerprint: str, name: str
+) -> str:
     """The run a crashed registration of `fingerprint` started, else a new one tagged with it
-    at creation (one call), so no rerun leaves an orphan run behind."""
+    at creation (one call), so no rerun leaves an orphan run behind; `name` as the trainer
+    names its runs (doclstm/training/stage_run.py)."""
     experiment = experiment_id(client, target)
     found = client.search_runs(
         [experiment],
@@ -179,7 +182,9 @@ def _registration_run(client: MlflowClient, target: TrackingTarget, fingerprint:
     if found:
         return str(found[0].info.run_id)
     return str(
-        client.create_run(experiment, tags={REGISTER_FINGERPRINT_TAG: fingerprint}).info.run_id
+        client.create_run(
+            experiment, tags={REGISTER_FINGERPRINT_TAG: fingerprint}, run_name=name
+        ).info.run_id
     )
 
 

@@ -29,11 +29,25 @@ if TYPE_CHECKING:  # MLflow is imported only when a run is tracked: it takes sec
     from mlflow import MlflowClient
 
 
+# MLflow 3's UI opens an experiment by its kind; without the tag it shows the GenAI
+# "Overview/Traces" page, not the training runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
+    """The experiment's id, created (tagged as model development) when it is new; an
+    existing one without a kind gets the tag, one a person gave another kind keeps it."""
     experiment = client.get_experiment_by_name(target.experiment)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(client.create_experiment(target.experiment, target.artifact_location))
+    if experiment is None:
+        return str(
+            client.create_experiment(
+                target.experiment, target.artifact_location, tags=EXPERIMENT_KIND
+            )
+        )
+    for key, value in EXPERIMENT_KIND.items():
+        if key not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return str(experiment.experiment_id)
 
 
 @dataclass(frozen=True)
@@ -43,8 +57,11 @@ class TrackedRun:
     run_id: str
 
     @classmethod
-    def open(cls, target: TrackingTarget, fingerprint: str, settings: dict[str, Any]) -> TrackedRun:
-        """Reopen the unfinished run of `fingerprint`, or start one logging `settings`."""
+    def open(
+        cls, target: TrackingTarget, fingerprint: str, settings: dict[str, Any], name: str
+    ) -> TrackedRun:
+        """Reopen the unfinished run of `fingerprint`, or start one logging `settings`,
+        named `<name>-<6 characters of the fingerprint>`."""
         from mlflow import MlflowClient
         from mlflow.entities import RunStatus
 
@@ -63,7 +80,9 @@ class TrackedRun:
             run_id = unfinished[0].info.run_id
             client.update_run(run_id, status="RUNNING")
         else:
-            run_id = client.create_run(exp, tags={TRAIN_FINGERPRINT_TAG: fingerprint}).info.run_id
+            run_id = client.create_run(
+                exp, tags={TRAIN_FINGERPRINT_TAG: fingerprint}, run_name=f"{name}-{fingerprint[:6]}"
+            ).info.run_id
             for key, value in flatten(settings).items():
                 client.log_param(run_id, key, str(value)[:500])
         return cls(client, target.uri, run_id)
@@ -80,11 +99,15 @@ class TrackedRun:
 
 @contextmanager
 def tracked(
-    target: TrackingTarget | None, fingerprint: str, settings: dict[str, Any], is_main: bool
+    target: TrackingTarget | None,
+    fingerprint: str,
+    settings: dict[str, Any],
+    is_main: bool,
+    name: str,
 ) -> Iterator[TrackedRun | None]:
     """The run of a training on rank 0 (None elsewhere, or without a target): FINISHED when
     the block ends, KILLED or FAILED when it raises (the next attempt reopens it)."""
-    run = TrackedRun.open(target, fingerprint, settings) if target and is_main else None
+    run = TrackedRun.open(target, fingerprint, settings, name) if target and is_main else None
     try:
         yield run
     except BaseException as exc:
@@ -120,7 +143,8 @@ def fit_stage(
     on rank 0, `write` its outputs into `out_dir`, which appears whole with its manifest
     or not at all; then the resume checkpoint is removed. Other ranks wait for rank 0 and
     return the manifest it wrote."""
-    with tracked(tracking, fingerprint, settings, rank.is_main) as run:
+    # The run is named after the output folder: `train.run_name` (`<run_name>.encoder`).
+    with tracked(tracking, fingerprint, settings, rank.is_main, out_dir.name) as run:
         result = fit(resume_dir(out_dir), run.log_epoch if run else None)
         if not rank.is_main:
             rank.barrier()

@@ -55,6 +55,11 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     epochs = client.get_metric_history(training.register.run_id, "val_macro_f1")
     assert [m.step for m in epochs] == [1, 2]
     assert "test_accuracy" in client.get_run(training.register.run_id).data.metrics
+    trained_run = client.get_run(training.register.run_id).info
+    assert (
+        trained_run.run_name
+        == f"main-{StageManifest.load(training.train.model_dir).fingerprint[:6]}"
+    )
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_DESC)

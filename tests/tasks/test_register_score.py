@@ -31,7 +31,13 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
 ) -> None:
     record = json.loads((registered / "reports/registration.json").read_text())
     assert (record["version"], record["aliases"]) == ("1", ["challenger"])  # the gate decides
-    run = MlflowClient(record["tracking_uri"]).get_run(record["run_id"])
+    client = MlflowClient(record["tracking_uri"])
+    run = client.get_run(record["run_id"])
+    # Named after train.run_name, opened by the UI on its training runs (not GenAI traces).
+    trained = StageManifest.load(registered / "models/main")
+    assert run.info.run_name == f"main-{trained.fingerprint[:6]}"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     tokens = registered / "data/tokens"
     assert run.data.tags["data.tokens.manifest_sha256"] == sha256_file(tokens / "manifest.json")
     assert run.data.tags["data.tokens.fingerprint"] == StageManifest.load(tokens).fingerprint
