@@ -23,7 +23,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from doclstm.errors import DoclstmError
-from doclstm.scoring.prediction_columns import PROBABILITIES, REASON, prediction_row
+from doclstm.scoring.prediction_columns import (
+    CONFIDENCE,
+    PREDICTED,
+    PROBABILITIES,
+    REASON,
+    predicted_rows,
+)
 
 EXCERPT = 60  # characters of a text the table shows
 
@@ -79,23 +85,19 @@ def predictions(
     predictor = TextPredictor(
         load_model_dir(model_dir, device), batch_tokens, str(device), long_documents
     )
-    labels = predictor.labels
-    scored = [d.text for d in documents if d.text.strip()]
-    probs = iter(predictor.predict(scored) if scored else [])
-    records = []
-    for document in documents:
-        row = prediction_row(next(probs) if document.text.strip() else None, labels)
-        values = row.pop(PROBABILITIES)
-        records.append(
-            {
-                "source": document.source,
-                "predicted": row["predicted"],
-                "confidence": row["confidence"],
-                "probabilities": None if values is None else dict(zip(labels, values, strict=True)),
-                REASON: None if document.text.strip() else "empty document",
-            }
-        )
-    return records
+    rows = predicted_rows(predictor, [d.text for d in documents])
+    return [
+        {
+            "source": document.source,
+            PREDICTED: row[PREDICTED],
+            CONFIDENCE: row[CONFIDENCE],
+            PROBABILITIES: None
+            if row[PROBABILITIES] is None
+            else dict(zip(predictor.labels, row[PROBABILITIES], strict=True)),
+            REASON: row[REASON],
+        }
+        for document, row in zip(documents, rows, strict=True)
+    ]
 
 
 def print_predictions(

@@ -11,12 +11,16 @@ the `reason` column says why. Truth, where there is one, is `label`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
+if TYPE_CHECKING:  # torch: only where a model runs
+    from doclstm.scoring.predictor import TextPredictor
+
 PREDICTED, CONFIDENCE, PROBABILITIES, REASON = "predicted", "confidence", "probabilities", "reason"
+EMPTY_DOCUMENT = "empty document"  # the reason of a text with nothing but white space
 
 
 def probability_column(label: str) -> str:
@@ -46,6 +50,19 @@ def prediction_row(probabilities: np.ndarray | None, labels: list[str]) -> dict[
         **{probability_column(name): p for name, p in zip(labels, values, strict=True)},
         PROBABILITIES: values,
     }
+
+
+def predicted_rows(predictor: TextPredictor, texts: list[str]) -> list[dict[str, Any]]:
+    """Each text's prediction columns and `reason`, in order; an empty or
+    whitespace-only text is not scored (`doclstm predict` and the pyfunc)."""
+    scored = [text for text in texts if text.strip()]
+    probs = iter(predictor.predict(scored) if scored else [])
+    return [
+        prediction_row(next(probs), predictor.labels) | {REASON: None}
+        if text.strip()
+        else prediction_row(None, predictor.labels) | {REASON: EMPTY_DOCUMENT}
+        for text in texts
+    ]
 
 
 def prediction_table(probabilities: np.ndarray, labels: list[str]) -> dict[str, pa.Array]:

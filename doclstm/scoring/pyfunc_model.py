@@ -21,7 +21,7 @@ from mlflow.pyfunc import PythonModel
 
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import load_model_dir
-from doclstm.scoring.prediction_columns import PROBABILITIES, REASON, prediction_row
+from doclstm.scoring.prediction_columns import PROBABILITIES, predicted_rows
 from doclstm.scoring.predictor import TextPredictor
 
 
@@ -33,16 +33,9 @@ class DoclstmPyfunc(PythonModel):
 
     # No type hints here: MLflow would turn them into a second, conflicting signature.
     def predict(self, context, model_input, params=None):
-        texts = _texts(model_input)
-        scored = [i for i, text in enumerate(texts) if text.strip()]
-        probs = iter(self.predictor.predict([texts[i] for i in scored]) if scored else [])
-        labels = self.predictor.labels
-        rows = []
-        for text in texts:
-            row = prediction_row(next(probs) if text.strip() else None, labels)
-            del row[PROBABILITIES]  # the prob_<label> columns say the same, named
-            rows.append(row | {REASON: None if text.strip() else "empty document"})
-        return pd.DataFrame(rows)
+        rows = predicted_rows(self.predictor, _texts(model_input))
+        # The prob_<label> columns say what the probabilities list says, named.
+        return pd.DataFrame([{k: v for k, v in r.items() if k != PROBABILITIES} for r in rows])
 
 
 def _texts(model_input: Any) -> list[str]:

@@ -17,7 +17,11 @@ from typing import Any
 import pyarrow as pa
 
 from doclstm.scoring.drift import shard_counts
-from doclstm.scoring.prediction_columns import prediction_fields, prediction_row
+from doclstm.scoring.prediction_columns import (
+    EMPTY_DOCUMENT,
+    prediction_fields,
+    prediction_row,
+)
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.documents import RawDocument, decode_text
 
@@ -58,7 +62,7 @@ def score_rows(
     texts: list[str] = []
     for raw in chunk:
         decoded = decode_text(raw.data)
-        reason = raw.refused or (None if decoded.text.strip() else "empty document")
+        reason = raw.refused or (None if decoded.text.strip() else EMPTY_DOCUMENT)
         if reason is None:
             texts.append(decoded.text)
         elif decoded.decode_errors:
