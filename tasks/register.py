@@ -41,8 +41,16 @@ import doclstm
 from doclstm.models.model_folder import verify_model_dir
 from doclstm.pipeline.params import RegisterParams
 from doclstm.pipeline.retry_policy import io_retry_options
-from doclstm.pipeline.tracking import REGISTER_FINGERPRINT_TAG, TrackingTarget, flatten
+from doclstm.pipeline.tracking import (
+    REGISTER_FINGERPRINT_TAG,
+    TrackingTarget,
+    flatten,
+    metric_name,
+)
 from doclstm.registry.lineage import encoder_tags, lineage_tags
+from doclstm.registry.mlflow_datasets import log_split_datasets
+from doclstm.registry.mlflow_metrics import encoder_metrics, final_metrics
+from doclstm.registry.model_card import CARD_FILE, model_card, model_description
 from doclstm.registry.model_registry import CHALLENGER
 from doclstm.scoring.prediction_columns import pyfunc_signature
 from doclstm.storage.atomic import write_json
@@ -109,11 +117,28 @@ def register_model(
         client, target, fingerprint, f"{model_dir.name}-{model_manifest.fingerprint[:6]}"
     )
     encoder = encoder_tags(model_manifest.summary)
+    lineage = {**lineage_tags(tokens_dir), **encoder, "mlflow_run_id": run_id}
+    card = model_card(
+        params.model_name,
+        all_params,
+        model_manifest.summary,
+        StageManifest.load(tokens_dir).summary,
+        json.loads((validation_dir / "summary.json").read_text(encoding="utf-8")),
+        metrics,
+        lineage,
+    )
     with mlflow.start_run(run_id=run_id) as run:
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
-        tags = {REGISTER_FINGERPRINT_TAG: fingerprint, **lineage_tags(tokens_dir), **encoder}
+        tags = {
+            REGISTER_FINGERPRINT_TAG: fingerprint,
+            **lineage_tags(tokens_dir),
+            **encoder,
+            "mlflow.note.content": card,  # the run page's description
+        }
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
+        client.log_text(run_id, card, CARD_FILE)
+        log_split_datasets(tokens_dir, params.model_name)
         model_uri = _logged_model(client, run.info.experiment_id, run_id, fingerprint)
         if model_uri is None:
             model_uri = mlflow.pyfunc.log_model(
@@ -139,6 +164,9 @@ def register_model(
         version = mlflow.register_model(
             model_uri, params.model_name, tags={k: str(v) for k, v in version_tags.items()}
         )
+    client.update_model_version(params.model_name, str(version.version), description=card)
+    if not client.get_registered_model(params.model_name).description:
+        client.update_registered_model(params.model_name, description=model_description(card))
     client.set_registered_model_alias(params.model_name, CHALLENGER, str(version.version))
     log.info("register: %s version %s is the challenger", params.model_name, version.version)
     result = _result(
@@ -204,13 +232,17 @@ def _log_run(
     fresh = {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
     client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
     stamp = run.info.start_time
-    values = [Metric(k, v, stamp, 0) for k, v in _final_metrics(metrics).items()]
-    values += [Metric(k, v, stamp, 0) for k, v in _encoder_metrics(model_manifest).items()]
+    values = [Metric(k, v, stamp, 0) for k, v in final_metrics(metrics).items()]
+    values += [Metric(k, v, stamp, 0) for k, v in encoder_metrics(model_manifest.summary).items()]
     if model_manifest.summary.get("mlflow_run_id") != run_id:  # else the trainer logged them
         history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
         for record in history:
             step = int(record["epoch"])
-            values += [Metric(k, float(v), stamp, step) for k, v in record.items() if k != "epoch"]
+            values += [
+                Metric(metric_name(k), float(v), stamp, step)
+                for k, v in record.items()
+                if k != "epoch"
+            ]
     for start in range(0, len(values), MLFLOW_BATCH):
         client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])
 
@@ -274,32 +306,6 @@ def _version_with_fingerprint(client: MlflowClient, name: str, fingerprint: str)
     except MlflowException:
         return None
     return next((v for v in versions if v.tags.get(REGISTER_FINGERPRINT_TAG) == fingerprint), None)
-
-
-def _final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """The scalar test metrics; an AUC undefined on this split (None) is left out."""
-    scalars = (
-        "accuracy",
-        "macro_f1",
-        "log_loss",
-        "roc_auc",
-        "pr_auc",
-        "expected_calibration_error",
-    )
-    final = {f"test_{k}": float(metrics[k]) for k in scalars if metrics[k] is not None}
-    for key, (low, high) in metrics["intervals_95"].items():
-        final |= {f"test_{key}_ci95_low": low, f"test_{key}_ci95_high": high}
-    for name, values in metrics["per_class"].items():
-        for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
-            if values[key] is not None:
-                final[f"test_{key}.{name}"] = float(values[key])
-    return final
-
-
-def _encoder_metrics(model_manifest: StageManifest) -> dict[str, float]:
-    """The held-out perplexity of the encoder the model started from, if any."""
-    perplexity = model_manifest.summary.get("encoder_val_perplexity")
-    return {} if perplexity is None else {"pretrain_val_perplexity": float(perplexity)}
 
 
 def _requirements(model_dir: Path) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,18 @@ from rich.logging import RichHandler
 
 from doclstm.cli.common import (
     HELP,
+    JsonOption,
     ParamsFileOption,
     ParamsOption,
     SetOption,
     console,
+    log_console,
     params_file_or_shipped,
     readable_metavars,
     registry_of,
 )
 from doclstm.cli.query_commands import inspect_app, models, predict
+from doclstm.cli.results import print_result
 from doclstm.cli.run_summary import drift_cell, run_table
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params, load_params
@@ -50,6 +52,7 @@ app = typer.Typer(
     help="Recurrent document classifiers as a batch pipeline.",
 )
 PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 QUIET_ENVIRONMENT = {
     "GX_ANALYTICS_ENABLED": "false",
     "MLFLOW_ENABLE_TELEMETRY": "false",
@@ -81,7 +84,9 @@ def _options(
 
 
 @app.command()
-def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+def run(
+    params_file: Path = ParamsOption, overrides: list[str] = SetOption, as_json: bool = JsonOption
+) -> None:
     """Run the training pipeline flow, then score `score.input` with the champion the gate
     leaves (the new model when it was promoted)."""
     params = load_params(params_file, overrides)
@@ -89,20 +94,28 @@ def run(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> N
     from flows.pipeline import pipeline_then_score
 
     result = pipeline_then_score(params)
-    console.print(run_table(result, params))
+    if as_json:
+        print_result(result, True, console)
+    else:
+        console.print(run_table(result, params))
     if result.score is None:  # the gate rejected the first model: the table says why
         raise DoclstmError(result.not_scored)
 
 
 @app.command()
-def nightly(params_file: Path = ParamsOption, overrides: list[str] = SetOption) -> None:
+def nightly(
+    params_file: Path = ParamsOption, overrides: list[str] = SetOption, as_json: bool = JsonOption
+) -> None:
     """The nightly_retrain flow once: skip when nothing changed since the champion."""
     params = load_params(params_file, overrides)  # a bad params file fails here, in one line
     _prefect_logging()
     from flows.nightly import nightly_retrain
 
     result = nightly_retrain(params)
-    console.print(result.markdown(), highlight=False)
+    if as_json:
+        print_result(result, True, console)
+    else:
+        console.print(result.markdown(), highlight=False)
 
 
 @app.command()
@@ -147,6 +160,7 @@ def stage(
     repair: bool = typer.Option(
         False, help="tokenize: write missing or corrupt shards again, nothing else"
     ),
+    as_json: bool = JsonOption,
 ) -> None:
     """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
     from doclstm.cli.stage_runner import run_stage
@@ -154,7 +168,7 @@ def stage(
     params = load_params(params_file, overrides)
     _log_to_console()
     result = run_stage(name, params, repair=repair)
-    console.print(_record(result))
+    print_result(result, as_json, console)
 
 
 @app.command()
@@ -176,6 +190,7 @@ def score(
     ),
     params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Score every document of a source, exactly once per output folder (resumable)."""
     given = {
@@ -203,8 +218,9 @@ def score(
             from flows.score import score_in_shards
 
             result = score_in_shards(arguments)
-        console.print(_record(result))
-        console.print(f"drift: {drift_cell(result)}")
+        print_result(result, as_json, console)
+        if not as_json:
+            console.print(f"drift: {drift_cell(result)}")
 
 
 app.command()(predict)
@@ -267,19 +283,24 @@ def _prefect_logging() -> None:
 
 
 def _log_to_console() -> None:
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    """One line per event, on standard error (standard output is for results): the
+    project's loggers write through this handler alone, not also through the handlers
+    Prefect's import puts on the root logger."""
+    handler: logging.Handler
+    if log_console.is_terminal:
+        handler = RichHandler(console=log_console, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # a log file: one unwrapped line an event
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
     for name in PROJECT_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
         logger.addHandler(handler)
+        logger.propagate = False
     _quiet_libraries()
 
 
 def _quiet_libraries() -> None:
     for name in ("great_expectations", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _record(result: Any) -> Any:
-    return asdict(result) if is_dataclass(result) and not isinstance(result, type) else result

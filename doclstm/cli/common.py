@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,21 @@ from typer.models import OptionInfo
 from doclstm.pipeline.params import Params
 
 HELP = {"help_option_names": ["-h", "--help"]}
-console = Console()
+LOG_WIDTH = 200  # columns of a table or line written to a file or a pipe, not a terminal
+
+
+def _console(stderr: bool) -> Console:
+    """A console that wraps at the terminal's width, and not at rich's default 80 columns
+    in a log file or a pipe, where a wrapped table splits the commands in it."""
+    made = Console(stderr=stderr)
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made.width = LOG_WIDTH
+    return made
+
+
+console = _console(stderr=False)  # results, on standard output
+log_console = _console(stderr=True)  # log lines and progress bars
+JsonOption = typer.Option(False, "--json", help="print the result as JSON on standard output")
 ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
 ParamsFileOption = typer.Option(
     None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ def predict_probabilities(
     max_batch_size: int = 512,
     window: int | None = None,
     precision: str = "fp32",
+    on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Class probabilities (n_docs, n_labels), float32, in the order of `sequences`.
 
@@ -32,7 +33,8 @@ def predict_probabilities(
     windows of that many tokens with the state carried (doclstm/models/windowed.py),
     in groups of similar length that fill `batch_tokens` per window. With
     `precision` bf16 the model runs under bf16 autocast (about twice fp32's
-    speed on a CPU with AMX); the softmax runs in float32 either way.
+    speed on a CPU with AMX); the softmax runs in float32 either way. `on_batch` is
+    told how many documents each batch finished (a progress bar).
     """
     was_training = model.training
     model.eval()
@@ -52,6 +54,8 @@ def predict_probabilities(
         with _autocast(device, precision):
             logits = model(ids.to(device), lens)
         out[rows] = probabilities(logits).cpu().numpy()
+        if on_batch is not None:
+            on_batch(len(rows))
     if window is not None:
         long = np.flatnonzero(lengths > window)
         long = long[np.argsort(lengths[long], kind="stable")]
@@ -61,6 +65,8 @@ def predict_probabilities(
             with _autocast(device, precision):
                 logits = windowed_logits(model, [sequences[i] for i in rows], window, device)
             out[rows] = probabilities(logits).cpu().numpy()
+            if on_batch is not None:
+                on_batch(len(rows))
     model.train(was_training)
     return out
 

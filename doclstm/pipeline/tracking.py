@@ -11,6 +11,8 @@ from typing import Any
 # The MLflow tags a stage finds its run again by: the fingerprint of what it holds.
 TRAIN_FINGERPRINT_TAG = "doclstm.train_fingerprint"  # a training's run, found on resume
 REGISTER_FINGERPRINT_TAG = "doclstm.fingerprint"  # the run and version `register` wrote
+# The trainer's per-epoch figures that have no split in their name.
+TRAIN_FIGURES = ("tokens_per_second", "padding_waste", "learning_rate", "seconds")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,16 @@ def tracking_uri(configured: str, mlflow_dir: Path) -> str:
         return configured
     mlflow_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
+
+
+def metric_name(key: str) -> str:
+    """The MLflow name of a history or evaluation figure: `<group>/<figure>`, so MLflow's
+    UI shows one section a group (`train/loss`, `val/macro_f1`, `test/accuracy`,
+    `test_f1/<class>`) instead of one flat list."""
+    for split in ("train", "val", "test", "pretrain"):
+        if key.startswith(f"{split}_"):
+            return f"{split}/{key.removeprefix(f'{split}_')}"
+    return f"train/{key}" if key in TRAIN_FIGURES else key
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.errors import DoclstmError
+from doclstm.registry.model_card import with_decision
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "doclstm.champion_history"
@@ -147,8 +148,16 @@ class Registry:
         return rows
 
     def record(self, decision: Decision) -> None:
+        """The decision as the version's tags, and as the last section of its model card
+        (the version's description); each a plain set, so a rerun writes the same."""
         for key, value in decision.tags().items():
             self.client.set_model_version_tag(self.name, decision.version, key, value)
+        card = self.client.get_model_version(self.name, decision.version).description or ""
+        self.client.update_model_version(
+            self.name,
+            decision.version,
+            description=with_decision(card, decision.markdown(self.name)),
+        )
 
     def last_decision(self, version: str) -> Decision | None:
         return Decision.from_tags(self.version_tags(version))

@@ -123,7 +123,7 @@ def drift_report(
 
 def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict[str, Any]) -> bool:
     """The report's measures as metrics on the MLflow run of registered version `version`
-    (`drift.length_psi`, ..., one point per score run); False for a model folder, which
+    (`drift/length_psi`, ..., one point per score run); False for a model folder, which
     has no run."""
     if not version.isdigit() or report["scored"] is None:
         return False
@@ -137,11 +137,11 @@ def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict
     scored = report["scored"]
     names = [*MEASURES, "unknown_token_share", "over_window_share", "documents"]
     now = int(time.time() * 1000)
-    step = len(client.get_metric_history(run_id, "drift.documents"))
+    step = len(client.get_metric_history(run_id, "drift/documents"))
     metrics = [
-        Metric(f"drift.{name}", float(scored[name]), now, step) for name in names if name in scored
+        Metric(f"drift/{name}", float(scored[name]), now, step) for name in names if name in scored
     ]
-    metrics.append(Metric("drift.drifted", float(report["drifted"]), now, step))
+    metrics.append(Metric("drift/drifted", float(report["drifted"]), now, step))
     client.log_batch(run_id, metrics=metrics)
     return True
 

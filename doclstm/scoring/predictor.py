@@ -8,6 +8,7 @@ windows that carry the recurrent state (doclstm/models/windowed.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,7 @@ class TextPredictor:
     device: str = "cpu"
     long_documents: Literal["truncate", "window"] = "truncate"
     precision: Literal["fp32", "bf16"] = "fp32"
+    on_batch: Callable[[int], None] | None = None  # documents each batch scored
 
     @property
     def labels(self) -> list[str]:
@@ -66,6 +68,7 @@ class TextPredictor:
                     self.device,
                     window=window if self.windows else None,
                     precision=self.precision,
+                    on_batch=self.on_batch,
                 )
         return Scores(probs, tokens, unknown, self._long_documents())
 

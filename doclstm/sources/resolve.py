@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -113,6 +114,21 @@ def iter_documents(
         docs = _place_members(readers[source.format](path, limits), spec)
     for doc in docs:
         yield doc if not spec.id_prefix else _with_prefix(doc, spec.id_prefix)
+
+
+def documents_hint(source: ResolvedSource) -> int | None:
+    """About how many documents `source` holds, where that is cheap to know (for a
+    progress bar's time left): the rows of Parquet, from the footers; the visible files
+    of a folder. None for an archive or a CSV/JSONL table, which would have to be read."""
+    import pyarrow.parquet as pq
+
+    path = source.path
+    if source.format == "parquet":
+        parts = sorted(path.glob(PART_GLOB)) if path.is_dir() else [path]
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    if source.format == "folder":
+        return sum(sum(not name.startswith(".") for name in files) for _, _, files in os.walk(path))
+    return None
 
 
 def source_fingerprint(source: ResolvedSource) -> str:

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from doclstm.pipeline.tracking import TRAIN_FINGERPRINT_TAG, TrackingTarget, flatten
+from doclstm.pipeline.tracking import (
+    TRAIN_FINGERPRINT_TAG,
+    TrackingTarget,
+    flatten,
+    metric_name,
+)
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.manifest import FileEntry, StageManifest
 from doclstm.training.checkpoint import resume_dir
@@ -91,7 +96,7 @@ class TrackedRun:
         step = int(record["epoch"])
         for key, value in record.items():
             if key != "epoch":
-                self.client.log_metric(self.run_id, key, float(value), step=step)
+                self.client.log_metric(self.run_id, metric_name(key), float(value), step=step)
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)

@@ -36,6 +36,7 @@ from doclstm.errors import DoclstmError
 from doclstm.models.cuts import batch_lengths
 from doclstm.models.model import SequenceClassifier
 from doclstm.pipeline.params import TrainParams
+from doclstm.pipeline.progress import EpochProgress, due
 from doclstm.storage.token_data import TokenSplit
 from doclstm.text.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.training.bag_fit import BagFit, finish_bag, fit_bag
@@ -48,7 +49,6 @@ from doclstm.training.checkpoint import (
 from doclstm.training.distributed import Distributed
 from doclstm.training.objectives import ClassifierObjective, Objective
 from doclstm.training.optimization import Optimization
-from doclstm.training.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -181,6 +181,7 @@ def fit(
                 sampler.set_epoch(state.epoch)
                 progress.start_epoch(state.epoch, params.epochs, len(sampler), sampler.position)
                 started = time.perf_counter() - state.epoch_seconds
+                shown = 0.0  # when the bar last showed the loss: the first step shows it
                 loss_sum = torch.zeros((), device=device)
                 for ids, lengths, label_ids in _batches(loader, device):
                     loss = opt.step(ids, lengths, label_ids)
@@ -192,14 +193,20 @@ def fit(
                     # Mid-epoch only: the epoch's last step is followed by the epoch-end one.
                     mid_epoch = sampler.position < len(sampler)
                     checkpoint_now = mid_epoch and state.step % params.checkpoint_steps == 0
+                    # The loss is summed on the device and read every 16 steps (a fixed
+                    # cadence, so a resumed run sums it in the same order); the bar reads
+                    # it every REFRESH_SECONDS without touching that sum.
                     if checkpoint_now or state.step % 16 == 0:
                         state.epoch_loss += float(loss_sum)
                         loss_sum.zero_()
                         state.epoch_seconds = time.perf_counter() - started
+                    if progress.enabled and (due(shown) or not mid_epoch):
+                        shown = time.perf_counter()
+                        seconds = shown - started
                         progress.update(
                             sampler.position,
-                            state.epoch_tokens / state.epoch_seconds,
-                            state.epoch_loss / state.epoch_documents,
+                            state.epoch_tokens / seconds,
+                            (state.epoch_loss + float(loss_sum)) / state.epoch_documents,
                         )
                     if checkpoint_now:
                         checkpoint()

@@ -52,9 +52,9 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
     client = MlflowClient(training.register.tracking_uri)
     train_summary = StageManifest.load(training.train.model_dir).summary
     assert training.register.run_id == train_summary["mlflow_run_id"]
-    epochs = client.get_metric_history(training.register.run_id, "val_macro_f1")
+    epochs = client.get_metric_history(training.register.run_id, "val/macro_f1")
     assert [m.step for m in epochs] == [1, 2]
-    assert "test_accuracy" in client.get_run(training.register.run_id).data.metrics
+    assert "test/accuracy" in client.get_run(training.register.run_id).data.metrics
     trained_run = client.get_run(training.register.run_id).info
     assert (
         trained_run.run_name

@@ -120,7 +120,7 @@ def test_the_registered_model_names_its_encoder_and_pretraining_run(
     encoder = StageManifest.load(encoder_folder(pretrained))
     client = MlflowClient(registered.tracking_uri)
     pretraining = client.get_run(encoder.summary["mlflow_run_id"])
-    assert pretraining.data.metrics["val_perplexity"] == pytest.approx(
+    assert pretraining.data.metrics["val/perplexity"] == pytest.approx(
         encoder.summary["val_perplexity"]
     )
     run = client.get_run(registered.run_id)
@@ -128,7 +128,7 @@ def test_the_registered_model_names_its_encoder_and_pretraining_run(
     assert run.data.tags["pretrain.encoder_fingerprint"] == encoder.fingerprint
     assert run.data.tags["pretrain.mlflow_run_id"] == pretraining.info.run_id
     assert run.data.tags["pretrain.mlflow_tracking_uri"] == registered.tracking_uri
-    assert run.data.metrics["pretrain_val_perplexity"] == pytest.approx(
+    assert run.data.metrics["pretrain/val_perplexity"] == pytest.approx(
         encoder.summary["val_perplexity"]
     )
     version = client.get_model_version(registered.model_name, registered.version)

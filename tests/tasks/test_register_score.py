@@ -45,15 +45,18 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     assert run.data.params["train.model.cell"] == "lstm"
     # Trained from scratch: no encoder to name.
     assert not [tag for tag in run.data.tags if tag.startswith("pretrain.")]
-    assert "pretrain_val_perplexity" not in run.data.metrics
+    assert "pretrain/val_perplexity" not in run.data.metrics
     version = MlflowClient(record["tracking_uri"]).get_model_version(
         record["model_name"], record["version"]
     )
     assert version.tags["pretrained_encoder"] == "none"
-    assert {"test_roc_auc", "test_accuracy_ci95_low", "test_expected_calibration_error"} <= set(
+    assert {"test/roc_auc", "test/accuracy_ci95_low", "test/expected_calibration_error"} <= set(
         run.data.metrics
     )
-    assert run.data.metrics["test_accuracy"] == pytest.approx(
+    # Every figure in a section of MLflow's UI: the learning curves, the test metrics.
+    assert {k.split("/")[0] for k in run.data.metrics} >= {"train", "val", "test", "test_f1"}
+    assert all("/" in k for k in run.data.metrics), sorted(run.data.metrics)
+    assert run.data.metrics["test/accuracy"] == pytest.approx(
         json.loads((registered / "reports/metrics.json").read_text())["accuracy"]
     )
     logged = {
@@ -66,10 +69,38 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
         "reports/test_predictions.parquet",
         "plots/roc.png",
     } <= logged
+    assert "model_card.md" in {a.path for a in client.list_artifacts(record["run_id"])}
     again = run_stage("register", tiny_params(registered, small_corpus))
     assert (again.cached, again.version) == (True, "1")
     gate = run_stage("gate", tiny_params(registered, small_corpus))
     assert (gate.cached, gate.decision, gate.champion) == (True, "promoted", "1")
+
+
+def test_the_version_carries_a_model_card_with_the_gate_decision_and_the_run_its_datasets(
+    registered: Path,
+) -> None:
+    record = json.loads((registered / "reports/registration.json").read_text())
+    metrics = json.loads((registered / "reports/metrics.json").read_text())
+    client = MlflowClient(record["tracking_uri"])
+    card = client.get_model_version(record["model_name"], "1").description
+    low, high = metrics["intervals_95"]["accuracy"]
+    assert f"| accuracy | {metrics['accuracy']:.4f} | {low:.4f} - {high:.4f} |" in card
+    for section in ("## Data", "## Settings", "## Lineage", "## Limitations"):
+        assert section in card
+    # The gate's decision replaced the card's last section, under its heading.
+    decision = card.split("## Gate decision", 1)[1]
+    assert "version 1: promoted" in decision and "Not judged yet" not in decision
+    run = client.get_run(record["run_id"])
+    assert run.data.tags["mlflow.note.content"].startswith(card.split("## Gate decision")[0])
+    fingerprint = StageManifest.load(registered / "data/tokens").fingerprint
+    inputs = {
+        {t.key: t.value for t in d.tags}["mlflow.data.context"]: d.dataset
+        for d in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "validation", "testing"}
+    assert inputs["training"].digest == fingerprint[:36]
+    test_rows = pq.read_metadata(registered / "reports/test_predictions.parquet").num_rows
+    assert json.loads(inputs["testing"].profile)["num_rows"] == test_rows
 
 
 def test_pyfunc_loads_by_registry_uri_in_a_fresh_process_and_predicts_raw_text(
@@ -172,7 +203,7 @@ def test_each_model_version_scores_into_its_own_folder(
     base = [f"score.output={tmp_path}"]
     client = MlflowClient(score_arguments(tiny_params(registered, small_corpus)).tracking)
     run_id = client.get_model_version("doclstm-bbcnews", "1").run_id
-    points = len(client.get_metric_history(run_id, "drift.length_psi"))  # earlier runs'
+    points = len(client.get_metric_history(run_id, "drift/length_psi"))  # earlier runs'
     registry = score_documents(
         **score_arguments(
             tiny_params(registered, small_corpus, "score.model=models:/doclstm-bbcnews/1", *base)
@@ -187,7 +218,7 @@ def test_each_model_version_scores_into_its_own_folder(
     assert pq.read_table(registry.out_dir).num_rows == pq.read_table(folder.out_dir).num_rows
     # The registry version's drift measures go onto its MLflow run, a point per score run;
     # a model folder has no run (the second score added none).
-    psi = client.get_metric_history(run_id, "drift.length_psi")
+    psi = client.get_metric_history(run_id, "drift/length_psi")
     report = json.loads(registry.drift_report.read_text())
     assert len(psi) == points + 1
     assert max(psi, key=lambda m: m.step).value == report["scored"]["length_psi"]

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -84,11 +85,12 @@ def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
     built_workspace: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
     """With --model, --input and --output given, no params.yaml is needed: the typed
-    defaults are the shipped file's (test_params.py)."""
+    defaults are the shipped file's (test_params.py). With --json the result is JSON on
+    stdout; the log is on stderr, one line an event (not also in Prefect's format)."""
     out = tmp_path / "scored"
     proc = subprocess.run(
         [
-            *(sys.executable, "-m", "doclstm.cli", "score"),
+            *(sys.executable, "-m", "doclstm.cli", "score", "--json"),
             *("--model", str(built_workspace / "models/main")),
             *("--input", str(small_corpus), "--output", str(out)),
         ],
@@ -99,6 +101,10 @@ def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert pq.read_table(out).num_rows == 300
+    result = json.loads(proc.stdout)
+    assert result["documents"] == 300 and result["out_dir"].startswith(str(out))
+    shard_lines = [line for line in proc.stderr.splitlines() if "score: shard 0," in line]
+    assert len(shard_lines) == 1, proc.stderr
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,3 +134,48 @@ def test_help_and_version_read_as_a_person_writes_them() -> None:
     commands = _cli("-h").stdout
     for name in ("predict", "models", "inspect", "--install-completion"):
         assert name in commands
+
+
+def test_a_stage_logs_each_event_once_even_with_prefects_handlers_installed() -> None:
+    """`doclstm stage` imports the stage modules, and so Prefect, whose logging setup puts
+    its console handler on the root logger: a line must not come out in both formats."""
+    code = (
+        "import logging, prefect.logging.configuration as c; c.setup_logging();"
+        "from doclstm.cli.commands import _log_to_console; _log_to_console();"
+        "logging.getLogger('tasks.validate').info('validate: one event')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("validate: one event") == 1, proc.stderr
+    assert proc.stdout == ""  # results only on standard output
+
+
+def test_results_print_as_lines_or_as_json() -> None:
+    from dataclasses import dataclass
+
+    from doclstm.cli.results import jsonable, result_lines
+
+    @dataclass
+    class Inner:
+        path: Path
+        share: float
+
+    @dataclass
+    class Outer:
+        documents: int
+        inner: Inner
+        labels: list[str]
+
+    value = Outer(3, Inner(Path("a/b"), 0.25), ["x", "y"])
+    assert jsonable(value) == {
+        "documents": 3,
+        "inner": {"path": "a/b", "share": 0.25},
+        "labels": ["x", "y"],
+    }
+    assert result_lines(value) == [
+        "documents  3",
+        "inner",
+        "  path   a/b",
+        "  share  0.25",
+        "labels     x, y",
+    ]

@@ -1,0 +1,41 @@
+"""The token splits as MLflow datasets of the active run: what a run was trained and
+tested on, on the run page's Datasets panel, and the same dataset whenever the data is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import polars as pl
+from mlflow.data.pandas_dataset import from_pandas
+
+from doclstm.storage.manifest import StageManifest
+from doclstm.storage.tables import data_parts
+
+
+def log_split_datasets(tokens_dir: Path, model_name: str) -> None:
+    """The train, val and test splits as MLflow datasets of the active run (the run page's
+    Datasets), one row a document (doc_id, label, tokens before the cut), with the tokens
+    fingerprint as their digest: the same data gives the same dataset in every run."""
+    manifest = StageManifest.load(tokens_dir)
+    labels = pl.Series(manifest.summary["labels"])
+    for split, context in (("train", "training"), ("val", "validation"), ("test", "testing")):
+        parts = [tokens_dir / name for name in data_parts(manifest, f"{split}/")]
+        if not parts:
+            continue
+        frame = (
+            pl.scan_parquet(parts)
+            .select("doc_id", pl.col("label_id"), pl.col("full_length").alias("tokens"))
+            .collect()
+        )
+        frame = frame.with_columns(label=labels.gather(frame["label_id"])).drop("label_id")
+        dataset = from_pandas(
+            frame.to_pandas(),
+            source=str(tokens_dir.resolve() / split),
+            targets="label",
+            name=f"{model_name}-{split}",
+            digest=manifest.fingerprint[:36],
+        )
+        # MLflow keeps 36 characters of a digest; the whole fingerprint is the input's tag.
+        tags = {"doclstm.tokens_fingerprint": manifest.fingerprint}
+        mlflow.log_input(dataset, context=context, tags=tags)
