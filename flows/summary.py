@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
+from doclstm.pipeline.tracking import TRAINING_VIEW, run_page
 from doclstm.scoring.drift import MEASURES
 from tasks.gate import GATE_MD
 
@@ -115,13 +116,13 @@ def mlflow_run_url(tracking_uri: str, run_id: str) -> str | None:
     if not _is_web(tracking_uri):
         return None
     experiment = MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
-    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return run_page(tracking_uri, experiment, run_id)
 
 
 def model_version_url(tracking_uri: str, name: str, version: str) -> str | None:
     if not _is_web(tracking_uri) or not version.isdigit():  # a model folder, not a version
         return None
-    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}?{TRAINING_VIEW}"
 
 
 @task(name="publish_training_summary")

@@ -70,6 +70,7 @@ MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 @dataclass(frozen=True)
 class RegisterResult:
     tracking_uri: str
+    experiment_id: str
     run_id: str
     model_name: str
     version: str
@@ -129,12 +130,7 @@ def register_model(
     )
     with mlflow.start_run(run_id=run_id) as run:
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
-        tags = {
-            REGISTER_FINGERPRINT_TAG: fingerprint,
-            **lineage_tags(tokens_dir),
-            **encoder,
-            "mlflow.note.content": card,  # the run page's description
-        }
+        tags = {REGISTER_FINGERPRINT_TAG: fingerprint, **lineage, "mlflow.note.content": card}
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
         client.log_text(run_id, card, CARD_FILE)
@@ -165,7 +161,7 @@ def register_model(
             model_uri, params.model_name, tags={k: str(v) for k, v in version_tags.items()}
         )
     client.update_model_version(params.model_name, str(version.version), description=card)
-    if not client.get_registered_model(params.model_name).description:
+    if not client.get_registered_model(params.model_name).description:  # the first version's
         client.update_registered_model(params.model_name, description=model_description(card))
     client.set_registered_model_alias(params.model_name, CHALLENGER, str(version.version))
     log.info("register: %s version %s is the challenger", params.model_name, version.version)
@@ -322,6 +318,7 @@ def _result(
     aliases = sorted(client.get_model_version(name, version.version).aliases)
     return RegisterResult(
         tracking_uri=uri,
+        experiment_id=str(client.get_run(version.run_id).info.experiment_id),
         run_id=version.run_id,
         model_name=name,
         version=str(version.version),

@@ -36,6 +36,7 @@ from prefect import task
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import ValidateParams
 from doclstm.sources.census import Census, take_census
+from doclstm.sources.data_docs_offline import make_offline
 from doclstm.sources.expectations import DocumentSuite
 from doclstm.storage.atomic import atomic_dir, write_json
 from doclstm.storage.manifest import (
@@ -139,8 +140,9 @@ def _validate_parts(
             for batch in iter_verified_batches(ingested_dir, upstream, batch_rows=BATCH_ROWS):
                 rows = batch.to_pylist()
                 name = f"ingested rows {first}-{first + len(rows) - 1}"
-                outcome = suite.validate_rows(batch.to_pandas(), name)
-                found = outcome.reasons | _cross_part(rows, first, census, outcome.reasons)
+                flagged, repeated = _census_of_rows(census, first, len(rows))
+                outcome = suite.validate_rows(batch.to_pandas(), name, flagged, repeated)
+                found = outcome.reasons
                 first += len(rows)
                 for index, row in enumerate(rows):
                     reason = found.get(index)
@@ -166,7 +168,9 @@ def _validate_parts(
             "expectations": expectations,
             "warnings": [],
         }
-        balance = suite.check_class_balance(dict(census.train_labels), params.max_class_ratio)
+        balance = suite.check_train_classes(
+            summary["train_classes"], params.max_class_ratio, params.min_class_documents
+        )
         summary["class_balance"] = balance
         if not balance["success"]:
             summary["warnings"].append(
@@ -174,6 +178,7 @@ def _validate_parts(
                 f"> validate.max_class_ratio {params.max_class_ratio}"
             )
             log.warning("validate: %s", summary["warnings"][-1])
+        make_offline(report_tmp / "data_docs")  # pages that need no CDN
         write_json(report_tmp / "summary.json", summary)
     return summary | {"parts": parts}
 
@@ -183,15 +188,13 @@ def _take_census(ingested_dir: Path, upstream: StageManifest) -> Census:
     return take_census(parts)
 
 
-def _cross_part(
-    rows: list[dict[str, Any]], first: int, census: Census, found: dict[int, str]
-) -> dict[int, str]:
-    """Rows the batch-by-batch suite cannot see: ids repeated from earlier batches, leakage."""
-    return {
-        index: census.flagged[first + index]
-        for index in range(len(rows))
-        if index not in found and first + index in census.flagged
-    }
+def _census_of_rows(census: Census, first: int, count: int) -> tuple[dict[int, str], set[int]]:
+    """What the census found among rows `first` .. `first + count - 1` of the dataset, by
+    their index in the batch: the repeated ids and leaks with their reasons, and the rows
+    that repeat an earlier text."""
+    rows = range(first, first + count)
+    flagged = {row - first: census.flagged[row] for row in rows if row in census.flagged}
+    return flagged, {row - first for row in rows if row in census.repeated_texts}
 
 
 def _merge(total: list[dict[str, Any]], part: list[dict[str, Any]]) -> list[dict[str, Any]]:

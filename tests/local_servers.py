@@ -25,12 +25,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout: float = 120.0) -> Iterator[str]:
-    """An MLflow server (SQLite backend, proxied local artifacts); yields its URI."""
+def mlflow_server(root: Path, timeout: float = 120.0, store: str | None = None) -> Iterator[str]:
+    """An MLflow server (SQLite backend, proxied local artifacts) on `store`, by default a
+    new `root/mlflow.db`; yields its URI."""
     port = free_port()
     command = [
         *(sys.executable, "-m", "mlflow", "server"),
-        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
+        *("--backend-store-uri", store or f"sqlite:///{root / 'mlflow.db'}"),
         *("--artifacts-destination", str(root / "artifacts")),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
     ]

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from doclstm.pipeline.params import Params
+from doclstm.pipeline.tracking import run_page
 from doclstm.pipeline.workspace import Workspace
 
 
@@ -60,7 +61,9 @@ def run_table(result: Any, params: Params) -> Table:
         (
             "MLflow UI",
             f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
-            f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}",
+            f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}   (then open "
+            + run_page("http://127.0.0.1:5000", t.register.experiment_id, t.register.run_id)
+            + ")",
         ),
         (
             "Prefect UI",

@@ -41,6 +41,16 @@ def tracking_uri(configured: str, mlflow_dir: Path) -> str:
     return f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
 
 
+# MLflow 3's UI opens an experiment in its GenAI view unless told otherwise, whatever the
+# experiment's kind tag says; links doclstm prints ask for the model-training view.
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def run_page(ui: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of a run, in the model-training view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
+
+
 def metric_name(key: str) -> str:
     """The MLflow name of a history or evaluation figure: `<group>/<figure>`, so MLflow's
     UI shows one section a group (`train/loss`, `val/macro_f1`, `test/accuracy`,

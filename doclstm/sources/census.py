@@ -9,15 +9,14 @@ Parquet parts that polars' streaming engine runs together in one read:
 - the labelled train documents per label, which become the label set;
 - per split, the documents, the labelled ones, the count per label, and the text
   length in characters (min, quantiles, mean, max);
-- how many rows repeat the text of an earlier row.
+- the rows that repeat the text (sha256) of an earlier row.
 
 Memory grows slowly with the archive: the queries read only the columns they need,
 a batch of rows at a time, and what they hold for the whole dataset is small: for
 the counts and length statistics, one narrow row a document (split, label, length
 in characters); for repeated ids, a 64-bit hash of each distinct doc_id, after which
-the exact ids are compared among the few rows whose hash is shared; for leakage, the
-set of train sha256 values. The count of repeated texts is the number of distinct
-64-bit hashes of sha256, exact unless two different texts' sha256 collide in 64 bits.
+the exact ids are compared among the few rows whose hash is shared (and so for
+repeated texts, by their sha256); for leakage, the set of train sha256 values.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class Census:
     rows: int
     train_labels: dict[str, int]  # labelled train documents per label, before any check
     flagged: dict[int, str]  # row number over all parts -> why the whole dataset rejects it
-    duplicate_texts: int  # rows whose text an earlier row has
+    repeated_texts: frozenset[int]  # row numbers of rows whose text an earlier row has
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -51,7 +50,7 @@ class Census:
         return {
             "repeated_ids": repeated,
             "leaked_texts": len(self.flagged) - repeated,
-            "duplicate_texts": self.duplicate_texts,
+            "duplicate_texts": len(self.repeated_texts),
             "splits": self.splits,
         }
 
@@ -59,24 +58,21 @@ class Census:
 def take_census(parts: list[Path]) -> Census:
     """The census of the dataset in `parts` (verified Parquet files of the ingested schema)."""
     frame = pl.scan_parquet(parts).with_row_index(_ROW)
-    texts = pl.col("sha256").drop_nulls()
     queries = [
-        frame.group_by(pl.col("doc_id").hash(_SEED).alias("key"))
-        .len()
-        .filter(pl.col("len") > 1)
-        .select("key"),
+        _shared_hashes(frame, "doc_id"),
         _leaks(frame),
-        frame.select(texts.len().alias("texts"), texts.hash(_SEED).n_unique().alias("distinct")),
+        _shared_hashes(frame.drop_nulls("sha256"), "sha256"),
         # one narrow row a document; the texts are read a batch at a time
         frame.select("split", "label", pl.col("text").str.len_chars().alias("chars")),
     ]
-    repeated, leaks, distinct, narrow = pl.collect_all(queries, engine="streaming")
+    repeated, leaks, texts, narrow = pl.collect_all(queries, engine="streaming")
     flagged = {
         row: f"leakage: same text as a train document (sha256 {sha[:12]})"
         for row, sha in leaks.iter_rows()
     }
     if len(repeated):  # the exact ids, among the rows whose id hash is shared
-        flagged |= dict.fromkeys(_repeated_ids(frame, repeated["key"]), DUPLICATE_ID)
+        flagged |= dict.fromkeys(_repeats(frame, "doc_id", repeated["key"]), DUPLICATE_ID)
+    repeated_texts = _repeats(frame, "sha256", texts["key"]) if len(texts) else []
     counts = narrow.drop_nulls("label").group_by("split", "label").len()
     classes: dict[str, dict[str, int]] = {}
     for split, label, n in counts.sort("split", "label").iter_rows():
@@ -86,7 +82,7 @@ def take_census(parts: list[Path]) -> Census:
         rows=int(stats["documents"].sum()),
         train_labels=classes.get("train", {}),
         flagged=dict(sorted(flagged.items())),
-        duplicate_texts=int(distinct["texts"][0] - distinct["distinct"][0]),
+        repeated_texts=frozenset(repeated_texts),
         splits=_split_summary(stats, classes),
     )
 
@@ -109,15 +105,25 @@ def _leaks(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _repeated_ids(frame: pl.LazyFrame, keys: pl.Series) -> list[int]:
-    """Rows whose doc_id an earlier row has; only rows with a shared id hash are read."""
+def _shared_hashes(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """The 64-bit hashes of `column` that more than one row has."""
+    return (
+        frame.group_by(pl.col(column).hash(_SEED).alias("key"))
+        .len()
+        .filter(pl.col("len") > 1)
+        .select("key")
+    )
+
+
+def _repeats(frame: pl.LazyFrame, column: str, keys: pl.Series) -> list[int]:
+    """Rows whose `column` an earlier row has; only rows with a shared hash are read."""
     candidates = (
-        frame.filter(pl.col("doc_id").hash(_SEED).is_in(keys.implode()))
-        .select(_ROW, "doc_id")
+        frame.filter(pl.col(column).hash(_SEED).is_in(keys.implode()))
+        .select(_ROW, column)
         .collect(engine="streaming")
         .sort(_ROW)
     )
-    return candidates.filter(~pl.col("doc_id").is_first_distinct())[_ROW].to_list()
+    return candidates.filter(~pl.col(column).is_first_distinct())[_ROW].to_list()
 
 
 def _split_stats(narrow: pl.DataFrame) -> pl.DataFrame:

@@ -2,8 +2,13 @@
 
 `DocumentSuite` runs the row-level expectations on one batch of documents
 at a time (a part of the ingested data, so memory is bounded by a part) and
-maps each failing row to a reason; the dataset-level class-balance check
-runs once on the train label counts at warning severity. Every run adds a
+maps each failing row to a reason. What only the whole dataset can tell (a doc_id
+repeated from any row before, a val/test text that is a train text, a text repeated
+from any row before: doclstm/sources/census.py) reaches the suite as three boolean
+columns of the batch, so those checks are expectations like the rest, with their
+counts on the same Data Docs page; a repeated text is a warning, not quarantined.
+The train class checks (at least two classes, each with enough documents, the
+balance at warning severity) run once on the train label counts. Every run adds a
 page to the HTML Data Docs for a person to open.
 """
 
@@ -25,9 +30,15 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.expectations.metadata_types import FailureSeverity
 
+from doclstm.sources.census import DUPLICATE_ID
 from doclstm.sources.splits import SPLITS, UNLABELLED
 
 log = logging.getLogger(__name__)
+# The census's answers for each row, as columns the suite checks (doclstm/sources/census.py).
+REPEATS_AN_ID = "repeats_an_earlier_doc_id"
+LEAKS_A_TRAIN_TEXT = "has_the_text_of_a_train_document"
+REPEATS_A_TEXT = "repeats_an_earlier_text"
+CENSUS_COLUMNS = (REPEATS_AN_ID, LEAKS_A_TRAIN_TEXT)  # their reasons come from the census
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,12 @@ def build_expectations(labels: list[str], min_chars: int, max_chars: int) -> lis
             column="text", min_value=min_chars, max_value=max_chars
         ),
         e.ExpectColumnValuesToBeInSet(column="label", value_set=labels),
-        e.ExpectColumnValuesToBeUnique(column="doc_id"),
         e.ExpectColumnValuesToBeInSet(column="split", value_set=[*SPLITS, UNLABELLED]),
+        e.ExpectColumnValuesToBeInSet(column=REPEATS_AN_ID, value_set=[False]),
+        e.ExpectColumnValuesToBeInSet(column=LEAKS_A_TRAIN_TEXT, value_set=[False]),
+        e.ExpectColumnValuesToBeInSet(
+            column=REPEATS_A_TEXT, value_set=[False], severity=FailureSeverity.WARNING
+        ),
     ]
 
 
@@ -56,7 +71,6 @@ _REASONS = {
     "expect_column_values_to_not_be_null": "text is null",
     "expect_column_values_to_match_regex": "text is empty or whitespace only",
     "expect_column_value_lengths_to_be_between": "text length outside validate.min_chars..validate.max_chars",  # noqa: E501
-    "expect_column_values_to_be_unique": "duplicate doc_id",
 }
 
 
@@ -78,8 +92,24 @@ class DocumentSuite:
             "ingested_documents", build_expectations(labels, min_chars, max_chars)
         )
 
-    def validate_rows(self, frame: pd.DataFrame, name: str) -> SuiteOutcome:
-        """Validate `frame` (default RangeIndex); `name` titles its page in the Data Docs."""
+    def validate_rows(
+        self,
+        frame: pd.DataFrame,
+        name: str,
+        flagged: dict[int, str],
+        repeated_texts: set[int],
+    ) -> SuiteOutcome:
+        """Validate `frame` (default RangeIndex); `name` titles its page in the Data Docs.
+        `flagged` (row index -> reason) holds the census's repeated ids and leaks among
+        these rows, `repeated_texts` its rows that repeat an earlier text."""
+        census = {
+            REPEATS_AN_ID: [flagged.get(i) == DUPLICATE_ID for i in range(len(frame))],
+            LEAKS_A_TRAIN_TEXT: [
+                i in flagged and flagged[i] != DUPLICATE_ID for i in range(len(frame))
+            ],
+            REPEATS_A_TEXT: [i in repeated_texts for i in range(len(frame))],
+        }
+        frame = frame.assign(**census)
         result = self._documents.run(batch_parameters={"dataframe": frame}, run_id=_run_id(name))
         reasons: dict[int, str] = {}
         summaries = []
@@ -87,42 +117,57 @@ class DocumentSuite:
             config = res.expectation_config
             kind, column = config.type, config.kwargs.get("column")
             bad = [int(i) for i in res.result.get("unexpected_index_list") or []]
-            if kind == "expect_column_values_to_be_unique":
-                bad = _all_but_first(frame, "doc_id", bad)
-            reason = _REASONS.get(kind, f"{column} not in the allowed set")
-            if column == "label":
-                reason = self._label_reason
-            for index in bad:
+            warning = config.severity == FailureSeverity.WARNING
+            for index in [] if warning else bad:
+                if column in CENSUS_COLUMNS:
+                    reason = flagged[index]
+                elif column == "label":
+                    reason = self._label_reason
+                else:
+                    reason = _REASONS.get(kind, f"{column} not in the allowed set")
                 reasons.setdefault(index, reason)
             summaries.append(
                 {
                     "expectation": kind,
                     "column": column,
+                    "severity": "warning" if warning else "error",
                     "success": bool(res.success),
                     "unexpected_count": len(bad),
                 }
             )
-        return SuiteOutcome(reasons, summaries, bool(result.success))
+        # The suite succeeds when no error-level expectation fails.
+        success = all(s["success"] for s in summaries if s["severity"] == "error")
+        return SuiteOutcome(reasons, summaries, success)
 
-    def check_class_balance(self, counts: dict[str, int], max_ratio: float) -> dict[str, Any]:
-        """Warning-level check: the smallest train class is at least 1/max_ratio of the largest."""
+    def check_train_classes(
+        self, counts: dict[str, int], max_ratio: float, min_documents: int
+    ) -> dict[str, Any]:
+        """The train classes as the Data Docs show them: at least two, each with
+        `min_documents` or more, and (a warning) the smallest at least 1/`max_ratio` of
+        the largest; the balance's figures, as summary.json keeps them."""
+        e = gx.expectations
         floor = math.ceil(max(counts.values()) / max_ratio)
         checkpoint = self._checkpoint(
-            "train_class_balance",
+            "train_classes",
             [
-                gx.expectations.ExpectColumnMinToBeBetween(
+                e.ExpectTableRowCountToBeBetween(min_value=2),
+                e.ExpectColumnValuesToBeBetween(column="documents", min_value=min_documents),
+                e.ExpectColumnMinToBeBetween(
                     column="documents", min_value=floor, severity=FailureSeverity.WARNING
-                )
+                ),
             ],
         )
         frame = pd.DataFrame({"label": list(counts), "documents": list(counts.values())})
-        result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id("balance"))
+        result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id("classes"))
+        balance = next(
+            r for r in _results(result) if r.expectation_config.severity.value == "warning"
+        )
         ratio = max(counts.values()) / max(min(counts.values()), 1)
         return {
             "expectation": "expect_column_min_to_be_between",
             "column": "documents",
             "severity": "warning",
-            "success": bool(result.success),
+            "success": bool(balance.success),
             "largest_to_smallest": round(ratio, 3),
             "max_class_ratio": max_ratio,
             "counts": counts,
@@ -155,12 +200,6 @@ def _results(result: Any) -> list[Any]:
             assert res.expectation_config is not None, "GE returns every result's config"
             found.append(res)
     return found
-
-
-def _all_but_first(frame: pd.DataFrame, column: str, indices: list[int]) -> list[int]:
-    """Of duplicated values keep the first row; only the later copies are rejected."""
-    dupes = frame.loc[sorted(indices), column].duplicated(keep="first")
-    return [int(i) for i in dupes[dupes].index]
 
 
 def _context_config(docs_dir: Path) -> DataContextConfig:

@@ -31,13 +31,14 @@ def _parts(folder: Path, parts: list[list[dict]]) -> list[Path]:
     return paths
 
 
-def _reference(rows: list[dict]) -> tuple[dict[int, str], int, dict[str, int]]:
+def _reference(rows: list[dict]) -> tuple[dict[int, str], set[int], dict[str, int]]:
     """The same questions as plain Python over every row: flagged rows, repeated texts,
     labelled train documents per label."""
     train = {r["sha256"] for r in rows if r["split"] == "train" and r["label"] and r["sha256"]}
     seen_ids: set[str] = set()
     seen_texts: set[str] = set()
-    flagged, repeated_texts = {}, 0
+    flagged: dict[int, str] = {}
+    repeated_texts: set[int] = set()
     for i, r in enumerate(rows):
         if r["doc_id"] in seen_ids:
             flagged[i] = DUPLICATE_ID
@@ -45,7 +46,8 @@ def _reference(rows: list[dict]) -> tuple[dict[int, str], int, dict[str, int]]:
             flagged[i] = f"leakage: same text as a train document (sha256 {r['sha256'][:12]})"
         seen_ids.add(r["doc_id"])
         if r["sha256"] is not None:
-            repeated_texts += r["sha256"] in seen_texts
+            if r["sha256"] in seen_texts:
+                repeated_texts.add(i)
             seen_texts.add(r["sha256"])
     labels = Counter(r["label"] for r in rows if r["split"] == "train" and r["label"] is not None)
     return flagged, repeated_texts, dict(labels)
@@ -67,14 +69,14 @@ def test_bbc_news_has_its_98_repeated_articles_and_its_published_class_counts(
     rows = pa.concat_tables([pq.read_table(p) for p in bbc_ingested]).to_pylist()
     assert census.rows == len(rows) == 2225
     # 98: counted from the corpus files' bytes (2,225 files, 2,127 distinct).
-    assert census.duplicate_texts == 98
+    assert len(census.repeated_texts) == 98
     by_class = Counter()
     for split in census.splits.values():
         by_class.update(split["classes"])
     assert dict(by_class) == BBC_CLASSES
     flagged, repeated, labels = _reference(rows)
     assert census.flagged == flagged and census.train_labels == labels
-    assert repeated == 98
+    assert repeated == census.repeated_texts
     leaks = [why for why in census.flagged.values() if why.startswith("leakage")]
     assert len(leaks) == census.summary()["leaked_texts"] > 0  # copies across the splits
     assert census.summary()["repeated_ids"] == 0
@@ -114,7 +116,7 @@ def test_planted_repeats_and_leaks_are_found_by_row_across_parts(
         6: f"leakage: same text as a train document (sha256 {sha(b.encode()).hexdigest()[:12]})",
         8: DUPLICATE_ID,
     }
-    assert census.duplicate_texts == 4  # rows 4, 5, 6, 7 repeat an earlier text
+    assert census.repeated_texts == {4, 5, 6, 7}  # each repeats an earlier text
     assert census.train_labels == {"sport": 2, "tech": 2}
     assert list(census.splits) == ["train", "val", "test", "unlabelled"]
     test = census.splits["test"]
@@ -155,7 +157,7 @@ def test_the_census_answers_as_a_plain_loop_over_every_row_does(
     parts = [docs[lo:hi] for lo, hi in itertools.pairwise(edges) if hi > lo]
     census = take_census(_parts(tmp_path_factory.mktemp("parts"), parts))
     flagged, repeated, labels = _reference(docs)
-    assert (census.flagged, census.duplicate_texts, census.train_labels) == (
+    assert (census.flagged, census.repeated_texts, census.train_labels) == (
         flagged,
         repeated,
         labels,

@@ -1,6 +1,7 @@
 """The Great Expectations suite fed deliberately bad rows."""
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pytest
 
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import ValidateParams
+from doclstm.sources.expectations import LEAKS_A_TRAIN_TEXT, REPEATS_A_TEXT, REPEATS_AN_ID
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.tables import DOCUMENTS, write_table
 from tasks.validate import validate_documents
@@ -64,7 +66,16 @@ def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
     assert {r["doc_id"] for r in passed} == {*(g["doc_id"] for g in good), "dup"}
     summary = json.loads((tmp_path / "reports/summary.json").read_text())
     assert summary["quarantined"] == len(BAD_ROWS)
-    assert (tmp_path / "reports/data_docs/index.html").is_file()
+    # The dataset-wide checks are expectations of the suite, counted like the others.
+    counts = {e["column"]: e["unexpected_count"] for e in summary["expectations"]}
+    assert counts[LEAKS_A_TRAIN_TEXT] == 1 and counts[REPEATS_AN_ID] == 1
+    assert counts[REPEATS_A_TEXT] == 1  # "leak" repeats good-0's text: a warning only
+    docs = tmp_path / "reports/data_docs"
+    for page in docs.rglob("*.html"):  # nothing loaded from a network
+        html = page.read_text()
+        assert not re.search(r'<(script|link)[^>]*(src|href)="https?://', html), page
+        assert not re.search(r'<img[^>]*src="https?://', html), page
+    assert (docs / "static/offline/bootstrap-table.min.js").is_file()
 
 
 def test_failure_budget_stops_the_run_and_names_the_quarantine(tmp_path: Path) -> None:
