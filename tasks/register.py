@@ -118,15 +118,16 @@ def register_model(
         client, target, fingerprint, f"{model_dir.name}-{model_manifest.fingerprint[:6]}"
     )
     encoder = encoder_tags(model_manifest.summary)
-    lineage = {**lineage_tags(tokens_dir), **encoder, "mlflow_run_id": run_id}
+    lineage = {**lineage_tags(tokens_dir), **encoder}
+    tokens_manifest = StageManifest.load(tokens_dir)
     card = model_card(
         params.model_name,
         all_params,
         model_manifest.summary,
-        StageManifest.load(tokens_dir).summary,
+        tokens_manifest.summary,
         json.loads((validation_dir / "summary.json").read_text(encoding="utf-8")),
         metrics,
-        lineage,
+        {**lineage, "mlflow_run_id": run_id},
     )
     with mlflow.start_run(run_id=run_id) as run:
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
@@ -134,7 +135,7 @@ def register_model(
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
         client.log_text(run_id, card, CARD_FILE)
-        log_split_datasets(tokens_dir, params.model_name)
+        log_split_datasets(tokens_dir, tokens_manifest, params.model_name)
         model_uri = _logged_model(client, run.info.experiment_id, run_id, fingerprint)
         if model_uri is None:
             model_uri = mlflow.pyfunc.log_model(

@@ -114,6 +114,25 @@ def stage_fixture(stage: str, *extra: str) -> Any:
     return ran
 
 
+def registered_fixture(name: str) -> Any:
+    """A module fixture: a copy of `built_workspace` in which register and then gate have
+    run (`name` names its folder)."""
+
+    @pytest.fixture(scope="module")
+    def registered(
+        built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+    ) -> Path:
+        from doclstm.cli.stage_runner import run_stage
+
+        workspace = tmp_path_factory.mktemp(name)
+        shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
+        run_stage("register", tiny_params(workspace, small_corpus))
+        run_stage("gate", tiny_params(workspace, small_corpus))  # TINY: thresholds 0
+        return workspace
+
+    return registered
+
+
 @pytest.fixture(scope="session")
 def built_workspace(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where ingest..evaluate have run once on the small corpus."""

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.pipeline.tracking import TRAINING_VIEW, run_page
-from tests.conftest import tiny_params
+from tests.conftest import registered_fixture
 from tests.local_servers import mlflow_server
 
 CHROMIUM = next(
@@ -58,13 +57,7 @@ def _browse(url: str, name: str, tmp_path: Path, resolver: str, wait_ms: int = 1
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def registered(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> Path:
-    workspace = tmp_path_factory.mktemp("ui")
-    shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
-    run_stage("register", tiny_params(workspace, small_corpus))
-    run_stage("gate", tiny_params(workspace, small_corpus))
-    return workspace
+registered = registered_fixture("ui")
 
 
 def test_the_data_docs_list_the_validations_with_their_styling_offline(

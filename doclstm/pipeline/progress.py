@@ -115,8 +115,7 @@ class ScoreProgress(_Bar):
 
     def advance(self, documents: int, scored: bool = True) -> None:
         """`documents` more done; `scored` False for those a resumed run skips."""
-        if self._task is None:
-            return
+        assert self._task is not None  # added in __init__
         self._scored += documents if scored else 0
         seconds = max(time.perf_counter() - self._started, 1e-9)
         self._progress.update(

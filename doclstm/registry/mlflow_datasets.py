@@ -13,11 +13,11 @@ from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import data_parts
 
 
-def log_split_datasets(tokens_dir: Path, model_name: str) -> None:
-    """The train, val and test splits as MLflow datasets of the active run (the run page's
-    Datasets), one row a document (doc_id, label, tokens before the cut), with the tokens
-    fingerprint as their digest: the same data gives the same dataset in every run."""
-    manifest = StageManifest.load(tokens_dir)
+def log_split_datasets(tokens_dir: Path, manifest: StageManifest, model_name: str) -> None:
+    """The train, val and test splits of `tokens_dir` (whose `manifest` the caller read)
+    as MLflow datasets of the active run (the run page's Datasets), one row a document
+    (doc_id, label, tokens before the cut), with the tokens fingerprint as their digest:
+    the same data gives the same dataset in every run."""
     labels = pl.Series(manifest.summary["labels"])
     for split, context in (("train", "training"), ("val", "validation"), ("test", "testing")):
         parts = [tokens_dir / name for name in data_parts(manifest, f"{split}/")]

@@ -159,9 +159,8 @@ class DocumentSuite:
         )
         frame = pd.DataFrame({"label": list(counts), "documents": list(counts.values())})
         result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id("classes"))
-        balance = next(
-            r for r in _results(result) if r.expectation_config.severity.value == "warning"
-        )
+        warning = FailureSeverity.WARNING
+        balance = next(r for r in _results(result) if r.expectation_config.severity == warning)
         ratio = max(counts.values()) / max(min(counts.values()), 1)
         return {
             "expectation": "expect_column_min_to_be_between",

@@ -14,16 +14,9 @@ from doclstm.pipeline.stages import score_arguments
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest
 from tasks.score import score_documents
-from tests.conftest import tiny_params
+from tests.conftest import registered_fixture, tiny_params
 
-
-@pytest.fixture(scope="module")
-def registered(built_workspace: Path, small_corpus: Path, tmp_path_factory) -> Path:
-    workspace = tmp_path_factory.mktemp("registered")
-    shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
-    run_stage("register", tiny_params(workspace, small_corpus))
-    run_stage("gate", tiny_params(workspace, small_corpus))  # TINY: thresholds 0
-    return workspace
+registered = registered_fixture("registered")
 
 
 def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
