@@ -46,6 +46,7 @@ from doclstm.pipeline.tracking import (
     TrackingTarget,
     flatten,
     metric_name,
+    mlflow_hints_silenced,
 )
 from doclstm.registry.lineage import encoder_tags, lineage_tags
 from doclstm.registry.mlflow_datasets import log_split_datasets
@@ -129,7 +130,7 @@ def register_model(
         metrics,
         {**lineage, "mlflow_run_id": run_id},
     )
-    with mlflow.start_run(run_id=run_id) as run:
+    with mlflow.start_run(run_id=run_id) as run, mlflow_hints_silenced():
         _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
         tags = {REGISTER_FINGERPRINT_TAG: fingerprint, **lineage, "mlflow.note.content": card}
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])

@@ -31,8 +31,10 @@ class DoclstmPyfunc(PythonModel):
         model_dir = Path(context.artifacts["model_dir"])
         self.predictor = TextPredictor(load_model_dir(model_dir, remedy=damaged))
 
-    # No type hints here: MLflow would turn them into a second, conflicting signature.
-    def predict(self, context, model_input, params=None):
+    # A DataFrame is what MLflow hands over after enforcing the signature; of the type hints
+    # MLflow reads, it is one it infers no second, conflicting signature from, and without
+    # one MLflow advises adding hints wherever the model is loaded or served.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         rows = predicted_rows(self.predictor, _texts(model_input))
         # The prob_<label> columns say what the probabilities list says, named.
         return pd.DataFrame([{k: v for k, v in r.items() if k != PROBABILITIES} for r in rows])
