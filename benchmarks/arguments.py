@@ -1,11 +1,15 @@
-"""The command-line arguments of every benchmark that reads a tokens folder."""
+"""The command-line arguments the benchmarks share: the IMDB archive, a tokens folder."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The public aclImdb_v1.tar.gz (a .tar.xz of it reads the same): DOCLSTM_IMDB_ARCHIVE, or
+# saved in the checkout, where profiles/imdb.yaml looks for it too.
+IMDB_ARCHIVE = Path(os.environ.get("DOCLSTM_IMDB_ARCHIVE", REPO / "aclImdb_v1.tar.gz"))
 
 
 def tokens_parser(doc: str, params: str = "profiles/imdb.yaml") -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ plot and the MLflow metrics. Then it prints the report's verdict and measures.
 two reports side by side: the shifted one should be flagged and the in-domain one not.
 
     .venv/bin/python -m benchmarks.drift_cost --model models/main \\
-        [--input builtin:bbcnews] [--shifted ../shared/data/aclImdb_v1.tar.xz:aclImdb/test]
+        [--input builtin:bbcnews] [--shifted aclImdb_v1.tar.gz:aclImdb/test]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ hits both alike; the ratio is stage / bare. The goal is >= 0.7.
 and prints the peak RSS of the stage and of its reader process: memory must
 not grow with the archive.
 
-    .venv/bin/python -m benchmarks.ingest [--archive ../shared/data/aclImdb_v1.tar.xz] [--rss]
+    .venv/bin/python -m benchmarks.ingest [--archive aclImdb_v1.tar.gz] [--rss]
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.arguments import IMDB_ARCHIVE
 from doclstm.pipeline.params import load_params
 from tasks.ingest import ingest_documents
-
-DEFAULT_ARCHIVE = Path(__file__).resolve().parents[1] / "../shared/data/aclImdb_v1.tar.xz"
 
 
 def bare_read(archive: Path) -> tuple[int, int, float]:
@@ -121,7 +120,7 @@ def _own_peak_kib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=IMDB_ARCHIVE)
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs of each")
     parser.add_argument("--rss", action="store_true", help="also compare peak memory, 1x vs 4x")
     parser.add_argument("--measure", nargs=2, type=Path, help=argparse.SUPPRESS)

@@ -26,7 +26,7 @@ The tokens folder is what `profiles/imdb.yaml` makes of the archive (the
 
     for s in ingest validate tokenize; do .venv/bin/doclstm stage $s \\
         --params profiles/imdb.yaml --set base.workspace=W \\
-        --set ingest.source=$PWD/../shared/data/aclImdb_v1.tar.xz; done
+        --set ingest.source=$PWD/aclImdb_v1.tar.gz; done
 
 Needs only the tokens folder: no MLflow, no Prefect server.
 """

@@ -1,7 +1,7 @@
 """Bulk scoring end to end against the model's forward pass alone, and memory at 1x and 4x.
 
 Input: the 50,000 unlabelled IMDB reviews (`aclImdb/train/unsup`), read
-straight from the shared .tar.xz (the archive's other members are refused as
+straight from the archive (the archive's other members are refused as
 outside that root, each with a row saying so). End to end is the score
 stage: read and decode, tokenize, batch by length, forward, write Parquet
 shards and completion markers. Baseline, in the same run: the same model's
@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.ingest import DEFAULT_ARCHIVE, _own_peak_kib, copies
+from benchmarks.arguments import IMDB_ARCHIVE
+from benchmarks.ingest import _own_peak_kib, copies
 from doclstm.models.loss import probabilities
 from doclstm.models.model_folder import load_model_dir
 from doclstm.pipeline.params import ScoreParams, SourceParams
@@ -106,7 +107,7 @@ def _measure(archive: Path, model: Path, out: Path, batch_tokens: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=IMDB_ARCHIVE)
     parser.add_argument("--model", type=Path, default=Path("models/main"), help="model folder")
     parser.add_argument("--batch-tokens", type=int, default=65_536)
     parser.add_argument("--rss", action="store_true", help="also compare peak memory, 1x vs 4x")

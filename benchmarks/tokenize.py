@@ -1,6 +1,6 @@
 """Tokenize throughput: the stage's encoding pass against bare `Tokenizer.encode_batch`.
 
-IMDB (100,000 reviews from the shared .tar.xz) is ingested and validated
+IMDB (100,000 reviews from the archive) is ingested and validated
 into a temp workspace, and a tokenizer trained on its train split with the
 settings of params.yaml. Then, in turns, best of `--repeat` each:
 
@@ -14,7 +14,7 @@ Both print documents/s and tokens/s; the ratio is stage / bare (goal >=
 0.8). Training the tokenizer is a separate, one-off cost, printed on its
 own, and last the whole stage runs once end to end.
 
-    .venv/bin/python -m benchmarks.tokenize [--archive ../shared/data/aclImdb_v1.tar.xz]
+    .venv/bin/python -m benchmarks.tokenize [--archive aclImdb_v1.tar.gz]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from benchmarks.arguments import IMDB_ARCHIVE
 from doclstm.pipeline.params import load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
@@ -36,12 +37,10 @@ from tasks.ingest import ingest_documents
 from tasks.tokenize import encode_shards, tokenize_corpus
 from tasks.validate import validate_documents
 
-DEFAULT_ARCHIVE = Path(__file__).resolve().parents[1] / "../shared/data/aclImdb_v1.tar.xz"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=IMDB_ARCHIVE)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.arguments import IMDB_ARCHIVE
 from doclstm.cli.stage_runner import run_stage
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import pick_device
@@ -47,7 +48,6 @@ from doclstm.training.optimization import Optimization
 from doclstm.training.trainer import train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_ARCHIVE = REPO / "../shared/data/aclImdb_v1.tar.xz"
 WARMUP = 3
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -152,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=REPO / "profiles/imdb.yaml")
     parser.add_argument("--tokens", type=Path, help="a tokens folder; else IMDB is tokenized")
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=IMDB_ARCHIVE)
     parser.add_argument(
         "--steps",
         type=int,

@@ -17,7 +17,7 @@ leak from train). The two versions must quarantine the same rows for the same
 reasons; the polars version must be at least as fast, and its peak RSS at 4x at
 most 1.15 times that at 1x.
 
-    .venv/bin/python -m benchmarks.validate [--archive ../shared/data/aclImdb_v1.tar.xz]
+    .venv/bin/python -m benchmarks.validate [--archive aclImdb_v1.tar.gz]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import DEFAULT_ARCHIVE, copies, stage
+from benchmarks.arguments import IMDB_ARCHIVE
+from benchmarks.ingest import copies, stage
 from doclstm.pipeline.params import ValidateParams
 from doclstm.storage.manifest import StageManifest
 
@@ -97,7 +98,7 @@ def measure(part: str, version: str, workspace: Path, out: Path, ref: str) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=IMDB_ARCHIVE)
     parser.add_argument("--before", default=BEFORE, help="git ref of the baseline validate")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)

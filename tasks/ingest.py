@@ -25,6 +25,7 @@ from typing import Any
 
 from prefect import task
 
+from doclstm.pipeline.log_text import reasons_note
 from doclstm.pipeline.params import IngestParams
 from doclstm.pipeline.retry_policy import io_retry_options
 from doclstm.sources.archive_members import ReadLimits
@@ -151,12 +152,12 @@ def _ingest_source(
     for warning in warnings:
         log.warning("ingest: %s", warning)
     log.info(
-        "ingest: %s: %d seen, %d ingested, %d quarantined %s",
+        "ingest: %s: %d seen, %d ingested, %d quarantined%s",
         source.name,
         seen,
         ingested,
         quarantined,
-        dict(reasons),
+        reasons_note(reasons),
     )
     return {
         "source": source.name,

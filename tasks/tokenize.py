@@ -147,7 +147,12 @@ def tokenize_corpus(
         }
         manifest = StageManifest("tokenize", fingerprint, files, summary)
         manifest.write(tmp)
-    log.info("tokenize: %s", {s: (v["documents"], v["tokens"]) for s, v in splits.items()})
+    log.info(
+        "tokenize: %s",
+        "; ".join(
+            f"{s} {v['documents']:,} documents, {v['tokens']:,} tokens" for s, v in splits.items()
+        ),
+    )
     return _result(out_dir, manifest, cached=False)
 
 

@@ -120,7 +120,13 @@ def train_model(
     if config.chunk_encoder == "minilm":
         model.window_encoder = MiniLMWindows(load_tokenizer(tokens_dir / TOKENIZER_FILE))
         windows = window_cache(tokens_dir, config, model.window_encoder, device)
-    log.info("train: %d train / %d val documents on %s, %s", len(train), len(val), device, config)
+    log.info(
+        "train: %d train / %d val documents on %s; %s",
+        len(train),
+        len(val),
+        device,
+        config.describe(),
+    )
 
     def write(tmp: Path, result: FitResult) -> tuple[dict[str, FileEntry], dict[str, Any]]:
         best = result.history[result.best_epoch - 1]

@@ -34,6 +34,7 @@ from typing import Any
 from prefect import task
 
 from doclstm.errors import DoclstmError
+from doclstm.pipeline.log_text import reasons_note
 from doclstm.pipeline.params import ValidateParams
 from doclstm.sources.census import Census, take_census
 from doclstm.sources.data_docs_offline import make_offline
@@ -101,10 +102,10 @@ def validate_documents(
         )
         StageManifest("validate", fingerprint, files, summary).write(tmp)
     log.info(
-        "validate: %d passed, %d quarantined %s",
+        "validate: %d passed, %d quarantined%s",
         summary["passed"],
         summary["quarantined"],
-        summary["reasons"],
+        reasons_note(summary["reasons"]),
     )
     return _result(out_dir, report_dir, summary, cached=False)
 

@@ -58,6 +58,9 @@ QUIET_ENVIRONMENT = {
     "MLFLOW_ENABLE_TELEMETRY": "false",
     "DO_NOT_TRACK": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow sets its own loggers' level as it is imported: its INFO lines (creating and
+    # upgrading the SQLite store's tables) would otherwise land between the stages' lines.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 
 

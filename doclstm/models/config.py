@@ -52,6 +52,19 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """The shape in a few words, for a log line ("2-layer bidirectional lstm 256,
+        max pooling, embedding 256 from minilm, bag 262,144; 5 labels")."""
+        directions = "bidirectional " if self.bidirectional else ""
+        rnn = f"{self.num_layers}-layer {directions}{self.cell} {self.hidden_size}"
+        if self.kind == "hierarchical":
+            rnn = f"hierarchical ({self.chunk_encoder} windows of {self.chunk_tokens}), {rnn}"
+        bag = f", bag {self.bag_buckets:,}" if self.bag_buckets else ""
+        return (
+            f"{rnn}, {self.pooling} pooling, embedding {self.embedding_dim} from "
+            f"{self.embedding_init}{bag}; {self.num_labels} labels"
+        )
+
     @classmethod
     def build(
         cls,

@@ -62,6 +62,22 @@ def mlflow_hints_silenced() -> Iterator[None]:
         yield
 
 
+def registered_models_hint(client: Any, name: str) -> str:
+    """What to add to "`name` is not registered" from `client` (an MlflowClient): the
+    names that are, since a run with another register.model_name is the usual reason."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        names = sorted(m.name for m in client.search_registered_models())
+    except MlflowException:
+        return ""
+    if name in names:
+        return ""
+    if not names:
+        return "; nothing is registered in this store yet (`doclstm run` registers a model)"
+    return f"; registered here: {', '.join(names)} (set register.model_name to one of them)"
+
+
 # MLflow 3's UI opens an experiment in its GenAI view unless told otherwise, whatever the
 # experiment's kind tag says; links doclstm prints ask for the model-training view.
 TRAINING_VIEW = "workflowType=machine_learning"

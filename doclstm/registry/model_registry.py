@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from doclstm.errors import DoclstmError
+from doclstm.pipeline.tracking import registered_models_hint
 from doclstm.registry.model_card import with_decision
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -110,11 +111,15 @@ class Registry:
         except MlflowException as exc:
             raise DoclstmError(f"{self.name} has no version {version}: {exc.message}") from exc
 
+    def _missing(self, exc: Any) -> DoclstmError:
+        hint = registered_models_hint(self.client, self.name)
+        return DoclstmError(f"no registered model {self.name!r}: {exc.message}{hint}")
+
     def history(self) -> list[str]:
         try:
             tags = self.client.get_registered_model(self.name).tags
         except MlflowException as exc:
-            raise DoclstmError(f"no registered model {self.name!r}: {exc.message}") from exc
+            raise self._missing(exc) from exc
         return list(json.loads(tags.get(HISTORY_TAG, "[]")))
 
     def versions(self) -> list[dict[str, Any]]:
@@ -125,7 +130,7 @@ class Registry:
             # search_model_versions leaves a version's aliases empty: the model has them
             aliases = self.client.get_registered_model(self.name).aliases
         except MlflowException as exc:
-            raise DoclstmError(f"no registered model {self.name!r}: {exc.message}") from exc
+            raise self._missing(exc) from exc
         rows = []
         for version in sorted(found, key=lambda v: int(v.version), reverse=True):
             tags = dict(version.tags)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import COPIED_MODEL_FILES, MODEL_FILES, verify_model_dir
+from doclstm.pipeline.tracking import registered_models_hint
 from doclstm.storage.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,9 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
             name, _, number = body.partition("/")
             version = client.get_model_version(name, number)
     except MlflowException as exc:
+        hint = registered_models_hint(client, name)
         raise DoclstmError(
-            f"score.model: {reference} not found in {tracking}: {exc.message}"
+            f"score.model: {reference} not found in {tracking}: {exc.message}{hint}"
         ) from exc
     target = cache_dir / name / str(version.version)
     if _cached_copy_verifies(target):

@@ -261,9 +261,9 @@ def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagF
     # the val score, an untrained RNN (epoch 1) can look best and be kept.
     model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
     log.info(
-        "train: token bag fitted at C %g (val accuracy by C %s) in %.1f s",
+        "train: token bag fitted at C %g (val accuracy by C: %s) in %.1f s",
         fitted.c,
-        fitted.val_accuracy_by_c,
+        ", ".join(f"{c} {accuracy:.4f}" for c, accuracy in fitted.val_accuracy_by_c.items()),
         fitted.seconds,
     )
     return fitted

@@ -28,7 +28,10 @@ def test_each_hint_is_silenced_even_when_coloured(hint: str) -> None:
 def test_loading_the_pyfunc_module_prints_no_type_hint_advice() -> None:
     """What `mlflow models serve` and every pyfunc load run: the module that defines the
     model class, imported in a fresh process after MLflow itself."""
-    code = "import mlflow.pyfunc, sys; sys.stderr.write('IMPORTED\\n'); import doclstm.scoring.pyfunc_model"
+    code = (
+        "import mlflow.pyfunc, sys; sys.stderr.write('IMPORTED\\n'); "
+        "import doclstm.scoring.pyfunc_model"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

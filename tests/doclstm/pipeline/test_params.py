@@ -17,6 +17,15 @@ def test_shipped_params_yaml_loads_and_sets_every_group() -> None:
     assert params.register_.model_name == "doclstm-bbcnews"
 
 
+def test_the_imdb_profile_loads_and_reads_the_public_archive_from_the_checkout() -> None:
+    """What a user downloads is aclImdb_v1.tar.gz; the profile must name that, relative
+    to where they run it, and nothing outside a clone."""
+    params = load_params(ROOT / "profiles/imdb.yaml")
+    assert [s.path for s in params.ingest.source] == [params.score.input.path]
+    assert params.score.input.path == "aclImdb_v1.tar.gz"
+    assert "../" not in (ROOT / "profiles/imdb.yaml").read_text()
+
+
 def test_the_typed_defaults_are_the_shipped_params_yaml() -> None:
     """One source of defaults: what `Params()` gives is what params.yaml ships, so code
     that builds params without the file (tests, benchmarks, library users) trains the

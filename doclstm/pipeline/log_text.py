@@ -1,0 +1,12 @@
+"""How stage log lines say what they counted: words, not Python reprs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def reasons_note(counts: Mapping[str, int]) -> str:
+    """`{"empty text": 2, "leakage": 1}` as " (2 empty text, 1 leakage)", largest first,
+    to follow a count in a log line; "" when there is nothing to count."""
+    items = sorted(((n, k) for k, n in counts.items() if n), key=lambda nk: (-nk[0], nk[1]))
+    return f" ({', '.join(f'{n:,} {k}' for n, k in items)})" if items else ""

@@ -1,0 +1,19 @@
+from doclstm.models.config import ModelConfig
+from doclstm.pipeline.log_text import reasons_note
+
+
+def test_reasons_read_as_words_largest_first_and_nothing_when_none() -> None:
+    counts = {"leakage: same text as a train document": 1, "empty text": 2, "too long": 0}
+    assert reasons_note(counts) == " (2 empty text, 1 leakage: same text as a train document)"
+    assert reasons_note({}) == reasons_note({"empty text": 0}) == ""
+    assert reasons_note({"b": 1200, "a": 1200}) == " (1,200 a, 1,200 b)"
+
+
+def test_a_model_is_described_in_words_not_as_its_dataclass() -> None:
+    flat = ModelConfig.build(8000, 5, bidirectional=True, num_layers=2, bag_buckets=262144)
+    text = flat.describe()
+    assert text.startswith(f"2-layer bidirectional {flat.cell} {flat.hidden_size}, ")
+    assert text.endswith(", bag 262,144; 5 labels") and "ModelConfig" not in text
+    windows = ModelConfig.build(8000, 2, kind="hierarchical", chunk_tokens=200, bag_buckets=0)
+    assert windows.describe().startswith(f"hierarchical ({windows.chunk_encoder} windows of 200)")
+    assert "bag" not in windows.describe()
