@@ -23,6 +23,8 @@ name, version, aliases). Run: `doclstm stage register`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -159,9 +161,10 @@ def register_model(
             # Whether it was fine-tuned, visible where models are picked: the registry.
             "pretrained_encoder": encoder.get("pretrain.encoder_fingerprint", "none"),
         }
-        version = mlflow.register_model(
-            model_uri, params.model_name, tags={k: str(v) for k, v in version_tags.items()}
-        )
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints what the log says
+            version = mlflow.register_model(
+                model_uri, params.model_name, tags={k: str(v) for k, v in version_tags.items()}
+            )
     client.update_model_version(params.model_name, str(version.version), description=card)
     if not client.get_registered_model(params.model_name).description:  # the first version's
         client.update_registered_model(params.model_name, description=model_description(card))

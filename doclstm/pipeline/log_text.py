@@ -10,3 +10,8 @@ def reasons_note(counts: Mapping[str, int]) -> str:
     to follow a count in a log line; "" when there is nothing to count."""
     items = sorted(((n, k) for k, n in counts.items() if n), key=lambda nk: (-nk[0], nk[1]))
     return f" ({', '.join(f'{n:,} {k}' for n, k in items)})" if items else ""
+
+
+def figures(values: Mapping[str, float]) -> str:
+    """`{"1": 0.95, "4": 0.9612}` as "1 0.9500, 4 0.9612": a setting tried and its score."""
+    return ", ".join(f"{key} {value:.4f}" for key, value in values.items())

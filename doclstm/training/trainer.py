@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from doclstm.errors import DoclstmError
 from doclstm.models.cuts import batch_lengths
 from doclstm.models.model import SequenceClassifier
+from doclstm.pipeline.log_text import figures
 from doclstm.pipeline.params import TrainParams
 from doclstm.pipeline.progress import EpochProgress, due
 from doclstm.storage.token_data import TokenSplit
@@ -235,10 +236,10 @@ def fit(
         model.load_state_dict(best_state)
         bag_fit = finish_bag(model, bag_fit, train, val, objective.batch_tokens, device)
         log.info(
-            "train: the RNN's share of the logits %.1f (val log loss by share %s); "
+            "train: the RNN's share of the logits %.1f (val log loss by share: %s); "
             "bag refitted on %d train + val documents",
             bag_fit.rnn_share,
-            bag_fit.val_log_loss_by_rnn_share,
+            figures(bag_fit.val_log_loss_by_rnn_share or {}),
             bag_fit.refit_documents,
         )
         best_state = copy.deepcopy(model.state_dict())
@@ -263,7 +264,7 @@ def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagF
     log.info(
         "train: token bag fitted at C %g (val accuracy by C: %s) in %.1f s",
         fitted.c,
-        ", ".join(f"{c} {accuracy:.4f}" for c, accuracy in fitted.val_accuracy_by_c.items()),
+        figures(fitted.val_accuracy_by_c),
         fitted.seconds,
     )
     return fitted

@@ -1,5 +1,5 @@
 from doclstm.models.config import ModelConfig
-from doclstm.pipeline.log_text import reasons_note
+from doclstm.pipeline.log_text import figures, reasons_note
 
 
 def test_reasons_read_as_words_largest_first_and_nothing_when_none() -> None:
@@ -17,3 +17,8 @@ def test_a_model_is_described_in_words_not_as_its_dataclass() -> None:
     windows = ModelConfig.build(8000, 2, kind="hierarchical", chunk_tokens=200, bag_buckets=0)
     assert windows.describe().startswith(f"hierarchical ({windows.chunk_encoder} windows of 200)")
     assert "bag" not in windows.describe()
+
+
+def test_settings_tried_read_as_pairs_in_their_order() -> None:
+    assert figures({"1": 0.95, "64": 0.96125, "4": 1.0}) == "1 0.9500, 64 0.9613, 4 1.0000"
+    assert figures({}) == ""
