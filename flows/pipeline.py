@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from prefect import flow
+from prefect import Task, flow
 
 from doclstm.pipeline.params import Params
 from doclstm.pipeline.stages import stage_arguments, workspace
@@ -29,6 +30,17 @@ from tasks.train import TrainResult, train
 from tasks.validate import ValidateResult, validate
 
 log = logging.getLogger(__name__)
+# The training stages in their order: each starts once the one before has finished.
+STAGE_TASKS: dict[str, Task[..., Any]] = {
+    "ingest": ingest,
+    "validate": validate,
+    "tokenize": tokenize,
+    "pretrain": pretrain,
+    "train": train,
+    "evaluate": evaluate,
+    "register": register,
+    "gate": gate,
+}
 
 
 @dataclass(frozen=True)
@@ -58,16 +70,15 @@ def train_pipeline(
     register -> gate, then a summary; `params` typed, or a params file and `overrides`."""
     settings = flow_params(params, overrides)
     with workspace_lock(settings.base.workspace, settings.base.lock_wait_seconds):
-        run = TrainingRun(
-            ingest=ingest(**stage_arguments("ingest", settings).as_kwargs()),
-            validate=validate(**stage_arguments("validate", settings).as_kwargs()),
-            tokenize=tokenize(**stage_arguments("tokenize", settings).as_kwargs()),
-            pretrain=pretrain(**stage_arguments("pretrain", settings).as_kwargs()),
-            train=train(**stage_arguments("train", settings).as_kwargs()),
-            evaluate=evaluate(**stage_arguments("evaluate", settings).as_kwargs()),
-            register=register(**stage_arguments("register", settings).as_kwargs()),
-            gate=gate(**stage_arguments("gate", settings).as_kwargs()),
-        )
+        # The stages hand each other paths, not results, so Prefect would see no edges;
+        # waiting on the stage before draws the pipeline's order in the run graph.
+        done: dict[str, Any] = {}
+        for name, stage_task in STAGE_TASKS.items():
+            previous = list(done.values())[-1:]
+            done[name] = stage_task(
+                **stage_arguments(name, settings).as_kwargs(), wait_for=previous
+            )
+        run = TrainingRun(**done)
         publish_gate_decision(run.gate, workspace(settings).reports)
         publish_training_summary(run)
         return run

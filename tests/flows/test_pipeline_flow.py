@@ -1,5 +1,6 @@
 """The Prefect flows end to end on a small slice of the real corpus."""
 
+import itertools
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -7,6 +8,7 @@ import pytest
 
 from doclstm.pipeline.stages import STAGES
 from doclstm.storage.manifest import StageManifest
+from flows.pipeline import STAGE_TASKS
 from tests.conftest import DOCS_PER_LABEL, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +75,12 @@ def test_pipeline_then_score_runs_every_stage_and_reuses_on_rerun(
             sort=ArtifactSort.CREATED_DESC,
         )
     assert {*STAGES, "score"} <= names
+    # The run graph draws the stage order: each training stage waited on the one before.
+    first_run = {t.name.rsplit("-", 1)[0]: t for t in reversed(runs)}
+    order = [name for name in STAGES if name in STAGE_TASKS]
+    for before, after in itertools.pairwise(order):
+        waited = {i.id for i in first_run[after].task_inputs.get("wait_for", [])}
+        assert waited == {first_run[before].id}, (before, after)
     assert len(artifacts) == 1 and artifacts[0].type == "markdown"
     assert "version 1: promoted" in str(artifacts[0].data)
 
