@@ -8,7 +8,8 @@ bucket (tokens before the cut)), `plots/{confusion_matrix,roc,precision_recall,r
 accuracy_by_length}.png`, `test_predictions.parquet` (doc_id, label_id, label:
 the truth, then the prediction columns `doclstm score` writes: predicted,
 confidence, prob_<label> a class, probabilities; so any two models can be compared
-row by row), and `evaluate.manifest.json`.
+row by row), `evaluation.html` (all of it on one page that opens from disk, with the
+mistakes the model was surest of), and `evaluate.manifest.json`.
 
 Run: `doclstm stage evaluate`.
 """
@@ -32,15 +33,17 @@ from doclstm.evaluation.plots import (
     plot_reliability,
     plot_roc,
 )
+from doclstm.evaluation.report_page import evaluation_page, surest_mistakes
 from doclstm.models.cuts import documents_over_max_chunks
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import WEIGHTS, load_model_dir, verify_model_dir
 from doclstm.pipeline.params import EvaluateParams
 from doclstm.scoring.prediction_columns import prediction_table
-from doclstm.storage.atomic import write_json
+from doclstm.storage.atomic import atomic_path, write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
 from doclstm.storage.token_data import full_lengths, load_split
+from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from tasks.window_cache import window_cache
 
 DEVICE = torch.device("cpu")  # predict_probabilities' default
@@ -52,6 +55,9 @@ PLOTS = {
     name: f"plots/{name}.png"
     for name in ("confusion_matrix", "roc", "precision_recall", "reliability", "accuracy_by_length")
 }
+REPORT = "evaluation.html"
+OUTPUTS = (METRICS, PREDICTIONS, REPORT, *PLOTS.values())
+EXCERPT_TOKENS = 120  # of a mistake's text, decoded for the report
 BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same intervals
 
 
@@ -60,6 +66,7 @@ class EvaluateResult:
     metrics_file: Path
     plots: list[Path]
     predictions_file: Path
+    report_file: Path
     accuracy: float
     macro_f1: float
     cached: bool
@@ -81,7 +88,8 @@ def evaluate_model(
         tokens=tokens.fingerprint,
     )
     cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
-    if cached is not None:
+    # A manifest written before this code wrote some output (the report) is not reused.
+    if cached is not None and set(OUTPUTS) <= set(cached.files):
         log.info("evaluate: model and data unchanged, reusing %s", out_dir / METRICS)
         return _result(out_dir, cached, cached=True)
 
@@ -118,7 +126,18 @@ def evaluate_model(
         }
     ).replace_schema_metadata({"labels": json.dumps(loaded.labels)})
     write_table(table, out_dir / PREDICTIONS)
-    files = {n: file_entry(out_dir / n) for n in (METRICS, PREDICTIONS, *PLOTS.values())}
+    tokenizer = load_tokenizer(model_dir / TOKENIZER_FILE)
+    mistakes = surest_mistakes(
+        test.doc_ids,
+        y.tolist(),
+        probs.tolist(),
+        loaded.labels,
+        lambda i: tokenizer.decode(test.sequence(i)[:EXCERPT_TOKENS].tolist()),
+    )
+    title = f"Evaluation of {model_dir.name} ({model_manifest.fingerprint[:6]}) on the test split"
+    with atomic_path(out_dir / REPORT) as tmp:
+        tmp.write_text(evaluation_page(title, metrics, loaded.labels, plots, mistakes), "utf-8")
+    files = {n: file_entry(out_dir / n) for n in OUTPUTS}
     summary = {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
@@ -144,6 +163,7 @@ def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateRes
         metrics_file=out_dir / METRICS,
         plots=[out_dir / rel for rel in PLOTS.values()],
         predictions_file=out_dir / PREDICTIONS,
+        report_file=out_dir / REPORT,
         accuracy=manifest.summary["accuracy"],
         macro_f1=manifest.summary["macro_f1"],
         cached=cached,

@@ -62,10 +62,11 @@ from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import PROFILE_FILE
 from doclstm.text.tokenizer import TOKENIZER_FILE
 from doclstm.training.stage_run import experiment_id
+from tasks.evaluate import MANIFEST as EVALUATE_MANIFEST
+from tasks.evaluate import REPORT as EVALUATION_REPORT
 
 log = logging.getLogger(__name__)
 PYFUNC_CODE = Path(doclstm.__file__).parent / "scoring" / "pyfunc_model.py"
-EVALUATE_MANIFEST = "evaluate.manifest.json"
 NOT_REGISTERED = "nothing was registered"
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
@@ -259,8 +260,9 @@ def _log_artifacts(
     """The plots, reports, manifests and tokenizer; a repeat overwrites them in place."""
     for path in sorted((reports_dir / "plots").glob("*.png")):
         client.log_artifact(run_id, str(path), "plots")
-    for name in ("metrics.json", "test_predictions.parquet", EVALUATE_MANIFEST):
-        client.log_artifact(run_id, str(reports_dir / name), "reports")
+    for name in ("metrics.json", "test_predictions.parquet", EVALUATION_REPORT, EVALUATE_MANIFEST):
+        if (reports_dir / name).is_file():  # reports of an older doclstm have no page
+            client.log_artifact(run_id, str(reports_dir / name), "reports")
     client.log_artifact(run_id, str(tokens_dir / "manifest.json"), "data/tokens")
     client.log_artifact(run_id, str(validation_dir / "summary.json"), "data/validation")
     client.log_artifact(run_id, str(model_dir / "manifest.json"), "train")

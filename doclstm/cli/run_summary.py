@@ -35,6 +35,7 @@ def run_table(result: Any, params: Params) -> Table:
             "token shards",
             f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
             f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
+            + _cut_at(t.tokenize.truncated, params)
             + cached_note(t.tokenize.cached),
         ),
         (
@@ -45,7 +46,7 @@ def run_table(result: Any, params: Params) -> Table:
         (
             "test",
             f"accuracy {t.evaluate.accuracy:.4f}, macro-F1 {t.evaluate.macro_f1:.4f} "
-            f"({t.evaluate.metrics_file})",
+            f"(report: {t.evaluate.report_file})",
         ),
         (
             "MLflow",
@@ -76,6 +77,16 @@ def run_table(result: Any, params: Params) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _cut_at(truncated: int, params: Params) -> str:
+    """Which setting cut them, and how to see what was lost."""
+    if not truncated:
+        return ""
+    return (
+        f" to tokenize.max_tokens {params.tokenize.max_tokens:,} "
+        "(`doclstm inspect tokens` shows the lengths before the cut)"
+    )
 
 
 def _predictions_row(result: Any) -> tuple[str, str]:

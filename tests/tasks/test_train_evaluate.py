@@ -41,6 +41,7 @@ def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path)
         "accuracy_by_length",
     ):
         assert (reports / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     predictions = pq.read_table(reports / "test_predictions.parquet")
@@ -65,6 +66,21 @@ def test_evaluation_reports_metrics_plots_and_predictions(built_workspace: Path)
     assert low <= metrics["accuracy"] <= high
     assert sum(b["documents"] for b in metrics["calibration_bins"]) == metrics["documents"]
     assert 0 <= metrics["expected_calibration_error"] <= 1
+    # The page of it all: the headline with intervals, a row a class, the surest mistakes
+    # (those of the saved predictions, by confidence), and the plots inside the page.
+    page = (reports / "evaluation.html").read_text(encoding="utf-8")
+    assert f"<td>accuracy</td><td>{metrics['accuracy']:.4f}</td><td>{low:.4f} to " in page
+    assert all(f"<tr><td>{label}</td>" in page for label in labels)
+    wrong = predictions.filter(pc.not_equal(predictions["label"], predictions["predicted"]))
+    surest = sorted(wrong.to_pylist(), key=lambda r: -r["confidence"])[:10]
+    assert f"The {len(surest)} mistakes the model was surest of" in page
+    assert all(
+        f"<tr><td>{r['doc_id']}</td><td class=name>{r['label']}</td>" in page for r in surest
+    )
+    assert page.count("src='data:image/png;base64,") == 5
+    assert (
+        "evaluation.html" in json.loads((reports / "evaluate.manifest.json").read_text())["files"]
+    )
 
 
 def test_same_seed_same_weights_and_metrics_on_cpu(
