@@ -35,7 +35,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelStatus, Metric, Param, RunStatus, RunTag
+from mlflow.entities import LoggedModelStatus, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from prefect import task
 
@@ -46,13 +46,11 @@ from doclstm.pipeline.retry_policy import io_retry_options
 from doclstm.pipeline.tracking import (
     REGISTER_FINGERPRINT_TAG,
     TrackingTarget,
-    flatten,
-    metric_name,
     mlflow_hints_silenced,
 )
 from doclstm.registry.lineage import encoder_tags, lineage_tags
 from doclstm.registry.mlflow_datasets import log_split_datasets
-from doclstm.registry.mlflow_metrics import encoder_metrics, final_metrics
+from doclstm.registry.mlflow_metrics import log_run_figures
 from doclstm.registry.model_card import CARD_FILE, model_card, model_description
 from doclstm.registry.model_registry import CHALLENGER
 from doclstm.scoring.prediction_columns import pyfunc_signature
@@ -68,7 +66,6 @@ from tasks.evaluate import REPORT as EVALUATION_REPORT
 log = logging.getLogger(__name__)
 PYFUNC_CODE = Path(doclstm.__file__).parent / "scoring" / "pyfunc_model.py"
 NOT_REGISTERED = "nothing was registered"
-MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ def register_model(
         {**lineage, "mlflow_run_id": run_id},
     )
     with mlflow.start_run(run_id=run_id) as run, mlflow_hints_silenced():
-        _log_run(client, run_id, all_params, model_manifest, metrics, model_dir)
+        log_run_figures(client, run_id, all_params, model_manifest.summary, metrics, model_dir)
         tags = {REGISTER_FINGERPRINT_TAG: fingerprint, **lineage, "mlflow.note.content": card}
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         _log_artifacts(client, run_id, model_dir, reports_dir, tokens_dir, validation_dir)
@@ -216,37 +213,6 @@ def _registration_run(
             experiment, tags={REGISTER_FINGERPRINT_TAG: fingerprint}, run_name=name
         ).info.run_id
     )
-
-
-def _log_run(
-    client: MlflowClient,
-    run_id: str,
-    all_params: dict[str, Any],
-    model_manifest: StageManifest,
-    metrics: dict[str, Any],
-    model_dir: Path,
-) -> None:
-    """Params not yet on the run, then the metrics. Every metric carries the run's start
-    time as its timestamp: MLflow keeps one row per (key, step, value, timestamp), so a
-    rerun after a crash logs nothing twice."""
-    run = client.get_run(run_id)
-    logged = run.data.params  # a reused training run holds the train.* settings already
-    fresh = {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
-    client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
-    stamp = run.info.start_time
-    values = [Metric(k, v, stamp, 0) for k, v in final_metrics(metrics).items()]
-    values += [Metric(k, v, stamp, 0) for k, v in encoder_metrics(model_manifest.summary).items()]
-    if model_manifest.summary.get("mlflow_run_id") != run_id:  # else the trainer logged them
-        history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
-        for record in history:
-            step = int(record["epoch"])
-            values += [
-                Metric(metric_name(k), float(v), stamp, step)
-                for k, v in record.items()
-                if k != "epoch"
-            ]
-    for start in range(0, len(values), MLFLOW_BATCH):
-        client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])
 
 
 def _log_artifacts(

@@ -1,8 +1,18 @@
-"""What `register` logs as a run's final metrics, named for MLflow's sections."""
+"""What `register` logs on a run: its params, and its metrics named for MLflow's
+sections."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+
+from doclstm.pipeline.tracking import flatten, metric_name
+
+MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
 
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -31,3 +41,35 @@ def encoder_metrics(model_summary: dict[str, Any]) -> dict[str, float]:
     """The held-out perplexity of the encoder the model started from, if any."""
     perplexity = model_summary.get("encoder_val_perplexity")
     return {} if perplexity is None else {"pretrain/val_perplexity": float(perplexity)}
+
+
+def log_run_figures(
+    client: MlflowClient,
+    run_id: str,
+    all_params: dict[str, Any],
+    model_summary: dict[str, Any],
+    metrics: dict[str, Any],
+    model_dir: Path,
+) -> None:
+    """Params not yet on `run_id` (flattened), then the test metrics, the encoder's, and,
+    unless the trainer logged them live into this run, the history's per-epoch figures.
+    Every metric carries the run's start time as its timestamp: MLflow keeps one row per
+    (key, step, value, timestamp), so a rerun after a crash logs nothing twice."""
+    run = client.get_run(run_id)
+    logged = run.data.params  # a reused training run holds the train.* settings already
+    fresh = {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
+    client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
+    stamp = run.info.start_time
+    values = [Metric(k, v, stamp, 0) for k, v in final_metrics(metrics).items()]
+    values += [Metric(k, v, stamp, 0) for k, v in encoder_metrics(model_summary).items()]
+    if model_summary.get("mlflow_run_id") != run_id:  # else the trainer logged them
+        history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
+        for record in history:
+            step = int(record["epoch"])
+            values += [
+                Metric(metric_name(k), float(v), stamp, step)
+                for k, v in record.items()
+                if k != "epoch"
+            ]
+    for start in range(0, len(values), MLFLOW_BATCH):
+        client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])

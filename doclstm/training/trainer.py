@@ -3,15 +3,14 @@
 One loop for every objective (doclstm/training/objectives.py): the classifier's, and
 the language model's that pretrains its encoder.
 
-Batches come from `BucketBatchSampler` through a DataLoader whose worker
-processes pad the next batches while the model trains (pinned memory on
-CUDA). The best epoch by `train.monitor` is kept; training stops after
-`patience` epochs without improvement. Every `checkpoint_steps` optimizer
-steps and at each epoch's end the whole state (weights, best weights,
-optimizer, scheduler, sampler position, epoch/step, every rank's RNG
-states, history) is written atomically to `checkpoint_dir`; a later call
-with the same fingerprint carries on from there and ends with exactly the
-weights an uninterrupted run would have (CPU, same seed).
+Batches come from `BucketBatchSampler` through a DataLoader whose worker processes
+pad the next batches while the model trains (pinned memory on CUDA). The best epoch
+by `train.monitor` is kept; training stops after `patience` epochs without
+improvement. Every `checkpoint_steps` optimizer steps and at each epoch's end the
+whole state (weights, best weights, optimizer, scheduler, sampler position,
+epoch/step, every rank's RNG states, history) is written atomically to
+`checkpoint_dir`; a later call with the same fingerprint carries on from there and
+ends with exactly the weights an uninterrupted run would have (CPU, same seed).
 
 Under `torchrun` the model is wrapped in DistributedDataParallel, each rank
 trains on its own batches, every rank computes the same validation metrics
