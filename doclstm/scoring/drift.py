@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from doclstm.pipeline.mlflow_sqlite import log_version_metrics
 from doclstm.pipeline.params import DriftParams
 from doclstm.storage.atomic import write_json
 from doclstm.text.histogram import length_histogram
@@ -124,9 +125,17 @@ def drift_report(
 def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict[str, Any]) -> bool:
     """The report's measures as metrics on the MLflow run of registered version `version`
     (`drift/length_psi`, ..., one point per score run); False for a model folder, which
-    has no run."""
+    has no run. A local SQLite store is written directly (doclstm/pipeline/mlflow_sqlite.py:
+    MLflow's import would take longer than a small score run); any other through MLflow."""
     if not version.isdigit() or report["scored"] is None:
         return False
+    scored = report["scored"]
+    names = [*MEASURES, "unknown_token_share", "over_window_share", "documents"]
+    values = {f"drift/{name}": float(scored[name]) for name in names if name in scored}
+    values["drift/drifted"] = float(report["drifted"])
+    logged = log_version_metrics(tracking, model_name, version, values, "drift/documents")
+    if logged is not None:
+        return logged
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
@@ -134,15 +143,9 @@ def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict
     run_id = client.get_model_version(model_name, version).run_id
     if run_id is None:  # a version registered from outside a run
         return False
-    scored = report["scored"]
-    names = [*MEASURES, "unknown_token_share", "over_window_share", "documents"]
     now = int(time.time() * 1000)
     step = len(client.get_metric_history(run_id, "drift/documents"))
-    metrics = [
-        Metric(f"drift/{name}", float(scored[name]), now, step) for name in names if name in scored
-    ]
-    metrics.append(Metric("drift/drifted", float(report["drifted"]), now, step))
-    client.log_batch(run_id, metrics=metrics)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
     return True
 
 
