@@ -46,6 +46,7 @@ from doclstm.pipeline.params import Params, load_params
 from doclstm.pipeline.stages import STAGES
 
 app = typer.Typer(
+    rich_markup_mode="markdown",  # docstring lines joined, `code` shown as code
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings=HELP,
@@ -178,7 +179,7 @@ def stage(
 def score(
     model: str = typer.Option(
         "",
-        help="models:/<name>/<version>, models:/<name>@<alias> or a "
+        help="`models:/<name>/<version>`, `models:/<name>@<alias>` or a "
         "model folder; default score.model",
     ),
     input_source: str = typer.Option(

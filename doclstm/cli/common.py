@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from typer.models import OptionInfo
+from typer.models import ArgumentInfo, OptionInfo
 
 from doclstm.pipeline.params import Params
 
@@ -66,13 +66,16 @@ METAVARS = {bool: "", int: "N", float: "X", str: "TEXT", Path: "PATH"}
 def readable_metavars(app: typer.Typer) -> None:
     """Name each option's value in `--help` as people write it (`--set KEY=VALUE`,
     `--params PATH`, nothing after a flag) instead of typer's Python types
-    (`<list[str]>`, `<bool>`); an option that names its own metavar keeps it."""
+    (`<list[str]>`, `<bool>`), and each argument by its name; one that names its own
+    metavar keeps it."""
     for command in app.registered_commands:
         if command.callback is None:
             continue
         hints = typing.get_type_hints(command.callback)
         for parameter in inspect.signature(command.callback).parameters.values():
             info = parameter.default
+            if isinstance(info, ArgumentInfo) and info.metavar is None:  # its name: TEXTS
+                info.metavar = parameter.name.upper()
             if not isinstance(info, OptionInfo) or info.metavar is not None:
                 continue
             annotation = hints[parameter.name]  # list[str] -> str, Path | None -> Path

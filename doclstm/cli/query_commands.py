@@ -22,7 +22,10 @@ from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import load_params
 
 inspect_app = typer.Typer(
-    no_args_is_help=True, context_settings=HELP, help="Look at what a stage wrote."
+    rich_markup_mode="markdown",  # docstring lines joined, `code` shown as code
+    no_args_is_help=True,
+    context_settings=HELP,
+    help="Look at what a stage wrote.",
 )
 
 

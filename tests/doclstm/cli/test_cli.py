@@ -131,6 +131,8 @@ def test_help_and_version_read_as_a_person_writes_them() -> None:
     assert short.returncode == 0 and short.stdout == long.stdout
     assert "KEY=VALUE" in short.stdout and "PATH" in short.stdout
     assert "<list[str]>" not in short.stdout and "<str>" not in short.stdout
+    # Help is markdown (docstring lines joined): text in angle brackets survives as code.
+    assert "models:/<name>/<version>" in short.stdout
     commands = _cli("-h").stdout
     for name in ("predict", "models", "inspect", "--install-completion"):
         assert name in commands
