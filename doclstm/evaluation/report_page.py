@@ -6,7 +6,7 @@ and the mistakes the model was surest of."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -46,7 +46,7 @@ def surest_mistakes(
     label_ids: Sequence[int],
     probabilities: Sequence[Sequence[float]],
     labels: Sequence[str],
-    text_of: Any,
+    text_of: Callable[[int], str],
     shown: int = MISTAKES_SHOWN,
 ) -> list[Mistake]:
     """The `shown` wrong predictions with the highest confidence, surest first;
