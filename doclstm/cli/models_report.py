@@ -16,13 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from doclstm.pipeline.log_text import counted
+
 
 def print_models(
     name: str, versions: list[dict[str, Any]], champion: str | None, history: list[str],
     console: Console,
 ) -> None:  # fmt: skip
     table = Table(
-        title=f"{name}: {len(versions)} version(s)",
+        title=f"{name}: {counted(len(versions), 'version')}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,

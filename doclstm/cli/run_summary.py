@@ -10,6 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from doclstm.pipeline.log_text import counted
 from doclstm.pipeline.params import Params
 from doclstm.pipeline.tracking import run_page
 from doclstm.pipeline.workspace import Workspace
@@ -33,8 +34,8 @@ def run_table(result: Any, params: Params) -> Table:
         ),
         (
             "token shards",
-            f"{t.tokenize.shards} shards, {t.tokenize.tokens:,} tokens, "
-            f"{t.tokenize.documents} documents, {t.tokenize.truncated} truncated"
+            f"{counted(t.tokenize.shards, 'shard')}, {t.tokenize.tokens:,} tokens, "
+            f"{counted(t.tokenize.documents, 'document')}, {t.tokenize.truncated:,} truncated"
             + _cut_at(t.tokenize.truncated, params)
             + cached_note(t.tokenize.cached),
         ),
@@ -95,8 +96,9 @@ def _predictions_row(result: Any) -> tuple[str, str]:
         return "predictions", f"[yellow]not scored: {escape(result.not_scored)}[/]"
     return (
         "predictions",
-        f"{score.documents} documents in {score.shards} shards ({score.shards_skipped} "
-        f"already complete, {score.unscored} unscored) -> {score.out_dir}",
+        f"{counted(score.documents, 'document')} in {counted(score.shards, 'shard')} "
+        f"({score.shards_skipped} already complete, {score.unscored} unscored) "
+        f"-> {score.out_dir}",
     )
 
 

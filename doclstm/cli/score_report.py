@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from doclstm.pipeline.log_text import counted
+
 
 def print_score_report(summary: dict[str, Any], console: Console) -> None:
     notes = [
@@ -25,7 +27,7 @@ def print_score_report(summary: dict[str, Any], console: Console) -> None:
     ]
     console.print(
         f"[bold]{escape(summary['folder'])}[/]  "
-        + ", ".join([f"{summary['shards']} complete shard(s)", *notes])
+        + ", ".join([f"{counted(summary['shards'], 'complete shard')}", *notes])
     )
     if not summary["documents"]:
         console.print("  no scored documents yet")

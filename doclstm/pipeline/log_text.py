@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
+def counted(count: int, noun: str) -> str:
+    """`count` and `noun`, plural unless one: "1 shard", "3 shards", "1,200 documents"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def reasons_note(counts: Mapping[str, int]) -> str:
     """`{"empty text": 2, "leakage": 1}` as " (2 empty text, 1 leakage)", largest first,
     to follow a count in a log line; "" when there is nothing to count."""

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from doclstm.errors import DoclstmError
+from doclstm.pipeline.log_text import counted
 from doclstm.scoring import shard_markers
 from doclstm.scoring.drift import drift_report, log_drift_metrics, merge_counts, write_drift_report
 from doclstm.scoring.job import ScoreJob, predictor
@@ -185,10 +186,10 @@ def summarize_score(job: ScoreJob, outcomes: list[ShardDone]) -> ScoreResult:
         drift_report=report_file,
     )
     log.info(
-        "score: %d shards (%d already complete), %d documents into %s",
-        result.shards,
+        "score: %s (%d already complete), %s into %s",
+        counted(result.shards, "shard"),
         result.shards_skipped,
-        result.documents,
+        counted(result.documents, "document"),
         result.out_dir,
     )
     return result

@@ -1,5 +1,5 @@
 from doclstm.models.config import ModelConfig
-from doclstm.pipeline.log_text import figures, reasons_note
+from doclstm.pipeline.log_text import counted, figures, reasons_note
 
 
 def test_reasons_read_as_words_largest_first_and_nothing_when_none() -> None:
@@ -22,3 +22,12 @@ def test_a_model_is_described_in_words_not_as_its_dataclass() -> None:
 def test_settings_tried_read_as_pairs_in_their_order() -> None:
     assert figures({"1": 0.95, "64": 0.96125, "4": 1.0}) == "1 0.9500, 64 0.9613, 4 1.0000"
     assert figures({}) == ""
+
+
+def test_counts_take_the_plural_unless_one() -> None:
+    assert [counted(n, "shard") for n in (0, 1, 2, 1200)] == [
+        "0 shards",
+        "1 shard",
+        "2 shards",
+        "1,200 shards",
+    ]
