@@ -38,6 +38,7 @@ from doclstm.models.cuts import documents_over_max_chunks
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import WEIGHTS, load_model_dir, verify_model_dir
 from doclstm.pipeline.params import EvaluateParams
+from doclstm.pipeline.workspace import EVALUATION_REPORT
 from doclstm.scoring.prediction_columns import prediction_table
 from doclstm.storage.atomic import atomic_path, write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
@@ -55,7 +56,7 @@ PLOTS = {
     name: f"plots/{name}.png"
     for name in ("confusion_matrix", "roc", "precision_recall", "reliability", "accuracy_by_length")
 }
-REPORT = "evaluation.html"
+REPORT = EVALUATION_REPORT
 OUTPUTS = (METRICS, PREDICTIONS, REPORT, *PLOTS.values())
 EXCERPT_TOKENS = 120  # of a mistake's text, decoded for the report
 BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same intervals

@@ -36,6 +36,7 @@ from prefect import task
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.log_text import reasons_note
 from doclstm.pipeline.params import ValidateParams
+from doclstm.pipeline.workspace import DATA_DOCS
 from doclstm.sources.census import Census, take_census
 from doclstm.sources.data_docs_offline import make_offline
 from doclstm.sources.expectations import DocumentSuite
@@ -130,7 +131,7 @@ def _validate_parts(
     )
     with atomic_dir(report_dir) as report_tmp:
         suite = DocumentSuite(
-            labels, params.min_chars, params.max_chars, report_tmp / "data_docs", label_reason
+            labels, params.min_chars, params.max_chars, report_tmp / DATA_DOCS, label_reason
         )
         passed = PartedWriter(out_dir, DOCUMENTS, ROWS_PER_PART, 4_096)
         reasons: Counter[str] = Counter()
@@ -179,7 +180,7 @@ def _validate_parts(
                 f"> validate.max_class_ratio {params.max_class_ratio}"
             )
             log.warning("validate: %s", summary["warnings"][-1])
-        make_offline(report_tmp / "data_docs")  # pages that need no CDN
+        make_offline(report_tmp / DATA_DOCS)  # pages that need no CDN
         write_json(report_tmp / "summary.json", summary)
     return summary | {"parts": parts}
 

@@ -41,6 +41,7 @@ from doclstm.cli.common import (
 from doclstm.cli.query_commands import inspect_app, models, predict
 from doclstm.cli.results import print_result
 from doclstm.cli.run_summary import drift_cell, run_table
+from doclstm.cli.ui_commands import ui_app
 from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params, load_params
 from doclstm.pipeline.stages import STAGES
@@ -230,6 +231,7 @@ def score(
 app.command()(predict)
 app.command()(models)
 app.add_typer(inspect_app, name="inspect")
+app.add_typer(ui_app, name="ui")
 readable_metavars(app)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGISTRATION_FILE = "registration.json"  # reports/: the version `register` wrote
+EVALUATION_REPORT = "evaluation.html"  # reports/: evaluate's page of it all
+DATA_DOCS = "data_docs"  # reports/validation/: Great Expectations' HTML site
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,14 @@ class Workspace:
     @property
     def registration(self) -> Path:
         return self.reports / REGISTRATION_FILE
+
+    @property
+    def evaluation_report(self) -> Path:
+        return self.reports / EVALUATION_REPORT
+
+    @property
+    def data_docs(self) -> Path:
+        return self.validation_reports / DATA_DOCS
 
     def untracked(self) -> dict[Path, str]:
         """The paths dvc.yaml leaves out on purpose, and why."""
