@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import typer
 
 from doclstm.cli.common import HELP, ParamsFileOption, SetOption, console, params_file_or_shipped
+from doclstm.errors import DoclstmError
 from doclstm.pipeline.params import Params, load_params
 from doclstm.pipeline.stages import workspace
 from doclstm.pipeline.tracking import TRAINING_VIEW, run_page, tracking_uri
@@ -50,7 +52,7 @@ def mlflow_ui(
         return
     mlflow_dir = workspace(params).mlflow
     command = [
-        str(Path(sys.executable).parent / "mlflow"),
+        _tool("mlflow"),
         *("ui", "--backend-store-uri", tracking_uri(configured, mlflow_dir)),
         *("--default-artifact-root", (mlflow_dir / "artifacts").resolve().as_uri()),
         *("--host", host, "--port", str(port)),
@@ -67,7 +69,7 @@ def prefect_ui(
     """A Prefect server on the database the flow runs went to (`PREFECT_HOME`)."""
     home = os.environ.get("PREFECT_HOME", str(Path.home() / ".prefect"))
     command = [
-        str(Path(sys.executable).parent / "prefect"),
+        _tool("prefect"),
         *("server", "start", "--host", host, "--port", str(port)),
     ]
     where = f"open http://{host}:{port}/runs (flow runs of PREFECT_HOME={home})"
@@ -83,6 +85,15 @@ def docs_ui(params_file: Path | None = ParamsFileOption, overrides: list[str] = 
     for name, page in pages.items():
         found = page.resolve().as_uri() if page.is_file() else "not written yet: `doclstm run`"
         console.print(f"{name:<18} {found}", highlight=False, soft_wrap=True)
+
+
+def _tool(name: str) -> str:
+    """The `name` command installed beside this Python (the .venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise DoclstmError(f"{name}: not installed beside {sys.executable} nor on PATH")
+    return found
 
 
 def _page(params: Params, ui: str) -> str:
