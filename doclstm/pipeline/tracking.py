@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import warnings
@@ -108,6 +109,16 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+PARAM_CHARS = 500  # of a logged param value: what MLflow's stores all keep
+
+
+def param_text(value: Any) -> str:
+    """A setting as MLflow shows it: a list or mapping (an ingest source) as JSON, not
+    Python's repr; anything else as its string."""
+    text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return text[:PARAM_CHARS]
 
 
 def git_commit(cwd: Path) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-from doclstm.pipeline.tracking import flatten, metric_name
+from doclstm.pipeline.tracking import flatten, metric_name, param_text
 
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
@@ -57,7 +57,7 @@ def log_run_figures(
     (key, step, value, timestamp), so a rerun after a crash logs nothing twice."""
     run = client.get_run(run_id)
     logged = run.data.params  # a reused training run holds the train.* settings already
-    fresh = {k: str(v)[:500] for k, v in flatten(all_params).items() if k not in logged}
+    fresh = {k: param_text(v) for k, v in flatten(all_params).items() if k not in logged}
     client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
     stamp = run.info.start_time
     values = [Metric(k, v, stamp, 0) for k, v in final_metrics(metrics).items()]

@@ -22,6 +22,7 @@ from doclstm.pipeline.tracking import (
     TrackingTarget,
     flatten,
     metric_name,
+    param_text,
 )
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.manifest import FileEntry, StageManifest
@@ -89,7 +90,7 @@ class TrackedRun:
                 exp, tags={TRAIN_FINGERPRINT_TAG: fingerprint}, run_name=f"{name}-{fingerprint[:6]}"
             ).info.run_id
             for key, value in flatten(settings).items():
-                client.log_param(run_id, key, str(value)[:500])
+                client.log_param(run_id, key, param_text(value))
         return cls(client, target.uri, run_id)
 
     def log_epoch(self, record: dict[str, Any]) -> None:

@@ -36,6 +36,8 @@ def test_register_creates_a_challenger_with_lineage_and_is_idempotent(
     assert run.data.tags["data.tokens.fingerprint"] == StageManifest.load(tokens).fingerprint
     assert run.data.tags["data.dvc"] == "not run by dvc" and run.data.tags["git_commit"]
     assert run.data.params["train.model.cell"] == "lstm"
+    # A list setting reads as JSON in MLflow, not as Python's repr of it.
+    assert [s["path"] for s in json.loads(run.data.params["ingest.source"])] == [str(small_corpus)]
     # Trained from scratch: no encoder to name.
     assert not [tag for tag in run.data.tags if tag.startswith("pretrain.")]
     assert "pretrain/val_perplexity" not in run.data.metrics
