@@ -44,7 +44,6 @@ from doclstm.storage.atomic import atomic_path, write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
 from doclstm.storage.token_data import full_lengths, load_split
-from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from tasks.window_cache import window_cache
 
 DEVICE = torch.device("cpu")  # predict_probabilities' default
@@ -127,13 +126,12 @@ def evaluate_model(
         }
     ).replace_schema_metadata({"labels": json.dumps(loaded.labels)})
     write_table(table, out_dir / PREDICTIONS)
-    tokenizer = load_tokenizer(model_dir / TOKENIZER_FILE)
     mistakes = surest_mistakes(
         test.doc_ids,
         y.tolist(),
         probs.tolist(),
         loaded.labels,
-        lambda i: tokenizer.decode(test.sequence(i)[:EXCERPT_TOKENS].tolist()),
+        lambda i: loaded.tokenizer.decode(test.sequence(i)[:EXCERPT_TOKENS].tolist()),
     )
     title = f"Evaluation of {model_dir.name} ({model_manifest.fingerprint[:6]}) on the test split"
     with atomic_path(out_dir / REPORT) as tmp:
