@@ -8,7 +8,9 @@ kept at the newest (step, timestamp, value), NaN as 0 with `is_nan`, infinities 
 largest float. Only for the schema revision the pinned MLflow creates
 (STORE_REVISION; a test creates a store with MLflow and compares, and reads the rows
 back through MLflow): for any other store, revision or surprise, `log_version_metrics`
-answers None and the caller goes through MLflow's client.
+answers None and the caller goes through MLflow's client. The store's file and how a
+live version is told apart are shared with the read-only lookup of a cached version
+(doclstm/scoring/model_ref.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from contextlib import closing
 from pathlib import Path
 
 STORE_REVISION = "dc11669786a5"  # alembic head of mlflow==3.17.2 (constraints.txt)
+LIVE_VERSION = "current_stage != 'Deleted_Internal'"  # how MLflow marks a deleted version
+
+
+def sqlite_store(tracking: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI when it exists; else None."""
+    database = Path(tracking.removeprefix("sqlite:///"))
+    return database if tracking.startswith("sqlite:///") and database.is_file() else None
 
 
 def log_version_metrics(
@@ -30,8 +39,8 @@ def log_version_metrics(
     """`values` as one point, at the next step, on the run of `model_name` version
     `version`: the step is how many points `count_key` has. True when logged, False when
     the version has no run, None when this store is not one to write directly."""
-    database = Path(tracking.removeprefix("sqlite:///"))
-    if not tracking.startswith("sqlite:///") or not database.is_file():
+    database = sqlite_store(tracking)
+    if database is None:
         return None
     try:
         with closing(sqlite3.connect(database, timeout=60, isolation_level=None)) as db:
@@ -58,8 +67,7 @@ def _log(
     if revision != [(STORE_REVISION,)]:
         return None
     runs = db.execute(
-        "SELECT run_id FROM model_versions WHERE name = ? AND version = ? "
-        "AND current_stage != 'Deleted_Internal'",
+        f"SELECT run_id FROM model_versions WHERE name = ? AND version = ? AND {LIVE_VERSION}",
         (model_name, int(version)),
     ).fetchall()
     if len(runs) != 1:  # none, or one a workspace: let MLflow say what is wrong

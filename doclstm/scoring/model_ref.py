@@ -25,6 +25,7 @@ from pathlib import Path
 
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import COPIED_MODEL_FILES, MODEL_FILES, verify_model_dir
+from doclstm.pipeline.mlflow_sqlite import LIVE_VERSION, sqlite_store
 from doclstm.pipeline.tracking import registered_models_hint
 from doclstm.storage.atomic import atomic_dir
 
@@ -98,8 +99,8 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
 def _local_cached_version(body: str, tracking: str, cache_dir: Path) -> ResolvedModel | None:
     """The cached copy of `models:/<body>` when the store is a local SQLite file that
     names its version and the copy verifies; else None (ask MLflow)."""
-    database = Path(tracking.removeprefix("sqlite:///"))
-    if not tracking.startswith("sqlite:///") or not database.is_file():
+    database = sqlite_store(tracking)
+    if database is None:
         return None
     if "@" in body:
         name, alias = body.split("@", 1)
@@ -108,8 +109,7 @@ def _local_cached_version(body: str, tracking: str, cache_dir: Path) -> Resolved
     else:
         name, _, number = body.partition("/")
         query = (
-            "SELECT version FROM model_versions WHERE name = ? AND version = ? "
-            "AND current_stage != 'Deleted_Internal'"  # how MLflow marks a deleted version
+            f"SELECT version FROM model_versions WHERE name = ? AND version = ? AND {LIVE_VERSION}"
         )
         args = (name, number)
     try:
