@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from doclstm.cli.ui_commands import mlflow_ui_command, prefect_home, prefect_ui_command
 from doclstm.pipeline.log_text import counted
 from doclstm.pipeline.params import Params
 from doclstm.pipeline.tracking import run_page
@@ -62,16 +62,18 @@ def run_table(result: Any, params: Params) -> Table:
         ("drift", "-" if result.score is None else drift_cell(result.score)),
         (
             "MLflow UI",
-            f"{bin_dir / 'mlflow'} ui --backend-store-uri {t.register.tracking_uri} "
-            f"--default-artifact-root {(mlflow_dir / 'artifacts').as_uri()}   (then open "
+            " ".join(
+                mlflow_ui_command(str(bin_dir / "mlflow"), t.register.tracking_uri, mlflow_dir)
+            )
+            + "   (then open "
             + run_page("http://127.0.0.1:5000", t.register.experiment_id, t.register.run_id)
             + ")",
         ),
         (
             "Prefect UI",
-            "PREFECT_HOME="
-            + os.environ.get("PREFECT_HOME", "~/.prefect")
-            + f" {bin_dir / 'prefect'} server start   (then open http://127.0.0.1:4200)",
+            f"PREFECT_HOME={prefect_home()} "
+            + " ".join(prefect_ui_command(str(bin_dir / "prefect")))
+            + "   (then open http://127.0.0.1:4200)",
         ),
     ]
     rows += [("warning", f"[yellow]ingest: {escape(w)}[/]") for w in t.ingest.warnings]

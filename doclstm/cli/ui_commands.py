@@ -51,12 +51,8 @@ def mlflow_ui(
         console.print(where, highlight=False, soft_wrap=True)
         return
     mlflow_dir = workspace(params).mlflow
-    command = [
-        _tool("mlflow"),
-        *("ui", "--backend-store-uri", tracking_uri(configured, mlflow_dir)),
-        *("--default-artifact-root", (mlflow_dir / "artifacts").resolve().as_uri()),
-        *("--host", host, "--port", str(port)),
-    ]
+    store = tracking_uri(configured, mlflow_dir)
+    command = mlflow_ui_command(_tool("mlflow"), store, mlflow_dir, host, port)
     _run(command, f"open {_page(params, f'http://{host}:{port}')}", print_only)
 
 
@@ -67,11 +63,8 @@ def prefect_ui(
     print_only: bool = PrintOption,
 ) -> None:
     """A Prefect server on the database the flow runs went to (`PREFECT_HOME`)."""
-    home = os.environ.get("PREFECT_HOME", str(Path.home() / ".prefect"))
-    command = [
-        _tool("prefect"),
-        *("server", "start", "--host", host, "--port", str(port)),
-    ]
+    home = prefect_home()
+    command = prefect_ui_command(_tool("prefect"), host, port)
     where = f"open http://{host}:{port}/runs (flow runs of PREFECT_HOME={home})"
     _run(command, where, print_only, {"PREFECT_HOME": home})
 
@@ -85,6 +78,24 @@ def docs_ui(params_file: Path | None = ParamsFileOption, overrides: list[str] = 
     for name, page in pages.items():
         found = page.resolve().as_uri() if page.is_file() else "not written yet: `doclstm run`"
         console.print(f"{name:<18} {found}", highlight=False, soft_wrap=True)
+
+
+def mlflow_ui_command(
+    program: str, store: str, mlflow_dir: Path, host: str = "127.0.0.1", port: int = 5000
+) -> list[str]:
+    """MLflow's UI on `store`, with the workspace's artifact folder under `mlflow_dir`."""
+    artifacts = (mlflow_dir / "artifacts").resolve().as_uri()
+    return [program, "ui", "--backend-store-uri", store, "--default-artifact-root", artifacts,
+            "--host", host, "--port", str(port)]  # fmt: skip
+
+
+def prefect_ui_command(program: str, host: str = "127.0.0.1", port: int = 4200) -> list[str]:
+    return [program, "server", "start", "--host", host, "--port", str(port)]
+
+
+def prefect_home() -> str:
+    """Where flows started here keep their runs: PREFECT_HOME, else Prefect's default."""
+    return os.environ.get("PREFECT_HOME", str(Path.home() / ".prefect"))
 
 
 def _tool(name: str) -> str:
