@@ -30,8 +30,8 @@ run: $(STAMP)
 	$(BIN)/doclstm run
 
 lint: $(STAMP)
-	$(BIN)/ruff check doclstm tasks flows tests benchmarks
-	$(BIN)/ruff format --check doclstm tasks flows tests benchmarks
+	$(BIN)/ruff check doclstm tests benchmarks
+	$(BIN)/ruff format --check doclstm tests benchmarks
 	$(BIN)/mypy
 
 test: lint

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from doclstm.pipeline.params import DriftParams, ScoreParams, SourceParams
+from doclstm.config.params import DriftParams, ScoreParams, SourceParams
 from doclstm.scoring.drift import MEASURES
 from doclstm.scoring.shards import ScoreResult
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
 
 
 def _source(spec: str) -> SourceParams:

@@ -24,10 +24,10 @@ import numpy as np
 
 from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import train_and_test
+from doclstm.config.params import load_params
 from doclstm.evaluation.metrics import accuracy_by_length
 from doclstm.models.config import ModelConfig
 from doclstm.models.cuts import documents_over_max_chunks
-from doclstm.pipeline.params import load_params
 
 
 def main() -> None:

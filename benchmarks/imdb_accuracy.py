@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from benchmarks.arguments import tokens_parser
+from doclstm.config.params import Params, load_params
 from doclstm.evaluation.metrics import classification_metrics
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import pick_device
@@ -34,13 +35,12 @@ from doclstm.models.encoder_file import load_encoder
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model import SequenceClassifier
 from doclstm.models.window_encoder import MiniLMWindows
-from doclstm.pipeline.params import Params, load_params
 from doclstm.sources.splits import unit_hash
 from doclstm.storage.manifest import StageManifest, stage_fingerprint
 from doclstm.storage.token_data import TokenSplit, load_split
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.trainer import FitResult, fit
-from tasks.window_cache import window_cache
+from doclstm.training.window_cache import window_cache
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.91
@@ -114,6 +114,7 @@ def train_and_test(
     started = time.perf_counter()
     fingerprint = stage_fingerprint(
         "benchmark",
+        "doclstm.tasks.train",
         params.train.result_settings(),
         seed=params.base.seed,
         input=manifest.fingerprint,

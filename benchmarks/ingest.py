@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 from benchmarks.arguments import IMDB_ARCHIVE
-from doclstm.pipeline.params import load_params
-from tasks.ingest import ingest_documents
+from doclstm.config.params import load_params
+from doclstm.tasks.ingest import ingest_documents
 
 
 def bare_read(archive: Path) -> tuple[int, int, float]:

@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 
 from benchmarks.arguments import tokens_parser
+from doclstm.config.params import load_params
 from doclstm.errors import DoclstmError
 from doclstm.models.device import pick_device
-from doclstm.pipeline.params import load_params
 from doclstm.storage.manifest import StageManifest
+from doclstm.tasks.pretrain import language_model, language_model_objective, pretraining_text
 from doclstm.training.checkpoint import load_training_state
-from tasks.pretrain import language_model, language_model_objective, pretraining_text
 
 
 def main() -> None:

@@ -32,11 +32,11 @@ import torch
 from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import TrainedRun, train_and_test
 from benchmarks.train_throughput import built_batches, run
+from doclstm.config.params import Params, load_params
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import native_bf16, pick_device
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import Params, load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
 

@@ -46,12 +46,12 @@ import numpy as np
 
 from benchmarks.arguments import tokens_parser
 from benchmarks.imdb_accuracy import TrainedRun, train_and_test
-from doclstm.pipeline.params import Params, load_params
+from doclstm.config.params import Params, load_params
 from doclstm.storage.atomic import write_json
 from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
+from doclstm.tasks.pretrain import pretrain_encoder
 from doclstm.training.checkpoint import resume_dir
-from tasks.pretrain import pretrain_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.93

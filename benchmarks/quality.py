@@ -1,7 +1,7 @@
 """Test accuracy of a params file on several corpora, against TF-IDF + logistic regression.
 
 For each corpus the pipeline's own stages run in a workspace of their own
-(ingest, validate, tokenize, pretrain, train, evaluate: `doclstm.pipeline.stages`,
+(ingest, validate, tokenize, pretrain, train, evaluate: `doclstm.tasks.table`,
 exactly as `doclstm run` and `dvc repro` call them) with the params file
 (default: the shipped `params.yaml`) and only `ingest.source` changed. In
 the same run, the baseline a user writes in ten lines is fitted on the same
@@ -57,16 +57,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from doclstm.cli.stage_runner import run_stage
+from doclstm.config.params import Params, load_params
+from doclstm.config.workspace import workspace
 from doclstm.evaluation.metrics import bootstrap_intervals, macro_f1
 from doclstm.models.loss import probabilities
 from doclstm.models.model import SequenceClassifier
 from doclstm.models.model_folder import load_model_dir
-from doclstm.pipeline.params import Params, load_params
-from doclstm.pipeline.stages import workspace
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
 from doclstm.storage.token_data import TokenSplit, load_split
+from doclstm.tasks.table import run_stage
 from doclstm.text.batching import pad_batch
 from doclstm.training.bag_fit import RNN_SHARES
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from doclstm.config.params import SourceParams
 from doclstm.models.config import ModelConfig
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import SourceParams
 from doclstm.sources.archive_members import ReadLimits
 from doclstm.sources.resolve import iter_documents, resolve_source
 from doclstm.text.batching import BucketBatchSampler, pad_batch

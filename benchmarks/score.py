@@ -33,16 +33,16 @@ import torch
 
 from benchmarks.arguments import IMDB_ARCHIVE
 from benchmarks.ingest import _own_peak_kib, copies
+from doclstm.config.params import ScoreParams, SourceParams
 from doclstm.models.loss import probabilities
 from doclstm.models.model_folder import load_model_dir
-from doclstm.pipeline.params import ScoreParams, SourceParams
 from doclstm.scoring.shards import ScoreResult
 from doclstm.sources.archive_members import ReadLimits
 from doclstm.sources.documents import decode_text
 from doclstm.sources.resolve import iter_documents, resolve_source
+from doclstm.tasks.score import score_documents
 from doclstm.text.batching import BucketBatchSampler, pad_batch
 from doclstm.text.tokenizer import UNK_ID, encode_ids, truncate
-from tasks.score import score_documents
 
 UNSUP = "aclImdb/train/unsup"
 

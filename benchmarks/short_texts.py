@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.train_throughput import built_batches, built_sampler, run
+from doclstm.config.params import Params, load_params
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import pick_device
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import Params, load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
 

@@ -29,13 +29,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from benchmarks.arguments import IMDB_ARCHIVE
-from doclstm.pipeline.params import load_params
+from doclstm.config.params import load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
+from doclstm.tasks.ingest import ingest_documents
+from doclstm.tasks.tokenize import encode_shards, tokenize_corpus
+from doclstm.tasks.validate import validate_documents
 from doclstm.text.tokenizer import train_tokenizer
-from tasks.ingest import ingest_documents
-from tasks.tokenize import encode_shards, tokenize_corpus
-from tasks.validate import validate_documents
 
 
 def main() -> None:

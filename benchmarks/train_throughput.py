@@ -35,13 +35,13 @@ import numpy as np
 import torch
 
 from benchmarks.arguments import IMDB_ARCHIVE
-from doclstm.cli.stage_runner import run_stage
+from doclstm.config.params import Params, load_params
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import pick_device
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import Params, load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import TokenSplit, load_split
+from doclstm.tasks.table import run_stage
 from doclstm.text.batching import BucketBatchSampler, batch_loader, pad_batch
 from doclstm.training.objectives import ClassifierObjective
 from doclstm.training.optimization import Optimization

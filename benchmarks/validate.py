@@ -34,7 +34,7 @@ from typing import Any
 
 from benchmarks.arguments import IMDB_ARCHIVE
 from benchmarks.ingest import copies, stage
-from doclstm.pipeline.params import ValidateParams
+from doclstm.config.params import ValidateParams
 from doclstm.storage.manifest import StageManifest
 
 BEFORE = "b2d78bf"
@@ -61,7 +61,7 @@ def _measure(part: str, version: str, workspace: Path, out: Path, ref: str) -> d
     if version == "before":
         code = load_before(ref)
     else:
-        import tasks.validate as code
+        import doclstm.tasks.validate as code
     ingested = workspace / "data/ingested"
     started = time.perf_counter()
     if part == "first pass":

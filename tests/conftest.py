@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from doclstm.pipeline.params import Params, SourceParams, load_params
+from doclstm.config.params import Params, SourceParams, load_params
 from doclstm.sources.resolve import resolve_source
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -104,7 +104,7 @@ def stage_fixture(stage: str, *extra: str) -> Any:
     def ran(
         built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
     ) -> Params:
-        from doclstm.cli.stage_runner import run_stage
+        from doclstm.tasks.table import run_stage
 
         root = tmp_path_factory.mktemp(stage)
         params = tokens_workspace(root, built_workspace, small_corpus, *extra)
@@ -122,7 +122,7 @@ def registered_fixture(name: str) -> Any:
     def registered(
         built_workspace: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
     ) -> Path:
-        from doclstm.cli.stage_runner import run_stage
+        from doclstm.tasks.table import run_stage
 
         workspace = tmp_path_factory.mktemp(name)
         shutil.copytree(built_workspace, workspace, dirs_exist_ok=True)
@@ -136,7 +136,7 @@ def registered_fixture(name: str) -> Any:
 @pytest.fixture(scope="session")
 def built_workspace(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where ingest..evaluate have run once on the small corpus."""
-    from doclstm.cli.stage_runner import run_stage
+    from doclstm.tasks.table import run_stage
 
     workspace = tmp_path_factory.mktemp("workspace")
     params = tiny_params(workspace, small_corpus)

@@ -1,5 +1,6 @@
 """dvc.yaml agrees with the code; `dvc repro` runs the same stages, rests, renders plots,
-pushes and pulls through the default remote, and reruns only what a changed param touches."""
+pushes and pulls through the default remote, and reruns only what a changed param or a
+changed module touches."""
 
 import json
 import os
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doclstm.pipeline.params import Params, load_params
-from doclstm.pipeline.stages import STAGES, encoder_folder, stage_arguments, workspace
-from doclstm.pipeline.workspace import Workspace
+from doclstm.config.params import Params, load_params
+from doclstm.config.workspace import Workspace, encoder_folder, workspace
+from doclstm.tasks.table import STAGES, TRAINING_STAGES, stage_arguments
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +32,24 @@ def _declared(stage: dict) -> set[str]:
 
 
 def test_dvc_stages_are_the_cli_stages_with_real_param_groups() -> None:
-    assert list(DVC) == [*STAGES, "score"]
-    for name in STAGES:
-        assert DVC[name]["cmd"] == f"doclstm stage {name}"
+    assert list(DVC) == [stage.name for stage in STAGES]
+    for stage in TRAINING_STAGES:
+        assert DVC[stage.name]["cmd"] == f"doclstm stage {stage.name}"
     groups = set(Params.model_fields) | {"validate", "register"}
     for stage in DVC.values():
         for group in stage["params"]:
             assert group.split(".")[0] in groups, group
+
+
+def test_each_stage_depends_on_exactly_the_code_its_fingerprint_covers() -> None:
+    for stage in STAGES:
+        declared = [d for d in DVC[stage.name].get("deps", []) if d.endswith(".py")]
+        expected = stage.code()
+        listing = "\n".join(f"      - {path}" for path in expected)
+        assert declared == expected, f"dvc.yaml {stage.name}: its code deps are\n{listing}"
+    # The command line's help and the flows are no stage's code.
+    for stage in STAGES:
+        assert not [p for p in stage.code() if p.startswith(("doclstm/cli/", "doclstm/flows/"))]
 
 
 def _covered(path: Path, declared: set[str]) -> bool:
@@ -69,9 +81,15 @@ def test_every_path_a_stage_reads_or_writes_is_a_declared_workspace_path() -> No
     params = load_params(ROOT / "params.yaml", ["base.workspace=."])
     known = _workspace_paths(params)
     untracked = workspace(params).untracked()
-    for name in STAGES:
+    for stage in TRAINING_STAGES:
+        name = stage.name
         declared = _declared(DVC[name])
-        for path in stage_arguments(name, params).paths():
+        written = _declared({k: v for k, v in DVC[name].items() if k != "deps"})
+        arguments = stage_arguments(name, params)
+        for path in arguments.outputs():
+            if path not in untracked:
+                assert _covered(path, written), f"{name}: writes {path}, not among its outs"
+        for path in arguments.paths():
             assert path in known, f"{name}: {path} is not a path the Workspace names"
             if path not in untracked and path != workspace(params).root:
                 assert _covered(path, declared), f"{name}: {path} missing from its dvc.yaml stage"
@@ -85,6 +103,10 @@ def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
     repo.mkdir()
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
+    # The stages' code deps, as a checkout has them (the commands run the installed doclstm).
+    shutil.copytree(
+        ROOT / "doclstm", repo / "doclstm", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
     for item in [f"ingest.source={small_corpus}", f"score.input={small_corpus}", *TINY]:
@@ -104,8 +126,8 @@ def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
         ["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=900
     )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for stage in [*STAGES, "score"]:
-        assert f"Running stage '{stage}'" in first.stdout
+    for stage in STAGES:
+        assert f"Running stage '{stage.name}'" in first.stdout
     assert (repo / "reports/metrics.json").is_file() and (repo / "dvc.lock").is_file()
     # Under dvc repro, the MLflow run records the data hashes DVC locked for it.
     from mlflow import MlflowClient
@@ -155,11 +177,25 @@ def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
     assert _checksums(repo, cached) == before
     assert "up to date" in dvc("status").lower()
 
+    # A changed function body in a module train imports changes train's code deps (and
+    # so, once train reruns, what follows it); ingest, validate and tokenize stay.
+    bag_fit = repo / "doclstm/training/bag_fit.py"
+    original = bag_fit.read_text()
+    bag_fit.write_text(
+        original.replace("\ndef ", "\ndef _unused() -> None:\n    pass\n\n\ndef ", 1)
+    )
+    changed = dvc("status")
+    stale = [s.name for s in STAGES if f"\n{s.name}:" in f"\n{changed}"]
+    assert "train" in stale and not {"ingest", "validate", "tokenize"} & set(stale), changed
+    assert "doclstm/training/bag_fit.py" in changed
+    bag_fit.write_text(original)
+    assert "up to date" in dvc("status").lower()
+
     # A changed param reruns the stages that depend on it, and nothing upstream.
     _set_param(repo / "params.yaml", "gate.alpha", 0.01)
     rerun = dvc("repro", timeout=600)
     assert "Running stage 'gate'" in rerun
-    assert [s for s in [*STAGES, "score"] if f"Running stage '{s}'" in rerun] == ["gate"]
+    assert [s.name for s in STAGES if f"Running stage '{s.name}'" in rerun] == ["gate"]
 
 
 def _cached_outs(repo: Path) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doclstm.pipeline.params import load_params
+from doclstm.config.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from doclstm.pipeline.tracking import TRAINING_VIEW, run_page
+from doclstm.config.tracking import TRAINING_VIEW, run_page
 from tests.conftest import registered_fixture
 from tests.local_servers import mlflow_server
 

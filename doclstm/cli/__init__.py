@@ -1,8 +1,8 @@
-"""The command-line edge: the `doclstm` command, and the only part of doclstm/ that
-imports the stage modules (tasks/) and the flows (flows/).
+"""The command-line edge: the `doclstm` command, and the only part of the library that
+imports the stages (`tasks`) and the flows (`flows`).
 
-It parses params.yaml and `--set` once into the typed `Params` and hands that on;
-`stage_runner` maps stage names to their functions; `token_report` prints
+It parses params.yaml and `--set` once into the typed `Params` and hands that on; a
+stage runs through the stage table (doclstm/tasks/table.py); `token_report` prints
 `doclstm inspect tokens`. Nothing else in doclstm/ imports this package.
 """
 

@@ -42,9 +42,9 @@ from doclstm.cli.query_commands import inspect_app, models, predict
 from doclstm.cli.results import print_result
 from doclstm.cli.run_summary import drift_cell, run_table
 from doclstm.cli.ui_commands import ui_app
+from doclstm.config.params import Params, load_params
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import Params, load_params
-from doclstm.pipeline.stages import STAGES
+from doclstm.tasks.table import TRAINING_STAGES
 
 app = typer.Typer(
     rich_markup_mode="markdown",  # docstring lines joined, `code` shown as code
@@ -53,7 +53,7 @@ app = typer.Typer(
     context_settings=HELP,
     help="Recurrent document classifiers as a batch pipeline.",
 )
-PROJECT_LOGGERS = ("doclstm", "tasks", "flows")
+PROJECT_LOGGERS = ("doclstm",)
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 QUIET_ENVIRONMENT = {
     "GX_ANALYTICS_ENABLED": "false",
@@ -96,7 +96,7 @@ def run(
     leaves (the new model when it was promoted)."""
     params = load_params(params_file, overrides)
     _prefect_logging()
-    from flows.pipeline import pipeline_then_score
+    from doclstm.flows.training import pipeline_then_score
 
     result = pipeline_then_score(params)
     if as_json:
@@ -114,7 +114,7 @@ def nightly(
     """The nightly_retrain flow once: skip when nothing changed since the champion."""
     params = load_params(params_file, overrides)  # a bad params file fails here, in one line
     _prefect_logging()
-    from flows.nightly import nightly_retrain
+    from doclstm.flows.nightly import nightly_retrain
 
     result = nightly_retrain(params)
     if as_json:
@@ -159,7 +159,7 @@ def rollback(
 
 @app.command()
 def stage(
-    name: str = typer.Argument(..., help=", ".join(STAGES)),
+    name: str = typer.Argument(..., help=", ".join(stage.name for stage in TRAINING_STAGES)),
     params_file: Path = ParamsOption,
     overrides: list[str] = SetOption,
     repair: bool = typer.Option(
@@ -168,7 +168,7 @@ def stage(
     as_json: bool = JsonOption,
 ) -> None:
     """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
-    from doclstm.cli.stage_runner import run_stage
+    from doclstm.tasks.table import run_stage
 
     params = load_params(params_file, overrides)
     _log_to_console()
@@ -211,16 +211,18 @@ def score(
         _log_to_console()
     else:  # a Prefect flow scores the shards: their lines go to its task runs' logs
         _prefect_logging()
-    from doclstm.pipeline.stages import score_arguments
-    from doclstm.pipeline.workspace_lock import workspace_lock
-    from doclstm.scoring.inline import score_documents  # plain Python: no Prefect to import
+    from doclstm.config.workspace_lock import workspace_lock
+    from doclstm.tasks.score import score_documents  # plain Python: no Prefect to import
+    from doclstm.tasks.table import score_arguments
 
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
-        arguments = score_arguments(params, force)
+        # The drift metrics go to MLflow from a detached process: importing MLflow here
+        # would take longer than scoring a handful of documents.
+        arguments = score_arguments(params, force, metrics_in_background=True)
         if inline:
             result = score_documents(**arguments.as_kwargs())
         else:
-            from flows.score import score_in_shards
+            from doclstm.flows.score import score_in_shards
 
             result = score_in_shards(arguments)
         print_result(result, as_json, console)
@@ -247,7 +249,7 @@ def main() -> None:
 def _verify_registered(params: Params, registry: Any, version: str) -> None:
     """Download `version` into the model cache, checked against its manifest (one line
     naming the damaged file, if any): a damaged version never becomes champion."""
-    from doclstm.pipeline.stages import workspace
+    from doclstm.config.workspace import workspace
     from doclstm.scoring.model_ref import resolve_model
 
     reference = f"models:/{registry.name}/{version}"
@@ -258,7 +260,7 @@ def _record_decision(model_name: str, decision: Any) -> None:
     """Print the decision, then publish it to Prefect like the gate's."""
     console.print(decision.markdown(model_name), highlight=False)
     _prefect_logging()
-    from flows.registry import record_decision
+    from doclstm.flows.registry import record_decision
 
     record_decision(
         decision.markdown(model_name),

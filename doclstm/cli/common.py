@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.models import ArgumentInfo, OptionInfo
 
-from doclstm.pipeline.params import Params
+from doclstm.config.params import Params
 
 HELP = {"help_option_names": ["-h", "--help"]}
 LOG_WIDTH = 200  # columns of a table or line written to a file or a pipe, not a terminal
@@ -52,8 +52,8 @@ def params_file_or_shipped(params_file: Path | None) -> Path | None:
 
 def registry_of(params: Params) -> Any:
     """The registry of `register.model_name` in the configured MLflow store."""
-    from doclstm.pipeline.stages import workspace
-    from doclstm.pipeline.tracking import tracking_uri
+    from doclstm.config.tracking import tracking_uri
+    from doclstm.config.workspace import workspace
     from doclstm.registry.model_registry import Registry
 
     uri = tracking_uri(params.register_.tracking_uri, workspace(params).mlflow)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from doclstm.pipeline.log_text import counted
+from doclstm.console.log_text import counted
 
 
 def print_models(

@@ -18,8 +18,8 @@ from doclstm.cli.common import (
     params_file_or_shipped,
     registry_of,
 )
+from doclstm.config.params import load_params
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import load_params
 
 inspect_app = typer.Typer(
     rich_markup_mode="markdown",  # docstring lines joined, `code` shown as code
@@ -42,8 +42,8 @@ def predict(
 ) -> None:
     """Classify texts given as arguments, files or standard input."""
     from doclstm.cli.predict import predictions, print_predictions, read_documents
-    from doclstm.pipeline.stages import score_arguments
     from doclstm.scoring.model_ref import resolve_model
+    from doclstm.tasks.table import score_arguments
 
     model_setting = [f"score.model={model}"] if model else []
     params = load_params(params_file_or_shipped(params_file), [*overrides, *model_setting])
@@ -83,7 +83,7 @@ def inspect_tokens(
 ) -> None:
     """Summary of data/tokens: documents, tokens, truncation and lengths per split."""
     from doclstm.cli.token_report import print_token_report
-    from doclstm.pipeline.stages import workspace
+    from doclstm.config.workspace import workspace
 
     params = load_params(params_file, overrides)
     if not print_token_report(workspace(params).tokens, console, verify):

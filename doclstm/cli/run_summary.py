@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from doclstm.cli.ui_commands import mlflow_ui_command, prefect_home, prefect_ui_command
-from doclstm.pipeline.log_text import counted
-from doclstm.pipeline.params import Params
-from doclstm.pipeline.tracking import run_page
-from doclstm.pipeline.workspace import Workspace
+from doclstm.config.params import Params
+from doclstm.config.tracking import run_page
+from doclstm.config.workspace import Workspace
+from doclstm.console.log_text import counted
 
 
 def run_table(result: Any, params: Params) -> Table:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from doclstm.pipeline.log_text import counted
+from doclstm.console.log_text import counted
 
 
 def print_score_report(summary: dict[str, Any], console: Console) -> None:

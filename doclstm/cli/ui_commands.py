@@ -20,10 +20,10 @@ from pathlib import Path
 import typer
 
 from doclstm.cli.common import HELP, ParamsFileOption, SetOption, console, params_file_or_shipped
+from doclstm.config.params import Params, load_params
+from doclstm.config.tracking import TRAINING_VIEW, run_page, tracking_uri
+from doclstm.config.workspace import workspace
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import Params, load_params
-from doclstm.pipeline.stages import workspace
-from doclstm.pipeline.tracking import TRAINING_VIEW, run_page, tracking_uri
 
 ui_app = typer.Typer(
     rich_markup_mode="markdown",  # docstring lines joined, `code` shown as code

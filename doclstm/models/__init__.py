@@ -2,5 +2,5 @@
 bag expert, hierarchical windows), the language model that pretrains its encoder, the
 frozen MiniLM window encoder and distilled token vectors, exact windowed scoring of long
 documents, batched inference, and the model folder that is checked against itself on load.
-May import `storage`, `pipeline` and `text`; never `training`.
+May import `storage`, `config` and `text`; never `training`.
 """

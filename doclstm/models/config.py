@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from doclstm.config.params import ModelParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import ModelParams
 
 
 @dataclass(frozen=True)

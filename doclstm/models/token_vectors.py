@@ -32,9 +32,9 @@ import torch
 from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 
+from doclstm.config.workspace import TokenCaches
 from doclstm.errors import DoclstmError
 from doclstm.models.window_encoder import DIM, PACKAGE, load_minilm, minilm_identity
-from doclstm.pipeline.workspace import TokenCaches
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
@@ -194,6 +194,7 @@ def embedding_matrix(vectors: np.ndarray, dim: int) -> torch.Tensor:
 def _fingerprint(tokenizer_sha256: str) -> str:
     return stage_fingerprint(
         "token_vectors",
+        __name__,
         {"method": METHOD},
         tokenizer=tokenizer_sha256,
         encoder=minilm_identity(),

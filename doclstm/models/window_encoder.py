@@ -12,7 +12,7 @@ hierarchical model. MiniLM reads the window's text, decoded from those ids
 by the pipeline's tokenizer (lower-cased and NFKC-normalized, as MiniLM's
 own uncased tokenizer would leave it anyway). A window's vector depends on
 its ids alone, so vectors are kept by a 16-byte BLAKE2 digest of the ids:
-the `windows` cache (`data/windows/`, tasks/window_cache.py) computes every
+the `windows` cache (`data/windows/`, doclstm/training/window_cache.py) computes every
 window of the token shards once, and training, evaluation and later
 trainings look them up instead of running MiniLM again.
 """
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from doclstm.config.params import MINILM_DIM
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import MINILM_DIM
 from doclstm.storage.fingerprint import sha256_file
 
 DIM = MINILM_DIM

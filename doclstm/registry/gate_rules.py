@@ -20,7 +20,7 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score, recall_score
 
-from doclstm.pipeline.params import GateParams
+from doclstm.config.params import GateParams
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from doclstm.pipeline.tracking import git_commit
+from doclstm.config.tracking import git_commit
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest
 

@@ -10,7 +10,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-from doclstm.pipeline.tracking import flatten, metric_name, param_text
+from doclstm.config.tracking import flatten, metric_name, param_text
 
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 

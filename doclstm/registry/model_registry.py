@@ -29,8 +29,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from doclstm.config.tracking import registered_models_hint
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.tracking import registered_models_hint
 from doclstm.registry.model_card import with_decision
 
 CHAMPION, CHALLENGER = "champion", "challenger"

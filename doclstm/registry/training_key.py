@@ -2,7 +2,8 @@
 
 A training key is the DVC md5 of every ingest source plus a hash of the params
 that shape a model (`Params.model_settings`: everything but `score.*`, `nightly.*` and
-where or how long to wait; a kept tokenizer or encoder by content).
+where or how long to wait; a kept tokenizer or encoder by content) and of the training
+stages' code (doclstm/storage/code_digest.py).
 `nightly_retrain` records it on the MLflow run and the model version it
 trained. The next night, when the champion, or a later version the gate or a
 person already turned down, carries the same key, retraining would rebuild
@@ -19,12 +20,12 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from doclstm.pipeline.params import Params
-from doclstm.pipeline.stages import initial_encoder, pinned_tokenizer
+from doclstm.config.params import Params
+from doclstm.config.workspace import initial_encoder, pinned_tokenizer
 from doclstm.registry.model_registry import Registry
 from doclstm.sources.resolve import resolve_source
 from doclstm.storage.data_hash import dvc_md5
-from doclstm.storage.fingerprint import FINGERPRINT_VERSION, sha256_json
+from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
 from doclstm.text.tokenizer import pinned_sha256
 
@@ -61,22 +62,24 @@ class SkipCheck:
     version: str | None  # the version that already carries the key
 
 
-def training_key(params: Params, state_dir: Path) -> TrainingKey:
-    """DVC hashes of the ingest sources and the hash of the model-shaping params."""
+def training_key(params: Params, state_dir: Path, code: str) -> TrainingKey:
+    """DVC hashes of the ingest sources and the hash of the model-shaping params and of
+    `code`, the digest of the training stages' code (doclstm/tasks/table.training_code)."""
     sources = [resolve_source(spec, params.base.workspace) for spec in params.ingest.source]
     data = {source.name: dvc_md5(source.path, state_dir) for source in sources}
-    return TrainingKey(data, model_params_hash(params))
+    return TrainingKey(data, model_params_hash(params, code))
 
 
-def model_params_hash(params: Params) -> str:
-    """The hash of `Params.model_settings`, a kept tokenizer and encoder by content."""
+def model_params_hash(params: Params, code: str) -> str:
+    """The hash of `Params.model_settings`, a kept tokenizer and encoder by content, and
+    the training code's digest `code`: new code trains a new model."""
     pinned = pinned_tokenizer(params)
     encoder = initial_encoder(params) if params.train.init_from else None
     settings = params.model_settings(
         pinned_sha256(pinned) if pinned is not None else None,
         StageManifest.load(encoder).fingerprint if encoder is not None else None,
     )
-    return sha256_json({"version": FINGERPRINT_VERSION, "settings": settings})
+    return sha256_json({"code": code, "settings": settings})
 
 
 def check_unchanged(tracking_uri: str, model_name: str, key: TrainingKey) -> SkipCheck:

@@ -4,5 +4,6 @@ model reference (`models:/name@alias`, a version or a folder) to a verified loca
 folder, and the exactly-once protocol of a scoring job: its locked output folder, its
 shards and their completion markers, the rows it writes, and the staged input shards
 that let many processes score one archive, and the drift report of every score run.
-May import `storage`, `pipeline`, `sources`, `text`, `models` and `evaluation` (plots).
+May import `storage`, `config`, `console`, `sources`, `text`, `models` and
+`evaluation` (plots).
 """

@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from doclstm.pipeline.mlflow_sqlite import log_version_metrics
-from doclstm.pipeline.params import DriftParams
+from doclstm.config.params import DriftParams
 from doclstm.storage.atomic import write_json
 from doclstm.text.histogram import length_histogram
 
@@ -124,18 +123,14 @@ def drift_report(
 
 def log_drift_metrics(tracking: str, model_name: str, version: str, report: dict[str, Any]) -> bool:
     """The report's measures as metrics on the MLflow run of registered version `version`
-    (`drift/length_psi`, ..., one point per score run); False for a model folder, which
-    has no run. A local SQLite store is written directly (doclstm/pipeline/mlflow_sqlite.py:
-    MLflow's import would take longer than a small score run); any other through MLflow."""
+    (`drift/length_psi`, ..., one point per score run, at the step after the last);
+    False for a model folder or a version registered outside a run, which have none."""
     if not version.isdigit() or report["scored"] is None:
         return False
     scored = report["scored"]
     names = [*MEASURES, "unknown_token_share", "over_window_share", "documents"]
     values = {f"drift/{name}": float(scored[name]) for name in names if name in scored}
     values["drift/drifted"] = float(report["drifted"])
-    logged = log_version_metrics(tracking, model_name, version, values, "drift/documents")
-    if logged is not None:
-        return logged
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from doclstm.config.params import ScoreParams
 from doclstm.errors import DoclstmError
 from doclstm.models.device import pick_device, warn_if_bf16_is_emulated
 from doclstm.models.model_folder import MODEL_FILES, LoadedModel, load_model_dir
-from doclstm.pipeline.params import ScoreParams
 from doclstm.scoring.model_ref import resolve_model
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.resolve import ResolvedSource, resolve_source
@@ -42,6 +42,10 @@ class ScoreJob:
     model_version: str
     out_dir: Path
     tracking: str  # the MLflow store the model version is registered in
+    model_cache: Path
+    # The drift metrics logged to MLflow by a detached process (the command line, which
+    # would otherwise spend more on importing MLflow than on 20 documents).
+    metrics_in_background: bool = False
 
     @property
     def staging(self) -> Path:
@@ -55,6 +59,7 @@ def score_job(
     workspace_root: Path,
     model_cache: Path,
     force: bool = False,
+    metrics_in_background: bool = False,
 ) -> Iterator[ScoreJob]:
     """The job, with the output folder of the model version locked for the block;
     `force` empties the folder first (all but the lock this process holds)."""
@@ -74,7 +79,15 @@ def score_job(
                     child.unlink()
         source = resolve_source(params.input, workspace_root)
         yield ScoreJob(
-            params, source, model.model_dir, model.name, model.version, out_dir, tracking
+            params,
+            source,
+            model.model_dir,
+            model.name,
+            model.version,
+            out_dir,
+            tracking,
+            model_cache,
+            metrics_in_background,
         )
 
 

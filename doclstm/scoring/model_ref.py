@@ -7,29 +7,30 @@ against the train manifest that travels with them, both when downloaded and
 each time the cache is used: a damaged cached copy is downloaded again, a
 damaged registered version is refused with one line.
 
-MLflow is imported only for a registry reference whose version is not in the cache
-yet, or whose store is not a local SQLite file: with the default store, the version
-an alias points at is read from the SQLite file directly (read-only, the tables
-MLflow's registry keeps), so `doclstm predict` with a cached champion does not pay
-for importing MLflow. Anything unexpected there falls back to MLflow's client.
+Which version a reference names is MLflow's answer, through its client. With the
+default store, a local SQLite file, the answer is also kept beside the cached copies
+(`<cache>/<name>/answers.json`) with the store file's size and modification time: while
+the file is unchanged, nothing in the registry can have moved, so `doclstm predict`
+with a cached champion takes the kept answer and does not pay the two seconds of
+importing MLflow. Any write to the store (a new version, a moved alias, a metric)
+makes the next lookup ask MLflow again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from doclstm.config.tracking import registered_models_hint
 from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import COPIED_MODEL_FILES, MODEL_FILES, verify_model_dir
-from doclstm.pipeline.mlflow_sqlite import LIVE_VERSION, sqlite_store
-from doclstm.pipeline.tracking import registered_models_hint
-from doclstm.storage.atomic import atomic_dir
+from doclstm.storage.atomic import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
+ANSWERS = "answers.json"  # {reference body: version}, with the store's state they hold for
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
         fingerprint = verify_model_dir(folder).fingerprint
         return ResolvedModel(folder, folder.name, f"local-{fingerprint[:12]}")
     body = reference.removeprefix("models:/")
-    local = _local_cached_version(body, tracking, cache_dir)
+    local = kept_answer(body, tracking, cache_dir)
     if local is not None:
         return local
+    state = store_state(tracking)  # read before asking: a write after it voids the answer
     import mlflow
     import yaml
     from mlflow import MlflowClient
@@ -73,6 +75,7 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
         ) from exc
     target = cache_dir / name / str(version.version)
     if _cached_copy_verifies(target):
+        keep_answer(body, str(version.version), state, cache_dir)
         return ResolvedModel(target, name, str(version.version))
     location = client.get_model_version_download_uri(name, version.version)
     registered = f"models:/{name}/{version.version}"
@@ -93,34 +96,56 @@ def resolve_model(reference: str, tracking: str, cache_dir: Path) -> ResolvedMod
                 (download / folder / f).rename(tmp / f)
         shutil.rmtree(tmp / "pyfunc")
         verify_model_dir(tmp, damaged, shown_as=registered)
+    keep_answer(body, str(version.version), state, cache_dir)
     return ResolvedModel(target, name, str(version.version))
 
 
-def _local_cached_version(body: str, tracking: str, cache_dir: Path) -> ResolvedModel | None:
-    """The cached copy of `models:/<body>` when the store is a local SQLite file that
-    names its version and the copy verifies; else None (ask MLflow)."""
-    database = sqlite_store(tracking)
-    if database is None:
+def store_state(tracking: str) -> str | None:
+    """The size and modification time of a `sqlite:///` store's files (the database and
+    its write-ahead log), which any write to the store changes; None for other stores."""
+    if not tracking.startswith("sqlite:///"):
         return None
-    if "@" in body:
-        name, alias = body.split("@", 1)
-        query = "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
-        args = (name, alias)
-    else:
-        name, _, number = body.partition("/")
-        query = (
-            f"SELECT version FROM model_versions WHERE name = ? AND version = ? AND {LIVE_VERSION}"
-        )
-        args = (name, number)
+    database = Path(tracking.removeprefix("sqlite:///"))
+    stats = []
+    for path in (database, database.with_name(f"{database.name}-wal")):
+        if path.is_file():
+            stat = path.stat()
+            stats.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+    return f"{database.resolve()}|{'|'.join(stats)}" if stats else None
+
+
+def kept_answer(body: str, tracking: str, cache_dir: Path) -> ResolvedModel | None:
+    """The version MLflow last gave for `models:/<body>`, when the store has not changed
+    since and the cached copy verifies; else None (ask MLflow)."""
+    state = store_state(tracking)
+    name = body.split("@", 1)[0].partition("/")[0]
+    answers = _answers(cache_dir / name)
+    if state is None or answers.get("state") != state or body not in answers["versions"]:
+        return None
+    version = answers["versions"][body]
+    target = cache_dir / name / version
+    return ResolvedModel(target, name, version) if _cached_copy_verifies(target) else None
+
+
+def keep_answer(body: str, version: str, state: str | None, cache_dir: Path) -> None:
+    """Keep MLflow's answer for `models:/<body>` with the store state it was read under;
+    answers kept under another state are dropped."""
+    if state is None:
+        return
+    name = body.split("@", 1)[0].partition("/")[0]
+    answers = _answers(cache_dir / name)
+    versions = answers["versions"] if answers.get("state") == state else {}
+    write_json(
+        cache_dir / name / ANSWERS, {"state": state, "versions": {**versions, body: version}}
+    )
+
+
+def _answers(folder: Path) -> dict:
     try:
-        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            found = db.execute(query, args).fetchone()
-    except sqlite3.Error:
-        return None
-    if found is None:
-        return None
-    target = cache_dir / name / str(found[0])
-    return ResolvedModel(target, name, str(found[0])) if _cached_copy_verifies(target) else None
+        answers = json.loads((folder / ANSWERS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"versions": {}}
+    return answers if isinstance(answers.get("versions"), dict) else {"versions": {}}
 
 
 def _cached_copy_verifies(target: Path) -> bool:

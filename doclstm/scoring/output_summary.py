@@ -2,8 +2,8 @@
 
 One model version's output folder (`<score.output>/<model>/<version>/`) is read as
 one dataset, its complete shards only (each with a marker that verifies,
-doclstm/scoring/shard_markers.py, written by this doclstm's FINGERPRINT_VERSION: an
-older shard has other columns, and the next score run writes it again), in one
+doclstm/scoring/shard_markers.py, written by this doclstm's scoring code: a shard
+scored by other code may have other columns, and the next score run writes it again), in one
 streaming pass over the columns needed:
 the documents, scored and unscored (each reason counted), the predicted labels, the
 confidence of the predictions (the top probability: quantiles and the share under
@@ -22,8 +22,7 @@ import polars as pl
 
 from doclstm.scoring.drift import DRIFT_DIR, DRIFT_JSON
 from doclstm.scoring.prediction_columns import CONFIDENCE, PREDICTED
-from doclstm.scoring.shard_markers import MARKERS, completed
-from doclstm.storage.fingerprint import FINGERPRINT_VERSION
+from doclstm.scoring.shard_markers import MARKERS, completed, scoring_code
 from doclstm.storage.tables import PART_GLOB
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -40,8 +39,9 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
     """The summary of one scored folder; `confidence` is the unsure threshold."""
     shards = sorted(folder.glob(PART_GLOB))
     records = {shard: completed(shard) for shard in shards}
-    done = [s for s, r in records.items() if r and r.get("version") == FINGERPRINT_VERSION]
-    older = [s for s, r in records.items() if r and r.get("version") != FINGERPRINT_VERSION]
+    version = scoring_code()
+    done = [s for s, r in records.items() if r and r.get("version") == version]
+    older = [s for s, r in records.items() if r and r.get("version") != version]
     summary: dict[str, Any] = {
         "folder": str(folder),
         "shards": len(done),

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from doclstm.storage.atomic import write_json
+from doclstm.storage.code_digest import code_digest
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.tables import write_table
 
@@ -57,3 +58,9 @@ def remove_shard(shard: Path) -> None:
     """The shard and its marker, whichever is there."""
     shard.unlink(missing_ok=True)
     marker_path(shard).unlink(missing_ok=True)
+
+
+def scoring_code() -> str:
+    """The digest of the scoring code (doclstm.scoring.shards and what it imports) each
+    marker records: a shard scored by other code is scored again."""
+    return code_digest("doclstm.scoring.shards")

@@ -7,7 +7,7 @@ rerun skips every shard whose marker and output verify, so a crash resumes at th
 unfinished shard and no document is scored twice. Each marker names the model version
 and `score.precision`: a folder written by another model (copied or moved) or in the
 other precision stops the run rather than mix the two; a marker of another
-FINGERPRINT_VERSION is scored again. Each marker also keeps the shard's drift counts,
+scoring code is scored again. Each marker also keeps the shard's drift counts,
 which `summarize_score` sums into the folder's drift report (doclstm/scoring/drift.py).
 
 For scale-out, `stage_input_shards` reads the source once, in order, and writes each
@@ -31,8 +31,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from doclstm.console.log_text import counted
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.log_text import counted
 from doclstm.scoring import shard_markers
 from doclstm.scoring.drift import drift_report, log_drift_metrics, merge_counts, write_drift_report
 from doclstm.scoring.job import ScoreJob, predictor
@@ -42,7 +42,6 @@ from doclstm.scoring.rows import STAGED, output_schema, score_rows, staged_docum
 from doclstm.sources.archive_members import ReadLimits
 from doclstm.sources.documents import RawDocument
 from doclstm.sources.resolve import iter_documents
-from doclstm.storage.fingerprint import FINGERPRINT_VERSION
 from doclstm.storage.tables import part_name
 from doclstm.storage.token_data import PROFILE_FILE
 
@@ -90,7 +89,9 @@ def completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
     if record is None:
         return None
     _check_same_scorer(job, record, shard_markers.marker_path(shard))
-    if record.get("version") != FINGERPRINT_VERSION or not shard_markers.verifies(shard, record):
+    if record.get("version") != shard_markers.scoring_code() or not shard_markers.verifies(
+        shard, record
+    ):
         return None  # written by another doclstm (an older marker): scored again
     return ShardDone(
         index,
@@ -122,7 +123,7 @@ def write_output_shard(
             "model_version": job.model_version,
             "labels": scorer.labels,  # the order of prob_<label> and probabilities
             "precision": job.params.precision,
-            "version": FINGERPRINT_VERSION,
+            "version": shard_markers.scoring_code(),
             "counts": counts,
         },
     )
@@ -202,7 +203,19 @@ def _drift(job: ScoreJob, outcomes: list[ShardDone]) -> tuple[dict[str, Any] | N
     counts = merge_counts([o.counts for o in outcomes])
     report = drift_report(counts, _training_profile(job), job.params.drift)
     report_file = write_drift_report(job.out_dir, report, f"{job.model_name} {job.model_version}")
-    log_drift_metrics(job.tracking, job.model_name, job.model_version, report)
+    if not job.metrics_in_background:
+        log_drift_metrics(job.tracking, job.model_name, job.model_version, report)
+    elif job.model_version.isdigit():
+        from doclstm.scoring.drift_logger import log_in_background
+
+        log_in_background(
+            report_file,
+            job.tracking,
+            job.model_name,
+            job.model_version,
+            job.params.model,
+            job.model_cache,
+        )
     for alert in report["alerts"]:
         log.warning("score: DRIFT: %s (%s)", alert, report_file)
     return report, report_file

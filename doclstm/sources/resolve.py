@@ -21,8 +21,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Literal
 
+from doclstm.config.params import SourceParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import SourceParams
 from doclstm.sources.archive_members import (
     Member,
     ReadLimits,

@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from doclstm.config.params import SourceParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import SourceParams
 from doclstm.sources.documents import RawDocument, decode_text, refused
 from doclstm.storage.tables import PART_GLOB
 

@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
-# In every stage fingerprint and training key. Raise it when what they cover changes:
-# every cached output then misses once and its stage reruns. Nothing reads an older one.
-FINGERPRINT_VERSION = 4
 
 
 def sha256_file(path: Path) -> str:

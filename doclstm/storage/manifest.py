@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from doclstm import __version__
 from doclstm.errors import DoclstmError
 from doclstm.storage.atomic import clear_leftovers, write_json
-from doclstm.storage.fingerprint import FINGERPRINT_VERSION, sha256_file, sha256_json
+from doclstm.storage.code_digest import code_digest
+from doclstm.storage.fingerprint import sha256_file, sha256_json
 
 MANIFEST_NAME = "manifest.json"
 
@@ -118,15 +118,11 @@ def fresh_manifest(
     return manifest
 
 
-def stage_fingerprint(stage: str, params: BaseModel | dict[str, Any], **inputs: Any) -> str:
-    """What a stage's output depends on: its name, the code version, its params, its inputs."""
+def stage_fingerprint(
+    stage: str, module: str, params: BaseModel | dict[str, Any], **inputs: Any
+) -> str:
+    """What a stage's output depends on: its name, its code (the digest of `module`, the
+    one that computes it, and of what it imports: doclstm/storage/code_digest.py), its
+    params and its inputs."""
     settings = params if isinstance(params, dict) else params.model_dump(mode="json")
-    return sha256_json(
-        {
-            "stage": stage,
-            "version": FINGERPRINT_VERSION,
-            "code": __version__,
-            "params": settings,
-            **inputs,
-        }
-    )
+    return sha256_json({"stage": stage, "code": code_digest(module), "params": settings, **inputs})

@@ -16,8 +16,8 @@ from typing import Any
 
 from tokenizers import Encoding, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from doclstm.config.params import TokenizeParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import TokenizeParams
 from doclstm.storage.fingerprint import sha256_file
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"

@@ -1,5 +1,5 @@
 """Fitting a model: the training loop (AdamW, schedules, clipping, early stopping,
 resume), what it optimizes (classification or language modelling), the bag's convergent
 fit, resume checkpoints, the device and `torchrun` placement, and one stage's MLflow run.
-May import `storage`, `pipeline`, `text`, `models` and `evaluation`.
+May import `storage`, `config`, `console`, `text`, `models` and `evaluation`.
 """

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from doclstm.config.params import TrainParams
 from doclstm.evaluation.metrics import classification_metrics
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens, segment_starts
 from doclstm.models.loss import ClassificationLoss, balanced_class_weights
-from doclstm.pipeline.params import TrainParams
 from doclstm.storage.token_data import TokenSplit
 from doclstm.text.batching import BucketBatchSampler, pad_batch
 

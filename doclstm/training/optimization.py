@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
+from doclstm.config.params import TrainParams
 from doclstm.errors import DoclstmError
 from doclstm.models.device import warn_if_bf16_is_emulated
-from doclstm.pipeline.params import TrainParams
 from doclstm.training.objectives import Objective
 
 

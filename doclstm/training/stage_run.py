@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from doclstm.pipeline.tracking import (
+from doclstm.config.tracking import (
     TRAIN_FINGERPRINT_TAG,
     TrackingTarget,
     flatten,

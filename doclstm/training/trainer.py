@@ -31,12 +31,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from doclstm.config.params import TrainParams
+from doclstm.console.log_text import figures
+from doclstm.console.progress import EpochProgress, due
 from doclstm.errors import DoclstmError
 from doclstm.models.cuts import batch_lengths
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.log_text import figures
-from doclstm.pipeline.params import TrainParams
-from doclstm.pipeline.progress import EpochProgress, due
 from doclstm.storage.token_data import TokenSplit
 from doclstm.text.batching import BucketBatchSampler, batch_loader, close_loader
 from doclstm.training.bag_fit import BagFit, finish_bag, fit_bag

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.stages import score_arguments
 from doclstm.scoring.job import score_job
 from doclstm.scoring.shards import ShardDone, score_input_shard, stage_input_shards
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import score_arguments
 from tests.conftest import TINY, tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ def test_score_archive_fans_shards_out_to_a_task_runner(
     inline_rows: list[dict],
     runner: str,
 ) -> None:
-    from flows.score import score_archive
+    from doclstm.flows.score import score_archive
 
     overrides = [
         f"base.workspace={tmp_path}",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from doclstm.config.params import load_params
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import load_params
-from flows.settings import flow_params
+from doclstm.flows.settings import flow_params
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from doclstm.pipeline.stages import score_arguments
 from doclstm.scoring.shards import ScoreResult
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import score_arguments
 from doclstm.text.histogram import length_histogram
-from tasks.score import score_documents
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]

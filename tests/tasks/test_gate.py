@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.registry.model_registry import CHAMPION, HISTORY_TAG
-from tasks.gate import GateResult
+from doclstm.tasks.gate import GateResult
+from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]

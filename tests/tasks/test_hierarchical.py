@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.models.config import ModelConfig
 from doclstm.models.model_folder import load_model_dir
-from doclstm.pipeline.stages import score_arguments
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import run_stage, score_arguments
 from tests.conftest import tiny_params
 
 HIERARCHICAL = [

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from doclstm.storage.manifest import StageManifest
-from tasks.ingest import ingest_documents
+from doclstm.tasks.ingest import ingest_documents
 from tests.conftest import DOCS_PER_LABEL, tiny_params
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from doclstm.config.params import ValidateParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import ValidateParams
-from tasks.validate import validate_documents
+from doclstm.tasks.validate import validate_documents
 from tests.archives import add_tar_member, tar_tree
 from tests.tasks.test_ingest_sources import ingest, ingested_rows
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.pipeline.params import ValidateParams
-from tasks.validate import validate_documents
+from doclstm.config.params import ValidateParams
+from doclstm.tasks.validate import validate_documents
 from tests.tasks.test_ingest_sources import ingest
 
 

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from doclstm.config.params import load_params
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import load_params
 from doclstm.storage.manifest import StageManifest
-from tasks.ingest import ingest_documents
+from doclstm.tasks.ingest import ingest_documents
 from tests.archives import tar_tree, zip_tree
 from tests.conftest import DOCS_PER_LABEL
 

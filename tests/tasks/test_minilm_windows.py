@@ -9,15 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from doclstm.cli.stage_runner import run_stage
+from doclstm.config.params import Params
+from doclstm.config.workspace import TokenCaches
 from doclstm.models.cuts import chunk_windows
 from doclstm.models.model_folder import load_model_dir
 from doclstm.models.window_encoder import DIM, MiniLMWindows, window_key
-from doclstm.pipeline.params import Params
-from doclstm.pipeline.workspace import TokenCaches
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
+from doclstm.tasks.table import run_stage
 from doclstm.text.batching import pad_batch
 from tests.conftest import stage_fixture
 

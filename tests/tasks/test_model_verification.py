@@ -14,13 +14,12 @@ from urllib.parse import unquote, urlparse
 import pytest
 from mlflow import MlflowClient
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.stages import score_arguments
 from doclstm.registry.model_registry import Registry
 from doclstm.scoring.model_ref import resolve_model
 from doclstm.storage.fingerprint import sha256_file
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import run_stage, score_arguments
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,15 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from doclstm.cli.stage_runner import run_stage
+from doclstm.config.params import Params
+from doclstm.config.workspace import encoder_folder
 from doclstm.errors import DoclstmError
 from doclstm.models.config import ModelConfig
 from doclstm.models.encoder_file import ENCODER_WEIGHTS, load_encoder
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import Params
-from doclstm.pipeline.stages import encoder_folder
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
+from doclstm.tasks.table import run_stage
 from tests.conftest import stage_fixture, tiny_params, tokens_workspace
 
 PRETRAIN = [

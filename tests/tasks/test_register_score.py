@@ -8,12 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.stages import score_arguments
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import run_stage, score_arguments
 from tests.conftest import registered_fixture, tiny_params
 
 registered = registered_fixture("registered")

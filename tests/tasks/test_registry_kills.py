@@ -13,8 +13,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.registry.model_registry import HISTORY_TAG, PENDING_TAG
+from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
 from tests.crash_points import calls_in_a_whole_run, kill_points, run_killed_at
 

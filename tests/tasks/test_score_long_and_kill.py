@@ -13,12 +13,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import load_model_dir
-from doclstm.pipeline.stages import score_arguments
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import run_stage, score_arguments
 from doclstm.text.tokenizer import encode_ids
-from tasks.score import score_documents
 from tests.conftest import tiny_params
 from tests.local_servers import prefect_env, prefect_server
 

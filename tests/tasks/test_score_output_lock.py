@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.stages import score_arguments
 from doclstm.scoring.job import OUTPUT_LOCK
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import score_arguments
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.stages import score_arguments
-from tasks.score import score_documents
+from doclstm.tasks.score import score_documents
+from doclstm.tasks.table import score_arguments
 from tests.conftest import tiny_params
 
 

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from safetensors.numpy import save_file
 
-from doclstm.cli.stage_runner import run_stage
+from doclstm.config.params import Params
+from doclstm.config.workspace import TokenCaches
 from doclstm.errors import DoclstmError
 from doclstm.models import token_vectors as tv
-from doclstm.pipeline.params import Params
-from doclstm.pipeline.workspace import TokenCaches
 from doclstm.storage.manifest import StageManifest, file_entry
+from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import PAD_ID, UNK_ID, load_tokenizer
 from tests.conftest import stage_fixture, tokens_workspace
 

@@ -5,10 +5,10 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer, models
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.errors import DoclstmError
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
+from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import PAD_ID, UNK_ID, encode_ids, load_tokenizer, truncate
 from tests.conftest import tiny_params
 

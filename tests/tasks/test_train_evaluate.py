@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.models.model_folder import load_model_dir
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.storage.fingerprint import sha256_file
+from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doclstm.cli.stage_runner import run_stage
 from doclstm.storage import manifest as stage_manifest
-from doclstm.storage.fingerprint import FINGERPRINT_VERSION, sha256_file
+from doclstm.storage.fingerprint import sha256_file
+from doclstm.tasks.table import run_stage
 from doclstm.training.checkpoint import STATE, resume_dir, save_training_state
 from tests.conftest import tokens_workspace
 
@@ -112,11 +112,11 @@ def test_checkpoint_for_other_settings_is_not_resumed(
     assert result.resumed_at_step is None and not checkpoint.exists()
 
 
-def test_outputs_of_an_older_fingerprint_version_are_trained_again(
+def test_outputs_of_other_code_are_trained_again(
     built_workspace: Path, small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No compatibility branch reads what an older doclstm wrote: raising the fingerprint
-    version makes the same model folder and resume checkpoint miss, and the stage reruns."""
+    """No compatibility branch reads what other code wrote: another code digest makes the
+    same model folder and resume checkpoint miss, and the stage reruns."""
     params = tokens_workspace(tmp_path, built_workspace, small_corpus, "train.epochs=1")
     first = run_stage("train", params)
     manifest = first.model_dir / "manifest.json"
@@ -124,7 +124,7 @@ def test_outputs_of_an_older_fingerprint_version_are_trained_again(
     assert run_stage("train", params).cached
     checkpoint = resume_dir(first.model_dir)
     save_training_state(checkpoint, {"fingerprint": before})  # as a killed older run left
-    monkeypatch.setattr(stage_manifest, "FINGERPRINT_VERSION", FINGERPRINT_VERSION + 1)
+    monkeypatch.setattr(stage_manifest, "code_digest", lambda module: "0" * 64)
     again = run_stage("train", params)
     assert not again.cached and again.resumed_at_step is None and not checkpoint.exists()
     assert json.loads(manifest.read_text())["fingerprint"] != before

@@ -66,8 +66,8 @@ def test_the_cli_gives_prefects_temporary_server_time_to_start_unless_told() -> 
     assert _prefect_startup_timeout(told) == "7"
 
 
-def test_the_stage_help_names_every_stage() -> None:
-    from doclstm.pipeline.stages import STAGES
+def test_the_stage_help_names_every_training_stage() -> None:
+    from doclstm.tasks.table import TRAINING_STAGES
 
     proc = subprocess.run(
         [sys.executable, "-m", "doclstm.cli", "stage", "--help"],
@@ -77,8 +77,9 @@ def test_the_stage_help_names_every_stage() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     assert proc.returncode == 0
-    assert "pretrain" in STAGES
-    assert ", ".join(STAGES) in proc.stdout
+    names = [stage.name for stage in TRAINING_STAGES]
+    assert "pretrain" in names and "score" not in names
+    assert ", ".join(names) in proc.stdout
 
 
 def test_score_runs_outside_a_project_folder_on_the_shipped_defaults(
@@ -144,7 +145,7 @@ def test_a_stage_logs_each_event_once_even_with_prefects_handlers_installed() ->
     code = (
         "import logging, prefect.logging.configuration as c; c.setup_logging();"
         "from doclstm.cli.commands import _log_to_console; _log_to_console();"
-        "logging.getLogger('tasks.validate').info('validate: one event')"
+        "logging.getLogger('doclstm.tasks.validate').info('validate: one event')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

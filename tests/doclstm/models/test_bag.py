@@ -10,11 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from doclstm.config.params import TokenizeParams
 from doclstm.models.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.models.config import ModelConfig
 from doclstm.models.loss import ClassificationLoss
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import TokenizeParams
 from doclstm.storage.token_data import TokenSplit, offsets_of
 from doclstm.text.batching import pad_batch
 from doclstm.text.tokenizer import encode_ids, train_tokenizer

@@ -2,7 +2,7 @@ from math import comb
 
 import pytest
 
-from doclstm.pipeline.params import GateParams
+from doclstm.config.params import GateParams
 from doclstm.registry.gate_rules import challenger_wins, compare, mcnemar_greater, meets_thresholds
 
 

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from doclstm.pipeline.params import load_params
-from doclstm.pipeline.stages import score_arguments
+from doclstm.config.params import load_params
 from doclstm.registry.model_registry import Registry
 from doclstm.registry.training_key import KEY_TAG, TrainingKey, check_unchanged, training_key
 from doclstm.storage.data_hash import dvc_md5
 from doclstm.storage.manifest import StageManifest
+from doclstm.tasks.table import score_arguments, training_code
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = "nightly-test"
@@ -69,14 +69,16 @@ def test_training_key_changes_with_data_and_model_params_only(
     shutil.copytree(small_corpus, corpus)
     state = tmp_path / "state"
 
-    def key(*overrides: str) -> TrainingKey:
+    def key(*overrides: str, code: str = training_code()) -> TrainingKey:
         params = load_params(
             ROOT / "params.yaml",
             [f"ingest.source={corpus}", f"base.workspace={tmp_path / 'ws'}", *overrides],
         )
-        return training_key(params, state)
+        return training_key(params, state, code)
 
     base = key()
+    # New training code trains a new model from the same data and params.
+    assert key(code="0" * 64).digest != base.digest
     assert set(base.data) and all(len(v) > 30 for v in base.data.values())
     # Where and how to score, when to run and how long to wait: the same model.
     assert key("score.batch_tokens=1024", "score.output=elsewhere").digest == base.digest

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doclstm.pipeline.params import DriftParams
+from doclstm.config.params import DriftParams
 from doclstm.scoring.drift import drift_report, merge_counts, psi, shard_counts
 
 LABELS = ["a", "b", "c"]

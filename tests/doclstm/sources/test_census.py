@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doclstm.pipeline.params import load_params
+from doclstm.config.params import load_params
 from doclstm.sources.census import DUPLICATE_ID, take_census
 from doclstm.storage.tables import DOCUMENTS, write_table
-from tasks.ingest import ingest_documents
+from doclstm.tasks.ingest import ingest_documents
 from tests.doclstm.sources.rows import document_row as _row
 
 BBC_CLASSES = {"business": 510, "entertainment": 386, "politics": 417, "sports": 511, "tech": 401}

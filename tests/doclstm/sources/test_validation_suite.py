@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from doclstm.config.params import ValidateParams
 from doclstm.errors import DoclstmError
-from doclstm.pipeline.params import ValidateParams
 from doclstm.sources.expectations import LEAKS_A_TRAIN_TEXT, REPEATS_A_TEXT, REPEATS_AN_ID
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.tables import DOCUMENTS, write_table
-from tasks.validate import validate_documents
+from doclstm.tasks.validate import validate_documents
 from tests.doclstm.sources.rows import document_row as _doc
 
 GOOD = "Shares in the firm rose sharply after strong results."
@@ -175,8 +175,8 @@ def _label_folders(root: Path, counts: dict[str, int]) -> Path:
 def test_a_source_tree_with_a_bad_label_set_stops_at_validate(
     tmp_path: Path, counts: dict[str, int], message: str
 ) -> None:
-    from doclstm.cli.stage_runner import run_stage
-    from doclstm.pipeline.params import load_params
+    from doclstm.config.params import load_params
+    from doclstm.tasks.table import run_stage
 
     corpus = _label_folders(tmp_path / "corpus", counts)
     params = load_params(None, [f"base.workspace={tmp_path / 'ws'}", f"ingest.source={corpus}"])

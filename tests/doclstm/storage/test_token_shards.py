@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doclstm.pipeline.params import TokenizeParams
+from doclstm.config.params import TokenizeParams
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
-from tasks.tokenize import _ShardWriter
+from doclstm.tasks.tokenize import _ShardWriter
 
 documents = st.lists(
     st.lists(st.integers(min_value=0, max_value=2**31 - 1), min_size=0, max_size=40),

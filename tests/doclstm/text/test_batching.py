@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doclstm.pipeline.params import load_params
+from doclstm.config.params import load_params
 from doclstm.text.batching import BucketBatchSampler
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from doclstm.pipeline.params import TokenizeParams
+from doclstm.config.params import TokenizeParams
 from doclstm.text.tokenizer import (
     PAD_ID,
     UNK_ID,

@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from doclstm.config.params import TrainParams
 from doclstm.models.config import ModelConfig
 from doclstm.models.language_model import EncoderLanguageModel
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import TrainParams
 from doclstm.storage.token_data import load_split
 from doclstm.training.distributed import Distributed
 from doclstm.training.objectives import LanguageModelObjective

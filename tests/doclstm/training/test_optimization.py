@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from doclstm.config.params import load_params
 from doclstm.errors import DoclstmError
 from doclstm.models import device
 from doclstm.models.config import ModelConfig
 from doclstm.models.device import native_bf16, warn_if_bf16_is_emulated
 from doclstm.models.model import SequenceClassifier
-from doclstm.pipeline.params import load_params
 from doclstm.training.objectives import ClassifierObjective
 from doclstm.training.optimization import Optimization, layer_groups
 

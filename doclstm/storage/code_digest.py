@@ -1,0 +1,120 @@
+"""What code a stage's output depends on: a module and every doclstm module it imports.
+
+`module_sources("doclstm.tasks.train")` follows the import statements of the module's
+source (those inside functions too, since the stages import heavy libraries lazily),
+transitively, through every module of the `doclstm` package, with the packages whose
+`__init__` runs on the way; the modules of other distributions are left to their
+versions. `code_digest` hashes those modules' syntax trees without docstrings, so a
+change to what the code does changes the digest, and a reworded docstring, a comment or
+a reformatted line does not. It reads source files and imports nothing, so a stage pays
+a few milliseconds a module, once a process.
+
+A stage fingerprint holds the digest of its stage module: editing `bag_fit.py` reruns
+train and what follows it, while editing the command line's help, the README or a
+benchmark reruns nothing. dvc.yaml lists the same files as each stage's deps (a test
+compares them), so `dvc repro` agrees.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import cache
+from pathlib import Path
+
+PACKAGE = "doclstm"
+ROOT = Path(__file__).resolve().parents[1]  # the folder of the doclstm package
+
+
+def module_sources(module: str) -> dict[str, Path]:
+    """Module name -> source file, for `module` and every doclstm module it imports."""
+    return dict(_closure(module))
+
+
+def code_digest(*modules: str) -> str:
+    """The sha256 of the docstring-free syntax of `modules` and what they import."""
+    found: dict[str, Path] = {}
+    for module in modules:
+        found.update(_closure(module))
+    digest = hashlib.sha256()
+    for name in sorted(found):
+        digest.update(f"{name}\0{_normalized(found[name])}\0".encode())
+    return digest.hexdigest()
+
+
+def relative_sources(*modules: str) -> list[str]:
+    """The source files of `modules`' closure, relative to the folder above the package
+    (what dvc.yaml lists as a stage's code deps), sorted."""
+    found: dict[str, Path] = {}
+    for module in modules:
+        found.update(_closure(module))
+    return sorted(path.relative_to(ROOT.parent).as_posix() for path in found.values())
+
+
+@cache
+def _closure(module: str) -> tuple[tuple[str, Path], ...]:
+    found: dict[str, Path] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        path = _source(name)
+        if path is None:
+            raise ValueError(f"{name}: no such module in {ROOT}")
+        found[name] = path
+        pending.extend(_parents(name))
+        pending.extend(_imported(name, path))
+    return tuple(sorted(found.items()))
+
+
+def _source(module: str) -> Path | None:
+    """The file of a doclstm module, or None when `module` names no module of it."""
+    head, *rest = module.split(".")
+    if head != PACKAGE:
+        return None
+    base = ROOT.joinpath(*rest)
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _parents(module: str) -> list[str]:
+    """The packages imported before `module`: doclstm, doclstm.models, ..."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _imported(module: str, path: Path) -> list[str]:
+    """The doclstm modules the source of `module` imports, anywhere in it."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.append(base)
+            # `from doclstm.models import bag` imports the module doclstm.models.bag
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    return [name for name in names if _source(name) is not None]
+
+
+def _normalized(path: Path) -> str:
+    """The module's syntax tree without docstrings or positions, as text."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)

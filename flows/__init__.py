@@ -1,1 +1,0 @@
-"""Prefect flows: they compose the stage tasks and nothing else."""

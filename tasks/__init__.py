@@ -1,1 +1,0 @@
-"""The pipeline stages: each module holds a plain stage function and its Prefect task."""
