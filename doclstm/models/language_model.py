@@ -35,6 +35,7 @@ from torch import nn
 
 from doclstm.models.config import ModelConfig
 from doclstm.models.model import _reverse_within_length, recurrent_encoder
+from doclstm.models.rnn_kernel import run_direction
 
 State = list[tuple[torch.Tensor, ...]]  # per layer: (h, c) for an LSTM, (h,) for a GRU
 ENCODER_PREFIXES = ("embedding.", "rnn.")
@@ -129,7 +130,7 @@ class EncoderLanguageModel(nn.Module):
                 getattr(self.rnn, f"bias_hh_l{layer}{suffix}"),
             ]
             initial = None if state is None else state[layer]
-            x, layer_state = _run_layer(self.config.cell, x, weights, initial, self.training)
+            x, layer_state = run_direction(self.config.cell, x, weights, initial, self.training)
             after.append(tuple(s.detach() for s in layer_state))
         x = self.dropout(x)
         chosen = self.project(x[valid])
@@ -182,23 +183,3 @@ def segment_starts(lengths: torch.Tensor, bptt: int) -> list[int]:
 def predicted_tokens(lengths: torch.Tensor, directions: int) -> int:
     """Tokens a batch predicts: all but the first of each document, in each direction."""
     return directions * int((lengths - 1).clamp(min=0).sum())
-
-
-def _run_layer(
-    cell: str,
-    x: torch.Tensor,
-    weights: list[torch.Tensor],
-    state: tuple[torch.Tensor, ...] | None,
-    train: bool,
-) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """One layer of one direction, as nn.LSTM / nn.GRU run it. `train` must be the module's
-    mode: cuDNN keeps what its backward pass needs only in training mode."""
-    hidden = weights[1].size(1)
-    if state is None:
-        zeros = x.new_zeros(1, x.size(0), hidden)
-        state = (zeros, zeros) if cell == "lstm" else (zeros,)
-    if cell == "lstm":
-        out, h, c = torch._VF.lstm(x, state, weights, True, 1, 0.0, train, False, True)
-        return out, (h, c)
-    out, h = torch._VF.gru(x, state[0], weights, True, 1, 0.0, train, False, True)
-    return out, (h,)

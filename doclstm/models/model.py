@@ -57,6 +57,7 @@ from doclstm.errors import DoclstmError
 from doclstm.models.bag import TokenBag
 from doclstm.models.config import ModelConfig
 from doclstm.models.cuts import chunk_windows, head_tail_cut
+from doclstm.models.rnn_kernel import run_direction
 from doclstm.models.window_encoder import DIM as MINILM_DIM
 from doclstm.models.window_encoder import MiniLMWindows
 
@@ -251,13 +252,7 @@ class SequenceClassifier(nn.Module):
             getattr(self.rnn, f"{name}_l{layer}{suffix}")
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         ]
-        zeros = x.new_zeros(1, x.size(0), self.config.hidden_size)
-        if self.config.cell == "lstm":
-            out, _, _ = torch._VF.lstm(
-                x, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True
-            )
-        else:
-            out, _ = torch._VF.gru(x, zeros, weights, True, 1, 0.0, self.training, False, True)
+        out, _ = run_direction(self.config.cell, x, weights, train=self.training)
         return out
 
 

@@ -7,7 +7,9 @@ transitively, through every module of the `doclstm` package, with the packages w
 versions. `code_digest` hashes those modules' syntax trees without docstrings, so a
 change to what the code does changes the digest, and a reworded docstring, a comment or
 a reformatted line does not. It reads source files and imports nothing, so a stage pays
-a few milliseconds a module, once a process.
+a few milliseconds a module, once a process (the answers are cached, and computed under
+a lock: CPython 3.11's parser fails when two threads parse at once, and the score
+flow's shard tasks ask from threads).
 
 A stage fingerprint holds the digest of its stage module: editing `bag_fit.py` reruns
 train and what follows it, while editing the command line's help, the README or a
@@ -19,20 +21,49 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import threading
 from functools import cache
 from pathlib import Path
 
 PACKAGE = "doclstm"
 ROOT = Path(__file__).resolve().parents[1]  # the folder of the doclstm package
+_PARSING = threading.Lock()
 
 
 def module_sources(module: str) -> dict[str, Path]:
     """Module name -> source file, for `module` and every doclstm module it imports."""
-    return dict(_closure(module))
+    return _sources((module,))
 
 
 def code_digest(*modules: str) -> str:
     """The sha256 of the docstring-free syntax of `modules` and what they import."""
+    with _PARSING:
+        return _digest(modules)
+
+
+def relative_sources(*modules: str) -> list[str]:
+    """The source files of `modules`' closure, relative to the folder above the package
+    (what dvc.yaml lists as a stage's code deps), sorted."""
+    found = _sources(modules)
+    return sorted(path.relative_to(ROOT.parent).as_posix() for path in found.values())
+
+
+def clear_cache() -> None:
+    """Forget every answer (for a process that edits the package's files)."""
+    _closure.cache_clear()
+    _digest.cache_clear()
+
+
+def _sources(modules: tuple[str, ...]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    with _PARSING:
+        for module in modules:
+            found.update(_closure(module))
+    return found
+
+
+@cache
+def _digest(modules: tuple[str, ...]) -> str:
     found: dict[str, Path] = {}
     for module in modules:
         found.update(_closure(module))
@@ -40,15 +71,6 @@ def code_digest(*modules: str) -> str:
     for name in sorted(found):
         digest.update(f"{name}\0{_normalized(found[name])}\0".encode())
     return digest.hexdigest()
-
-
-def relative_sources(*modules: str) -> list[str]:
-    """The source files of `modules`' closure, relative to the folder above the package
-    (what dvc.yaml lists as a stage's code deps), sorted."""
-    found: dict[str, Path] = {}
-    for module in modules:
-        found.update(_closure(module))
-    return sorted(path.relative_to(ROOT.parent).as_posix() for path in found.values())
 
 
 @cache

@@ -13,7 +13,7 @@ from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest
 from doclstm.tasks.score import score_documents
 from doclstm.tasks.table import run_stage, score_arguments
-from tests.conftest import registered_fixture, tiny_params
+from tests.conftest import TINY, registered_fixture, tiny_params
 
 registered = registered_fixture("registered")
 
@@ -231,21 +231,24 @@ def test_each_model_version_scores_into_its_own_folder(
     assert forced.shards_skipped == 0 and forced.model_version.startswith("local-")
 
 
-def test_a_cached_version_resolves_from_the_sqlite_store_without_importing_mlflow(
+def test_mlflow_s_answer_is_kept_while_the_store_is_unchanged_and_used_without_mlflow(
     registered: Path, small_corpus: Path
 ) -> None:
-    from doclstm.scoring.model_ref import _local_cached_version, resolve_model
+    from doclstm.scoring.model_ref import kept_answer, resolve_model
 
     arguments = score_arguments(tiny_params(registered, small_corpus))
     tracking, cache = arguments.tracking, arguments.model_cache
-    by_client = resolve_model("models:/doclstm-bbcnews@champion", tracking, cache)  # cached now
-    champion = MlflowClient(tracking).get_model_version_by_alias("doclstm-bbcnews", "champion")
+    client = MlflowClient(tracking)
+    client.set_registered_model_tag("doclstm-bbcnews", "touched", "yes")  # a write before
+    by_client = resolve_model("models:/doclstm-bbcnews@champion", tracking, cache)  # kept now
+    champion = client.get_model_version_by_alias("doclstm-bbcnews", "champion")
     assert by_client.version == str(champion.version)
+    by_number = resolve_model(f"models:/doclstm-bbcnews/{champion.version}", tracking, cache)
     for body in ("doclstm-bbcnews@champion", f"doclstm-bbcnews/{champion.version}"):
-        assert _local_cached_version(body, tracking, cache) == by_client
+        assert kept_answer(body, tracking, cache) == by_client == by_number
     for unknown in ("doclstm-bbcnews@nobody", "doclstm-bbcnews/99", "other@champion"):
-        assert _local_cached_version(unknown, tracking, cache) is None
-    assert _local_cached_version("doclstm-bbcnews@champion", "http://127.0.0.1:1", cache) is None
+        assert kept_answer(unknown, tracking, cache) is None
+    assert kept_answer("doclstm-bbcnews@champion", "http://127.0.0.1:1", cache) is None
     code = f"""
 import sys
 from pathlib import Path
@@ -256,3 +259,46 @@ print(found.version, "mlflow" in sys.modules)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == [by_client.version, "False"]
+    # Any write to the store (here a tag; a moved alias alike) voids the kept answers.
+    client.set_registered_model_tag("doclstm-bbcnews", "touched", "again")
+    assert kept_answer("doclstm-bbcnews@champion", tracking, cache) is None
+    assert resolve_model("models:/doclstm-bbcnews@champion", tracking, cache) == by_client
+    assert kept_answer("doclstm-bbcnews@champion", tracking, cache) == by_client
+
+
+def test_the_command_line_logs_drift_metrics_from_a_detached_process(
+    registered: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    """`doclstm score` returns without importing MLflow; a child logs the drift point on
+    the version's run, says how it went, and keeps MLflow's answer for the next lookup."""
+    from doclstm.scoring.drift_logger import wait_for_outcome
+    from doclstm.scoring.model_ref import kept_answer
+
+    arguments = score_arguments(tiny_params(registered, small_corpus))
+    client = MlflowClient(arguments.tracking)
+    run_id = client.get_model_version("doclstm-bbcnews", "1").run_id
+    points = len(client.get_metric_history(run_id, "drift/length_psi"))
+    sets = [arg for item in (f"base.workspace={registered}", *TINY) for arg in ("--set", item)]
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "doclstm.cli",
+        "score",
+        "--model",
+        "models:/doclstm-bbcnews/1",
+        "--input",
+        str(small_corpus),
+        "--output",
+        str(out),
+    ]
+    done = subprocess.run([*command, *sets], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = out / "doclstm-bbcnews/1/_drift/drift.json"
+    assert wait_for_outcome(report, timeout=120) == {"logged": True, "error": None}
+    psi = client.get_metric_history(run_id, "drift/length_psi")
+    assert len(psi) == points + 1
+    scored = json.loads(report.read_text())["scored"]
+    assert max(psi, key=lambda m: m.step).value == scored["length_psi"]
+    kept = kept_answer("doclstm-bbcnews/1", arguments.tracking, arguments.model_cache)
+    assert kept is not None and kept.version == "1"
