@@ -10,6 +10,7 @@ cost minutes and gigabytes and prove nothing about doclstm's own packaging.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,10 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_wheel_installs_only_doclstm_and_runs_the_pipeline_in_an_empty_folder(
     tmp_path: Path,
 ) -> None:
-    dist = tmp_path / "dist"
+    # Built from a copy of what the wheel is made of: setuptools writes build/ beside it.
+    source, dist = tmp_path / "source", tmp_path / "dist"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "doclstm", source / "doclstm", ignore=shutil.ignore_patterns("__pycache__")
+    )
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(ROOT)],
+         "-w", str(dist), str(source)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]

@@ -30,7 +30,6 @@ from doclstm.cli.common import (
     HELP,
     JsonOption,
     ParamsFileOption,
-    ParamsOption,
     SetOption,
     console,
     log_console,
@@ -90,11 +89,13 @@ def _options(
 
 @app.command()
 def run(
-    params_file: Path = ParamsOption, overrides: list[str] = SetOption, as_json: bool = JsonOption
+    params_file: Path | None = ParamsFileOption,
+    overrides: list[str] = SetOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Run the training pipeline flow, then score `score.input` with the champion the gate
     leaves (the new model when it was promoted)."""
-    params = load_params(params_file, overrides)
+    params = load_params(params_file_or_shipped(params_file), overrides)
     _prefect_logging()
     from doclstm.flows.training import pipeline_then_score
 
@@ -109,10 +110,14 @@ def run(
 
 @app.command()
 def nightly(
-    params_file: Path = ParamsOption, overrides: list[str] = SetOption, as_json: bool = JsonOption
+    params_file: Path | None = ParamsFileOption,
+    overrides: list[str] = SetOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """The nightly_retrain flow once: skip when nothing changed since the champion."""
-    params = load_params(params_file, overrides)  # a bad params file fails here, in one line
+    params = load_params(
+        params_file_or_shipped(params_file), overrides
+    )  # a bad params file fails here, in one line
     _prefect_logging()
     from doclstm.flows.nightly import nightly_retrain
 
@@ -127,14 +132,14 @@ def nightly(
 def promote(
     version: str = typer.Argument(..., help="the model version to make champion"),
     reason: str = typer.Option(..., help="why; recorded on the version and in Prefect"),
-    params_file: Path = ParamsOption,
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
 ) -> None:
     """Make VERSION of `register.model_name` the champion, bypassing the gate; its files are
     still verified first."""
     from doclstm.registry.model_registry import manual_actor
 
-    params = load_params(params_file, overrides)
+    params = load_params(params_file_or_shipped(params_file), overrides)
     registry = registry_of(params)
     registry.version_tags(version)  # an unknown version fails here, by name
     _verify_registered(params, registry, version)
@@ -144,13 +149,13 @@ def promote(
 @app.command()
 def rollback(
     reason: str = typer.Option(..., help="why; recorded on both versions and in Prefect"),
-    params_file: Path = ParamsOption,
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
 ) -> None:
     """Put the previous champion back (the one the current champion replaced)."""
     from doclstm.registry.model_registry import manual_actor
 
-    params = load_params(params_file, overrides)
+    params = load_params(params_file_or_shipped(params_file), overrides)
     registry = registry_of(params)
     registry.finish_pending_change()  # the champion history must be whole to read it
     _verify_registered(params, registry, registry.previous_champion())
@@ -160,7 +165,7 @@ def rollback(
 @app.command()
 def stage(
     name: str = typer.Argument(..., help=", ".join(stage.name for stage in TRAINING_STAGES)),
-    params_file: Path = ParamsOption,
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
     repair: bool = typer.Option(
         False, help="tokenize: write missing or corrupt shards again, nothing else"
@@ -170,7 +175,7 @@ def stage(
     """Run one stage as a plain function (no Prefect): what dvc.yaml calls."""
     from doclstm.tasks.table import run_stage
 
-    params = load_params(params_file, overrides)
+    params = load_params(params_file_or_shipped(params_file), overrides)
     _log_to_console()
     result = run_stage(name, params, repair=repair)
     print_result(result, as_json, console)

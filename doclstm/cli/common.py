@@ -30,7 +30,6 @@ def _console(stderr: bool) -> Console:
 console = _console(stderr=False)  # results, on standard output
 log_console = _console(stderr=True)  # log lines and progress bars
 JsonOption = typer.Option(False, "--json", help="print the result as JSON on standard output")
-ParamsOption = typer.Option(Path("params.yaml"), "--params", "-p", help="params file")
 ParamsFileOption = typer.Option(
     None,
     "--params",

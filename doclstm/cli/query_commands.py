@@ -12,7 +12,6 @@ import typer
 from doclstm.cli.common import (
     HELP,
     ParamsFileOption,
-    ParamsOption,
     SetOption,
     console,
     params_file_or_shipped,
@@ -57,7 +56,7 @@ def predict(
 
 
 def models(
-    params_file: Path = ParamsOption,
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
     as_json: bool = typer.Option(False, "--json", help="print the versions as JSON"),
 ) -> None:
@@ -65,7 +64,7 @@ def models(
 
     from doclstm.cli.models_report import print_models
 
-    registry = registry_of(load_params(params_file, overrides))
+    registry = registry_of(load_params(params_file_or_shipped(params_file), overrides))
     registry.finish_pending_change()  # a change a crash interrupted shows as finished
     versions, champion, history = registry.versions(), registry.champion(), registry.history()
     if as_json:
@@ -77,7 +76,7 @@ def models(
 
 @inspect_app.command("tokens")
 def inspect_tokens(
-    params_file: Path = ParamsOption,
+    params_file: Path | None = ParamsFileOption,
     overrides: list[str] = SetOption,
     verify: bool = typer.Option(False, help="also check every shard's checksum"),
 ) -> None:
@@ -85,7 +84,7 @@ def inspect_tokens(
     from doclstm.cli.token_report import print_token_report
     from doclstm.config.workspace import workspace
 
-    params = load_params(params_file, overrides)
+    params = load_params(params_file_or_shipped(params_file), overrides)
     if not print_token_report(workspace(params).tokens, console, verify):
         raise DoclstmError(
             "some token shards are missing or corrupt; run `doclstm stage tokenize --repair`"

@@ -1,11 +1,11 @@
 """A pretrained encoder folder, and starting a classifier from it with every weight accounted for.
 
-`encoder.safetensors` holds the classifier-named `embedding.*` and `rnn.*`
-tensors; `encoder.json` the encoder's shape and the sha256 of the
-tokenizer whose ids it learned. `load_encoder` refuses a folder whose shape
-or tokenizer differs from the classifier's, and fails unless every
-encoder tensor of the classifier is loaded and every tensor in the file is
-used: nothing is skipped silently.
+`encoder.safetensors` holds the `embedding.*` and `rnn.*` tensors of the
+classifier's recurrent encoder (doclstm/models/recurrent_encoder.py); `encoder.json`
+the encoder's shape and the sha256 of the tokenizer whose ids it learned.
+`load_encoder` refuses a folder whose shape or tokenizer differs from the
+classifier's, and fails unless every encoder tensor of the classifier is loaded
+and every tensor in the file is used: nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from doclstm.errors import DoclstmError
 from doclstm.models.config import ModelConfig
-from doclstm.models.language_model import ENCODER_PREFIXES
+from doclstm.models.model import SequenceClassifier
 from doclstm.storage.atomic import write_json
 
 ENCODER_WEIGHTS = "encoder.safetensors"
@@ -40,9 +40,15 @@ def save_encoder(
 
 
 def load_encoder(
-    model: torch.nn.Module, config: ModelConfig, encoder_dir: Path, tokenizer_sha256: str
+    model: SequenceClassifier, config: ModelConfig, encoder_dir: Path, tokenizer_sha256: str
 ) -> list[str]:
-    """Copy the encoder in `encoder_dir` into `model`; returns the names loaded."""
+    """Copy the encoder in `encoder_dir` into `model`'s recurrent encoder; returns the
+    names loaded."""
+    if model.encoder is None:
+        raise DoclstmError(
+            f"{encoder_dir}: a model of MiniLM windows has no recurrent encoder to start "
+            "from it; leave train.init_from empty or set train.model.chunk_encoder: lstm"
+        )
     meta: dict[str, Any] = json.loads((encoder_dir / ENCODER_CONFIG).read_text(encoding="utf-8"))
     mine = {k: getattr(config, k) for k in SHAPE_FIELDS}
     if meta["shape"] != mine:
@@ -58,7 +64,7 @@ def load_encoder(
             f"{encoder_dir}: pretrained on another tokenizer's ids; pretrain again on these tokens"
         )
     state = load_file(str(encoder_dir / ENCODER_WEIGHTS))
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
+    own = model.encoder.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -67,5 +73,5 @@ def load_encoder(
             f"{encoder_dir}: does not fit the model: missing {missing}, unexpected "
             f"{unexpected}, other shapes {wrong}"
         )
-    model.load_state_dict(state, strict=False)
+    model.encoder.load_state_dict(state, strict=True)
     return sorted(state)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from doclstm.models.config import ModelConfig
-from doclstm.models.model import _reverse_within_length, recurrent_encoder
+from doclstm.models.recurrent_encoder import recurrent_layers, reverse_within_length
 from doclstm.models.rnn_kernel import run_direction
 
 State = list[tuple[torch.Tensor, ...]]  # per layer: (h, c) for an LSTM, (h,) for a GRU
@@ -52,7 +52,7 @@ class EncoderLanguageModel(nn.Module):
         # The classifier's own modules, so names and shapes are the classifier's. The LM has
         # a dropout of its own (on the embeddings, between layers, before the output), not
         # the classifier's: it reads far more text per weight than the classifier does.
-        self.embedding, self.rnn = recurrent_encoder(config, between_layers=0.0)
+        self.embedding, self.rnn = recurrent_layers(config, between_layers=0.0)
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(config.hidden_size, config.embedding_dim)
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
@@ -71,7 +71,7 @@ class EncoderLanguageModel(nn.Module):
         backward one reads every document reversed within its length)."""
         if not self.config.bidirectional:
             return ids[None]
-        reverse = _reverse_within_length(lengths.to(ids.device), ids.size(1))
+        reverse = reverse_within_length(lengths.to(ids.device), ids.size(1))
         return torch.stack((ids, ids.gather(1, reverse)))
 
     def forward(

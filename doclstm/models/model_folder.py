@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 
 from doclstm.errors import DoclstmError
 from doclstm.models.config import ModelConfig
-from doclstm.models.model import SequenceClassifier
+from doclstm.models.model import SequenceClassifier, legacy_state
 from doclstm.models.window_encoder import MiniLMWindows
 from doclstm.storage.atomic import write_json
 from doclstm.storage.fingerprint import sha256_file
@@ -120,7 +120,7 @@ def load_model_dir(
         )
     model = SequenceClassifier(config)
     try:
-        model.load_state_dict(load_file(str(model_dir / WEIGHTS)), strict=True)
+        model.load_state_dict(legacy_state(load_file(str(model_dir / WEIGHTS))), strict=True)
     except (RuntimeError, SafetensorError) as exc:  # a manifest rewritten to match bad bytes
         raise DoclstmError(
             f"{model_dir / WEIGHTS}: unreadable, or does not fit config.json ({exc}); {remedy}"

@@ -97,7 +97,8 @@ def _windowed(
         )
         running_sum[alive_d] += (steps * valid).sum(1)
         if config.pooling == "attention":
-            scores = model.attention(steps).masked_fill(~valid, float("-inf"))
+            assert model.pooling is not None  # a flat model has its encoder's pooling
+            scores = model.pooling.attention(steps).masked_fill(~valid, float("-inf"))
             new_max = torch.maximum(score_max[alive_d], scores.amax(1))
             rescale = torch.exp(score_max[alive_d] - new_max)
             exp_scores = torch.exp(scores - new_max[:, None, :])

@@ -30,6 +30,8 @@ from doclstm.errors import DoclstmError
 from doclstm.models.device import warn_if_bf16_is_emulated
 from doclstm.training.objectives import Objective
 
+ENCODER = "encoder"  # the classifier's recurrent encoder (doclstm/models/model.py)
+
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `train.precision`; None runs in float32.
@@ -121,21 +123,23 @@ class Optimization:
 
 
 def layer_groups(model: torch.nn.Module) -> list[list[torch.nn.Parameter]]:
-    """The model's parameters by depth, top first: head, RNN layers last to first, embedding.
-    A model without an encoder (none named `embedding.`/`rnn.`) is one group."""
+    """The model's parameters by depth, top first: the head and everything above the
+    recurrent encoder, its RNN layers last to first, its embedding. A model without a
+    recurrent encoder (MiniLM windows) is one group."""
     named = list(model.named_parameters())
-    layers = sorted({_rnn_layer(n) for n, _ in named if n.startswith("rnn.")}, reverse=True)
+    rnn, embedding = f"{ENCODER}.rnn.", f"{ENCODER}.embedding."
+    layers = sorted({_rnn_layer(n) for n, _ in named if n.startswith(rnn)}, reverse=True)
     groups: list[list[torch.nn.Parameter]] = [
-        [p for n, p in named if not n.startswith(("rnn.", "embedding."))]
+        [p for n, p in named if not n.startswith((rnn, embedding))]
     ]
     for layer in layers:
-        groups.append([p for n, p in named if n.startswith("rnn.") and _rnn_layer(n) == layer])
-    groups.append([p for n, p in named if n.startswith("embedding.")])
+        groups.append([p for n, p in named if n.startswith(rnn) and _rnn_layer(n) == layer])
+    groups.append([p for n, p in named if n.startswith(embedding)])
     return [g for g in groups if g]
 
 
 def _rnn_layer(name: str) -> int:
-    """`rnn.weight_ih_l1_reverse` -> 1."""
+    """`encoder.rnn.weight_ih_l1_reverse` -> 1."""
     return int(name.rsplit("_l", 1)[1].split("_")[0])
 
 

@@ -83,7 +83,8 @@ def test_each_classifier_direction_starts_as_its_pretrained_language_model(cell:
             p.normal_()
     config = model.config
     classifier = SequenceClassifier(config).eval()
-    classifier.load_state_dict(model.encoder_state(), strict=False)
+    assert classifier.encoder is not None
+    classifier.encoder.load_state_dict(model.encoder_state())
     ids = torch.randint(2, 50, (1, 17))
     out, _ = classifier.rnn(classifier.embedding(ids))
     hidden = config.hidden_size

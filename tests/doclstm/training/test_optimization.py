@@ -50,7 +50,7 @@ def test_groups_run_from_the_head_down_to_the_embedding() -> None:
     assert groups[0] == ["head.bias", "head.weight"]
     assert all(n.endswith(("_l1", "_l1_reverse")) for n in groups[1]) and len(groups[1]) == 8
     assert all(n.endswith(("_l0", "_l0_reverse")) for n in groups[2]) and len(groups[2]) == 8
-    assert groups[3] == ["embedding.weight"]
+    assert groups[3] == ["encoder.embedding.weight"]
     assert sum(map(len, groups)) == len(names)
 
 
