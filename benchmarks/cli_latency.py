@@ -8,6 +8,11 @@ a model must pay). The model is the champion of the workspace's registry, cached
 every run scores all 20 documents and writes the drift report. Goal: each command
 under 3 s on the 2-core CPU.
 
+`doclstm score` returns once its outputs and drift report are written; a detached
+process then logs the drift metrics on the version's MLflow run. The benchmark waits
+for that process before the next command (so no command shares the cores with it)
+and prints how long after the start of the score the metrics were in MLflow.
+
     .venv/bin/python -m benchmarks.cli_latency [--model MODEL] [--repeat 5]
 """
 
@@ -23,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCLSTM = [sys.executable, "-m", "doclstm.cli"]
+LOGGED = "drift metrics in MLflow"  # seconds from the score's start
 TEXT = "The striker scored twice in the second half and the club went top of the league."
 
 
@@ -43,6 +49,22 @@ def _seconds(command: list[str]) -> float:
     return elapsed
 
 
+def _drift_metrics_logged(out: Path) -> bool | None:
+    """Wait for the detached drift logger of the score run into `out`; whether it logged
+    (None: a model folder, which has no MLflow run to log on)."""
+    from doclstm.scoring.drift_logger import wait_for_outcome
+
+    reports = list(out.glob("*/*/_drift/drift.json"))  # <model>/<version>/_drift/
+    if not reports or not reports[0].parents[1].name.isdigit():
+        return None
+    outcome = wait_for_outcome(reports[0], timeout=120)
+    if outcome is None:
+        sys.exit("the drift logger wrote no outcome in 120 s")
+    if outcome["error"]:
+        sys.exit(f"the drift logger failed: {outcome['error']}")
+    return bool(outcome["logged"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="", help="default: the registry champion")
@@ -59,15 +81,21 @@ def main() -> None:
         runs: dict[str, list[float]] = {name: [] for name in commands}
         for i in range(args.repeat):
             for name, command in commands.items():
-                if name.startswith("score"):
-                    out = Path(tmp) / f"out{i}"
-                    shutil.rmtree(out, ignore_errors=True)
-                    command = [*command, "--output", str(out)]
-                runs[name].append(_seconds(command))
+                if not name.startswith("score"):
+                    runs[name].append(_seconds(command))
+                    continue
+                out = Path(tmp) / f"out{i}"
+                shutil.rmtree(out, ignore_errors=True)
+                started = time.perf_counter()
+                runs[name].append(_seconds([*command, "--output", str(out)]))
+                logged = _drift_metrics_logged(out)
+                if logged is not None:
+                    runs.setdefault(LOGGED, []).append(time.perf_counter() - started)
     base = min(runs["import torch"])
     for name, seconds in runs.items():
         best, median = min(seconds), sorted(seconds)[len(seconds) // 2]
-        goal = "" if name == "import torch" else f"  ({'met' if best < 3 else 'missed'}: < 3 s)"
+        timed = name not in ("import torch", LOGGED)
+        goal = f"  ({'met' if best < 3 else 'missed'}: < 3 s)" if timed else ""
         print(
             f"{name:>20}: best {best:5.2f} s, median {median:5.2f} s, "
             f"ratio to import torch {best / base:4.2f}{goal}"

@@ -2,5 +2,5 @@
 `--set` overrides (`params`), the workspace and the path of every contract in it
 (`workspace`), the lock that keeps two runs out of one workspace (`workspace_lock`),
 and where MLflow tracks (`tracking`). Imports only `errors` and `storage`: never a
-stage (tasks/) or a flow.
+stage (`doclstm.tasks`) or a flow.
 """

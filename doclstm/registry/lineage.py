@@ -5,7 +5,7 @@ input hashes, down to the source files), so it alone identifies the data.
 When the stage runs under `dvc repro` (DVC sets `DVC_ROOT` for a stage's
 command), the hashes DVC recorded in dvc.lock for the data stages' outputs
 are added, so a run can be matched to a DVC-tracked data version. A model
-fine-tuned from a pretrained encoder (tasks/pretrain.py) also names that
+fine-tuned from a pretrained encoder (doclstm/tasks/pretrain.py) also names that
 encoder: its fingerprint and the MLflow run that trained it.
 """
 
@@ -54,7 +54,7 @@ def dvc_lock_hashes(lock_file: Path) -> dict[str, str]:
 
 def encoder_tags(model_summary: dict[str, Any]) -> dict[str, str]:
     """`pretrain.*`: the encoder a model started from (its train manifest's summary,
-    tasks/train.py `encoder_lineage`); none for a model trained from scratch."""
+    doclstm/tasks/train.py `encoder_lineage`); none for a model trained from scratch."""
     keys = {
         "encoder_fingerprint": "pretrain.encoder_fingerprint",
         "encoder_mlflow_run_id": "pretrain.mlflow_run_id",

@@ -44,11 +44,11 @@ from doclstm.storage.code_digest import code_digest, relative_sources
 class StageArguments:
     """A stage's arguments by name; subclasses list the fields."""
 
+    OUTPUTS: ClassVar[tuple[str, ...]] = ()  # the fields that name what the stage writes
+
     def as_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments (shallow: params objects are passed, not copied)."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
-
-    OUTPUTS: ClassVar[tuple[str, ...]] = ()  # the fields that name what the stage writes
 
     def paths(self) -> list[Path]:
         """Every workspace path among the arguments (what dvc.yaml must declare)."""
@@ -266,7 +266,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("register", "register_model", _register, retries=True),
     Stage("gate", "gate_challenger", _gate, retries=True),
     Stage("score", "score_documents", lambda params: score_arguments(params), retries=True,
-          training=False),
+          training=False),  # its own command and flow: `doclstm score`, `score_archive`
 )  # fmt: skip
 TRAINING_STAGES = tuple(stage for stage in STAGES if stage.training)
 

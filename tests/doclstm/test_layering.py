@@ -99,8 +99,8 @@ def test_a_module_imports_only_what_its_package_may(module: Path) -> None:
 
 
 def test_the_library_never_imports_what_is_built_on_it() -> None:
-    """Only the flows and the command line run the stages; only the command line runs the
-    flows; the stages' table is the one module of tasks/ that the flows need."""
+    """The library imports neither the stages, nor the flows, nor the command line; only
+    the command line imports the flows."""
     for module in _modules():
         package = _package(module)
         imported = _package_imports(module) - {package}
