@@ -4,8 +4,11 @@ that must not change what the pipeline computes is held to.
 Every file under the stage output folders is compared by its bytes; a Parquet file
 that differs is compared by its rows without `scored_at` (the time it was scored); a
 JSON file that differs is compared without what names a run rather than a result
-(fingerprints, which may change once with the code, MLflow run ids and URIs, times);
-a markdown report without its timestamps.
+(fingerprints, which change with the code, the code digest a score marker records,
+MLflow run ids and URIs, times); a markdown report without its timestamps; an HTML
+report without the model's fingerprint; model weights tensor by tensor under the
+names the current classifier gives them (a folder saved by the single-module
+classifier named them otherwise: doclstm/models/model.legacy_state).
 Prints each file that still differs and the counts; exits 1 when any does.
 
     .venv/bin/python -m benchmarks.same_outputs BEFORE_WORKSPACE AFTER_WORKSPACE
@@ -47,6 +50,8 @@ RUN_KEYS = {
     "mlflow_tracking_uri",
     "run_id",
     "tracking_uri",
+    "code",  # the digest of the code that wrote a score marker
+    "version",  # a marker's code version before the digest; a registry version number
 }
 # Great Expectations' data docs are pages named and stamped by the time of the run.
 SKIPPED = ("reports/validation/data_docs/",)
@@ -63,6 +68,16 @@ def _without_run_keys(data: Any) -> Any:
 def same_file(a: Path, b: Path) -> bool:
     if a.read_bytes() == b.read_bytes():
         return True
+    if a.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        from doclstm.models.model import legacy_state
+
+        wa, wb = (legacy_state(load_file(str(p))) for p in (a, b))
+        return wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
+    if a.suffix == ".html":  # the title names the model by its fingerprint
+        fingerprint = re.compile(r"\([0-9a-f]{6}\)")
+        return bool(fingerprint.sub("", a.read_text()) == fingerprint.sub("", b.read_text()))
     if a.suffix == ".parquet":
         ta, tb = pq.read_table(a), pq.read_table(b)
         drop = [c for c in ("scored_at",) if c in ta.column_names]

@@ -75,7 +75,7 @@ def psi(expected: Mapping[str, float], actual: Mapping[str, float]) -> float:
     """Population stability index: sum over buckets of (a - e) * ln(a / e), on shares, an
     empty bucket counting as PSI_FLOOR."""
     total = 0.0
-    for key in expected.keys() | actual.keys():
+    for key in sorted(expected.keys() | actual.keys()):  # one order: the same sum every run
         e = max(expected.get(key, 0.0), PSI_FLOOR)
         a = max(actual.get(key, 0.0), PSI_FLOOR)
         total += (a - e) * math.log(a / e)

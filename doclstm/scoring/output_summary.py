@@ -39,9 +39,9 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
     """The summary of one scored folder; `confidence` is the unsure threshold."""
     shards = sorted(folder.glob(PART_GLOB))
     records = {shard: completed(shard) for shard in shards}
-    version = scoring_code()
-    done = [s for s, r in records.items() if r and r.get("version") == version]
-    older = [s for s, r in records.items() if r and r.get("version") != version]
+    code = scoring_code()
+    done = [s for s, r in records.items() if r and r.get("code") == code]
+    older = [s for s, r in records.items() if r and r.get("code") != code]
     summary: dict[str, Any] = {
         "folder": str(folder),
         "shards": len(done),

@@ -89,7 +89,7 @@ def completed_shard(job: ScoreJob, index: int) -> ShardDone | None:
     if record is None:
         return None
     _check_same_scorer(job, record, shard_markers.marker_path(shard))
-    if record.get("version") != shard_markers.scoring_code() or not shard_markers.verifies(
+    if record.get("code") != shard_markers.scoring_code() or not shard_markers.verifies(
         shard, record
     ):
         return None  # written by another doclstm (an older marker): scored again
@@ -123,7 +123,7 @@ def write_output_shard(
             "model_version": job.model_version,
             "labels": scorer.labels,  # the order of prob_<label> and probabilities
             "precision": job.params.precision,
-            "version": shard_markers.scoring_code(),
+            "code": shard_markers.scoring_code(),
             "counts": counts,
         },
     )

@@ -88,7 +88,7 @@ def test_a_resumed_run_reports_on_the_whole_folder_and_older_markers_score_again
     markers = sorted((folder / "_done").glob("*.json"))
     assert len(markers) > 2
     record = json.loads(markers[1].read_text())
-    record["version"] = "0" * 64  # as other scoring code (another doclstm) wrote it
+    record["code"] = "0" * 64  # as other scoring code (another doclstm) wrote it
     markers[1].write_text(json.dumps(record))
     markers[0].unlink()  # and a shard a killed run never finished
     again = _scored(built_workspace, small_corpus, tmp_path / "out")

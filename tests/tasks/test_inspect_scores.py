@@ -66,7 +66,7 @@ def test_the_summary_of_a_scored_folder_is_that_of_its_rows(
     # A shard other scoring code wrote may have other columns: counted, not read.
     second = sorted(result.out_dir.glob("part-*.parquet"))[1]
     record = json.loads(marker_path(second).read_text())
-    marker_path(second).write_text(json.dumps(record | {"version": "0" * 64}))
+    marker_path(second).write_text(json.dumps(record | {"code": "0" * 64}))
     older = summarize_scores(result.out_dir, confidence=0.9)
     assert (older["shards_incomplete"], older["shards_older"]) == (1, 1)
     assert older["documents"] == partial["documents"] - pq.read_metadata(second).num_rows

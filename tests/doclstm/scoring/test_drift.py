@@ -4,6 +4,7 @@ and an alert exactly when a threshold is passed."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from hypothesis import given, settings
@@ -83,3 +84,28 @@ def test_a_model_without_a_training_profile_reports_without_alerts() -> None:
     report = drift_report(_counts([(20, 0, 0.9)]), None, DriftParams())
     assert report["drifted"] is False and "profile.json" in report["note"]
     assert drift_report(None, _training(), DriftParams())["note"] == "no document was scored"
+
+
+def test_psi_is_the_same_to_the_last_bit_whatever_the_string_hashes() -> None:
+    """A report is reproducible: the sum runs over the buckets in one order, not in the
+    order a set of strings happens to take in one process (PYTHONHASHSEED)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from doclstm.scoring.drift import psi\n"
+        "expected = {f'b{i}': (i % 7 + 1) / 3e3 for i in range(300)}\n"
+        "actual = {f'b{i}': (i % 11 + 1) / 7e3 * (1 + i / 1e3) for i in range(40, 330)}\n"
+        "print(repr(psi(expected, actual)))\n"
+    )
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(answers) == 1, answers
