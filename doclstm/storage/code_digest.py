@@ -52,6 +52,7 @@ def clear_cache() -> None:
     """Forget every answer (for a process that edits the package's files)."""
     _closure.cache_clear()
     _digest.cache_clear()
+    _analysed.cache_clear()
 
 
 def _sources(modules: tuple[str, ...]) -> dict[str, Path]:
@@ -112,24 +113,36 @@ def _imported(module: str, path: Path) -> list[str]:
     """The doclstm modules the source of `module` imports, anywhere in it."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            names.append(base)
-            # `from doclstm.models import bag` imports the module doclstm.models.bag
-            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    for level, base, aliases in _analysed(path)[0]:
+        if level:
+            anchor = package.split(".")[: len(package.split(".")) - level + 1]
+            base = ".".join([*anchor, base] if base else anchor)
+        names.append(base)
+        # `from doclstm.models import bag` imports the module doclstm.models.bag
+        names.extend(f"{base}.{alias}" for alias in aliases)
     return [name for name in names if _source(name) is not None]
 
 
 def _normalized(path: Path) -> str:
     """The module's syntax tree without docstrings or positions, as text."""
+    return _analysed(path)[1]
+
+
+Imports = tuple[tuple[int, str, tuple[str, ...]], ...]  # (level, module, names) each
+
+
+@cache
+def _analysed(path: Path) -> tuple[Imports, str]:
+    """What one parse of a module gives: its import statements, and its syntax tree
+    without docstrings or positions as text."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    imports: list[tuple[int, str, tuple[str, ...]]] = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.extend((0, alias.name, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            aliases = tuple(alias.name for alias in node.names)
+            imports.append((node.level, node.module or "", aliases))
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
             if (
@@ -139,4 +152,4 @@ def _normalized(path: Path) -> str:
                 and isinstance(body[0].value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return tuple(imports), ast.dump(tree, annotate_fields=False, include_attributes=False)
