@@ -115,9 +115,8 @@ def nightly(
     as_json: bool = JsonOption,
 ) -> None:
     """The nightly_retrain flow once: skip when nothing changed since the champion."""
-    params = load_params(
-        params_file_or_shipped(params_file), overrides
-    )  # a bad params file fails here, in one line
+    # A bad params file fails here, in one line.
+    params = load_params(params_file_or_shipped(params_file), overrides)
     _prefect_logging()
     from doclstm.flows.nightly import nightly_retrain
 

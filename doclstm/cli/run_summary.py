@@ -19,7 +19,10 @@ from doclstm.console.log_text import counted
 def run_table(result: Any, params: Params) -> Table:
     """What `doclstm run` did, a row per stage, and how to open the two UIs on it."""
     t = result.training
-    registered = t["register"]
+    ingest, validate, tokenize, train, evaluate, registered, gate = (
+        t[name]
+        for name in ("ingest", "validate", "tokenize", "train", "evaluate", "register", "gate")
+    )
     mlflow_dir = Workspace(params.base.workspace.resolve()).mlflow
     bin_dir = Path(sys.executable).parent  # the .venv the user ran doclstm from
     table = Table(title="doclstm run", show_header=False, title_justify="left")
@@ -28,27 +31,27 @@ def run_table(result: Any, params: Params) -> Table:
     rows = [
         (
             "documents",
-            f"{t['ingest'].seen} seen, {t['ingest'].ingested} ingested, "
-            f"{t['ingest'].quarantined + t['validate'].quarantined} quarantined "
-            f"(ingest {t['ingest'].quarantined}, validate {t['validate'].quarantined})"
-            + cached_note(t["ingest"].cached and t["validate"].cached),
+            f"{ingest.seen} seen, {ingest.ingested} ingested, "
+            f"{ingest.quarantined + validate.quarantined} quarantined "
+            f"(ingest {ingest.quarantined}, validate {validate.quarantined})"
+            + cached_note(ingest.cached and validate.cached),
         ),
         (
             "token shards",
-            f"{counted(t['tokenize'].shards, 'shard')}, {t['tokenize'].tokens:,} tokens, "
-            f"{counted(t['tokenize'].documents, 'document')}, {t['tokenize'].truncated:,} truncated"
-            + _cut_at(t["tokenize"].truncated, params)
-            + cached_note(t["tokenize"].cached),
+            f"{counted(tokenize.shards, 'shard')}, {tokenize.tokens:,} tokens, "
+            f"{counted(tokenize.documents, 'document')}, {tokenize.truncated:,} truncated"
+            + _cut_at(tokenize.truncated, params)
+            + cached_note(tokenize.cached),
         ),
         (
             "model",
-            f"{t['train'].model_dir} (best epoch {t['train'].best_epoch}, "
-            f"val macro-F1 {t['train'].val_macro_f1:.4f})" + cached_note(t["train"].cached),
+            f"{train.model_dir} (best epoch {train.best_epoch}, "
+            f"val macro-F1 {train.val_macro_f1:.4f})" + cached_note(train.cached),
         ),
         (
             "test",
-            f"accuracy {t['evaluate'].accuracy:.4f}, macro-F1 {t['evaluate'].macro_f1:.4f} "
-            f"(report: {t['evaluate'].report_file})",
+            f"accuracy {evaluate.accuracy:.4f}, macro-F1 {evaluate.macro_f1:.4f} "
+            f"(report: {evaluate.report_file})",
         ),
         (
             "MLflow",
@@ -56,18 +59,18 @@ def run_table(result: Any, params: Params) -> Table:
         ),
         (
             "gate",
-            f"{t['gate'].decision}: {t['gate'].reason}; champion: version {t['gate'].champion}"
-            + cached_note(t["gate"].cached),
+            f"{gate.decision}: {gate.reason}; champion: version {gate.champion}"
+            + cached_note(gate.cached),
         ),
         _predictions_row(result),
         ("drift", "-" if result.score is None else drift_cell(result.score)),
         (
             "MLflow UI",
             " ".join(
-                mlflow_ui_command(str(bin_dir / "mlflow"), t["register"].tracking_uri, mlflow_dir)
+                mlflow_ui_command(str(bin_dir / "mlflow"), registered.tracking_uri, mlflow_dir)
             )
             + "   (then open "
-            + run_page("http://127.0.0.1:5000", t["register"].experiment_id, t["register"].run_id)
+            + run_page("http://127.0.0.1:5000", registered.experiment_id, registered.run_id)
             + ")",
         ),
         (
@@ -77,7 +80,7 @@ def run_table(result: Any, params: Params) -> Table:
             + "   (then open http://127.0.0.1:4200)",
         ),
     ]
-    rows += [("warning", f"[yellow]ingest: {escape(w)}[/]") for w in t["ingest"].warnings]
+    rows += [("warning", f"[yellow]ingest: {escape(w)}[/]") for w in ingest.warnings]
     for key, value in rows:
         table.add_row(key, value)
     return table
