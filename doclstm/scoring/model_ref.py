@@ -23,6 +23,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from doclstm.config.tracking import registered_models_hint
 from doclstm.errors import DoclstmError
@@ -118,7 +119,7 @@ def kept_answer(body: str, tracking: str, cache_dir: Path) -> ResolvedModel | No
     """The version MLflow last gave for `models:/<body>`, when the store has not changed
     since and the cached copy verifies; else None (ask MLflow)."""
     state = store_state(tracking)
-    name = body.split("@", 1)[0].partition("/")[0]
+    name = _model_name(body)
     answers = _answers(cache_dir / name)
     if state is None or answers.get("state") != state or body not in answers["versions"]:
         return None
@@ -132,7 +133,7 @@ def keep_answer(body: str, version: str, state: str | None, cache_dir: Path) -> 
     answers kept under another state are dropped."""
     if state is None:
         return
-    name = body.split("@", 1)[0].partition("/")[0]
+    name = _model_name(body)
     answers = _answers(cache_dir / name)
     versions = answers["versions"] if answers.get("state") == state else {}
     write_json(
@@ -140,7 +141,12 @@ def keep_answer(body: str, version: str, state: str | None, cache_dir: Path) -> 
     )
 
 
-def _answers(folder: Path) -> dict:
+def _model_name(body: str) -> str:
+    """`name` of `name@alias` or `name/version`."""
+    return body.split("@", 1)[0].partition("/")[0]
+
+
+def _answers(folder: Path) -> dict[str, Any]:
     try:
         answers = json.loads((folder / ANSWERS).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -56,18 +56,21 @@ def clear_cache() -> None:
 
 
 def _sources(modules: tuple[str, ...]) -> dict[str, Path]:
-    found: dict[str, Path] = {}
     with _PARSING:
-        for module in modules:
-            found.update(_closure(module))
+        return _collected(modules)
+
+
+def _collected(modules: tuple[str, ...]) -> dict[str, Path]:
+    """The closures of `modules` together (the caller holds the lock)."""
+    found: dict[str, Path] = {}
+    for module in modules:
+        found.update(_closure(module))
     return found
 
 
 @cache
 def _digest(modules: tuple[str, ...]) -> str:
-    found: dict[str, Path] = {}
-    for module in modules:
-        found.update(_closure(module))
+    found = _collected(modules)
     digest = hashlib.sha256()
     for name in sorted(found):
         digest.update(f"{name}\0{_normalized(found[name])}\0".encode())
