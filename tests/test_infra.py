@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -46,12 +49,32 @@ def _compose(
     )
 
 
-def test_compose_file_is_valid_and_wires_the_services(tmp_path: Path) -> None:
-    import json
+def _generated_env(tmp_path: Path, *extra: str) -> Path:
+    """infra/.env as infra/make-env.sh writes it, at `tmp_path`, with `extra` lines."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    env_file = tmp_path / "generated.env"
+    done = subprocess.run(
+        [str(INFRA / "make-env.sh")],
+        env={**os.environ, "DOCLSTM_ENV_FILE": str(env_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    if extra:
+        env_file.write_text(env_file.read_text() + "\n".join(extra) + "\n")
+    return env_file
 
-    result = _compose(INFRA / ".env.example")
+
+def _config(env_file: Path) -> dict[str, Any]:
+    result = _compose(env_file)
     assert result.returncode == 0, result.stderr
-    config = json.loads(result.stdout)
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_compose_file_is_valid_and_wires_the_services(tmp_path: Path) -> None:
+    config = _config(_generated_env(tmp_path))
     services = config["services"]
     assert {"postgres", "minio", "mlflow", "prefect-server", "worker"} <= set(services)
     assert "postgresql://" in " ".join(services["mlflow"]["command"])
@@ -73,7 +96,7 @@ def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
     broken["services"]["worker"]["depends_on"] = {"nowhere": {"condition": "service_healthy"}}
     (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(broken))
     (tmp_path / "postgres").mkdir()
-    result = _compose(INFRA / ".env.example", tmp_path / "docker-compose.yml")
+    result = _compose(_generated_env(tmp_path), tmp_path / "docker-compose.yml")
     assert result.returncode != 0
     assert "nowhere" in result.stderr
 
@@ -84,6 +107,64 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
     result = _compose(empty)
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr or "MINIO_ROOT" in result.stderr
+    # The example as shipped holds no secret compose would accept: copied as it is, it stops
+    # compose with one line naming a variable to set.
+    shipped = _compose(INFRA / ".env.example")
+    assert shipped.returncode != 0
+    lines = [line for line in shipped.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "PASSWORD is missing a value" in lines[0], shipped.stderr
+    secrets = [
+        line.partition("=")[0]
+        for line in (INFRA / ".env.example").read_text().splitlines()
+        if "PASSWORD" in line.partition("=")[0] and not line.startswith("#")
+    ]
+    assert secrets and all(f"{name}=" in (INFRA / ".env.example").read_text() for name in secrets)
+    assert not any(
+        line.partition("=")[2]
+        for line in (INFRA / ".env.example").read_text().splitlines()
+        if line.partition("=")[0] in secrets
+    ), "a secret in .env.example has a value compose would accept"
+
+
+def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_file(
+    tmp_path: Path,
+) -> None:
+    first = dict(
+        line.split("=", 1)
+        for line in _generated_env(tmp_path).read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    secrets = {k: v for k, v in first.items() if "PASSWORD" in k}
+    assert len(secrets) == 2 and len(set(secrets.values())) == 2
+    assert all(len(v) >= 40 for v in secrets.values())  # 32 random bytes, URL-safe
+    assert oct((tmp_path / "generated.env").stat().st_mode)[-3:] == "600"
+    again = subprocess.run(
+        [str(INFRA / "make-env.sh")],
+        env={**os.environ, "DOCLSTM_ENV_FILE": str(tmp_path / "generated.env")},
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_nothing_listens_on_every_interface_by_default(tmp_path: Path) -> None:
+    """Published ports bind to the host's loopback unless the operator names an address;
+    the object store's console is not published; Ray's dashboard (a job API that runs any
+    code it is sent) listens on the head's loopback."""
+    services = _config(_generated_env(tmp_path))["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"mlflow", "prefect-server"}
+    for name, ports in published.items():
+        assert all(port.get("host_ip") == "127.0.0.1" for port in ports), (name, ports)
+    chosen = _config(_generated_env(tmp_path / "lan", "DOCLSTM_BIND_ADDRESS=10.0.0.5"))
+    for ports in (s["ports"] for s in chosen["services"].values() if s.get("ports")):
+        assert {port["host_ip"] for port in ports} == {"10.0.0.5"}
+    raw = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    for name, service in raw["services"].items():
+        for port in service.get("ports", []):
+            assert "0.0.0.0" not in str(port) and str(port).count(":") >= 2, (name, port)
+    cluster = (INFRA / "ray" / "cluster.yaml").read_text()
+    assert "--dashboard-host=127.0.0.1" in cluster and "0.0.0.0" not in cluster
 
 
 def test_dockerfile_parses_and_copies_what_exists() -> None:
