@@ -41,8 +41,11 @@ def mlflow_server(root: Path, timeout: float = 120.0, store: str | None = None) 
         yield uri
 
 
-def prefect_env(root: Path, api_url: str | None = None) -> dict[str, str]:
-    """Environment for Prefect processes whose home (and SQLite database) is `root`."""
+def prefect_env(
+    root: Path, api_url: str | None = None, auth_string: str | None = None
+) -> dict[str, str]:
+    """Environment for Prefect processes whose home (and SQLite database) is `root`; with
+    `auth_string` ("user:password"), clients send it as Prefect's own clients do."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -54,17 +57,25 @@ def prefect_env(root: Path, api_url: str | None = None) -> dict[str, str]:
     }
     if api_url is not None:
         env["PREFECT_API_URL"] = api_url
+    if auth_string is not None:
+        env["PREFECT_API_AUTH_STRING"] = auth_string
     return env
 
 
 @contextmanager
-def prefect_server(root: Path, timeout: float = 180.0) -> Iterator[str]:
-    """A Prefect server (SQLite); yields its API URL."""
+def prefect_server(
+    root: Path, timeout: float = 180.0, auth_string: str | None = None
+) -> Iterator[str]:
+    """A Prefect server (SQLite) on loopback, which with `auth_string` ("user:password")
+    refuses any API call without it; yields its API URL."""
     port = free_port()
     prefect = str(Path(sys.executable).parent / "prefect")
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     api = f"http://127.0.0.1:{port}/api"
-    with _running(command, prefect_env(root), f"{api}/health", root, timeout):
+    env = prefect_env(root)
+    if auth_string is not None:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    with _running(command, env, f"{api}/health", root, timeout):
         yield api
 
 

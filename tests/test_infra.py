@@ -105,8 +105,18 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
     empty = tmp_path / ".env"
     empty.write_text("")
     result = _compose(empty)
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr or "MINIO_ROOT" in result.stderr
+    assert result.returncode != 0 and "is missing a value" in result.stderr
+    # Each secret left empty stops compose with one line naming it.
+    generated = _generated_env(tmp_path).read_text().splitlines()
+    names = [line.partition("=")[0] for line in generated if "PASSWORD=" in line]
+    assert len(names) == 3
+    for name in names:
+        blanked = tmp_path / f"{name}.env"
+        lines = [f"{name}=" if line.startswith(f"{name}=") else line for line in generated]
+        blanked.write_text("\n".join(lines) + "\n")
+        refused = _compose(blanked)
+        assert refused.returncode != 0
+        assert refused.stderr.strip().count("\n") == 0 and f"set {name} in" in refused.stderr
     # The example as shipped holds no secret compose would accept: copied as it is, it stops
     # compose with one line naming a variable to set.
     shipped = _compose(INFRA / ".env.example")
@@ -135,7 +145,7 @@ def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_fil
         if "=" in line and not line.startswith("#")
     )
     secrets = {k: v for k, v in first.items() if "PASSWORD" in k}
-    assert len(secrets) == 2 and len(set(secrets.values())) == 2
+    assert len(secrets) == 3 and len(set(secrets.values())) == 3
     assert all(len(v) >= 40 for v in secrets.values())  # 32 random bytes, URL-safe
     assert oct((tmp_path / "generated.env").stat().st_mode)[-3:] == "600"
     again = subprocess.run(
@@ -145,6 +155,20 @@ def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_fil
         text=True,
     )
     assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_prefect_s_api_asks_for_the_auth_string_its_clients_send(tmp_path: Path) -> None:
+    env_file = _generated_env(tmp_path)
+    password = next(
+        line.partition("=")[2]
+        for line in env_file.read_text().splitlines()
+        if line.startswith("PREFECT_API_PASSWORD=")
+    )
+    services = _config(env_file)["services"]
+    server = services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"]
+    assert server == f"doclstm:{password}"
+    for client in ("deploy", "worker"):
+        assert services[client]["environment"]["PREFECT_API_AUTH_STRING"] == server
 
 
 def test_nothing_listens_on_every_interface_by_default(tmp_path: Path) -> None:
