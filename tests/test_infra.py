@@ -189,6 +189,11 @@ def test_nothing_listens_on_every_interface_by_default(tmp_path: Path) -> None:
             assert "0.0.0.0" not in str(port) and str(port).count(":") >= 2, (name, port)
     cluster = (INFRA / "ray" / "cluster.yaml").read_text()
     assert "--dashboard-host=127.0.0.1" in cluster and "0.0.0.0" not in cluster
+    # Every Ray process of the cluster asks for the token (tests/flows/test_ray_auth.py
+    # shows a head in that mode refusing a client without it), and every node has it.
+    ray = yaml.safe_load(cluster)
+    assert "-e RAY_AUTH_MODE=token" in ray["docker"]["run_options"]
+    assert "~/.ray/auth_token" in ray["file_mounts"]
 
 
 def test_dockerfile_parses_and_copies_what_exists() -> None:
