@@ -109,7 +109,7 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
     # Each secret left empty stops compose with one line naming it.
     generated = _generated_env(tmp_path).read_text().splitlines()
     names = [line.partition("=")[0] for line in generated if "PASSWORD=" in line]
-    assert len(names) == 3
+    assert len(names) == 4
     for name in names:
         blanked = tmp_path / f"{name}.env"
         lines = [f"{name}=" if line.startswith(f"{name}=") else line for line in generated]
@@ -145,7 +145,7 @@ def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_fil
         if "=" in line and not line.startswith("#")
     )
     secrets = {k: v for k, v in first.items() if "PASSWORD" in k}
-    assert len(secrets) == 3 and len(set(secrets.values())) == 3
+    assert len(secrets) == 4 and len(set(secrets.values())) == 4
     assert all(len(v) >= 40 for v in secrets.values())  # 32 random bytes, URL-safe
     assert oct((tmp_path / "generated.env").stat().st_mode)[-3:] == "600"
     again = subprocess.run(
@@ -169,6 +169,29 @@ def test_prefect_s_api_asks_for_the_auth_string_its_clients_send(tmp_path: Path)
     assert server == f"doclstm:{password}"
     for client in ("deploy", "worker"):
         assert services[client]["environment"]["PREFECT_API_AUTH_STRING"] == server
+
+
+def test_the_object_store_s_clients_are_a_user_limited_to_two_buckets(tmp_path: Path) -> None:
+    env_file = _generated_env(tmp_path)
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    services = _config(env_file)["services"]
+    for client in ("mlflow", "worker"):
+        env = services[client]["environment"]
+        assert env["AWS_ACCESS_KEY_ID"] == "doclstm"
+        assert env["AWS_SECRET_ACCESS_KEY"] == values["MINIO_DOCLSTM_PASSWORD"]
+        assert values["MINIO_ROOT_PASSWORD"] not in json.dumps(env)
+    policy = json.loads((INFRA / "minio" / "doclstm-policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {
+        "arn:aws:s3:::mlflow", "arn:aws:s3:::dvc", "arn:aws:s3:::mlflow/*", "arn:aws:s3:::dvc/*"
+    }  # fmt: skip
+    assert all(s["Effect"] == "Allow" and "s3:*" not in s["Action"] for s in policy["Statement"])
+    setup = services["minio-buckets"]
+    assert setup["entrypoint"] == ["sh", "/setup/setup.sh"]
+    script = (INFRA / "minio" / "setup.sh").read_text()
+    assert "mc admin policy attach store doclstm --user doclstm" in script
+    checked = subprocess.run(["sh", "-n", str(INFRA / "minio" / "setup.sh")], capture_output=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_nothing_listens_on_every_interface_by_default(tmp_path: Path) -> None:
