@@ -25,17 +25,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout: float = 120.0, store: str | None = None) -> Iterator[str]:
+def mlflow_server(
+    root: Path,
+    timeout: float = 120.0,
+    store: str | None = None,
+    app_name: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """An MLflow server (SQLite backend, proxied local artifacts) on `store`, by default a
-    new `root/mlflow.db`; yields its URI."""
+    new `root/mlflow.db`, served by the app `app_name` (e.g. doclstm-auth) if given;
+    yields its URI."""
     port = free_port()
     command = [
         *(sys.executable, "-m", "mlflow", "server"),
         *("--backend-store-uri", store or f"sqlite:///{root / 'mlflow.db'}"),
         *("--artifacts-destination", str(root / "artifacts")),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *(("--app-name", app_name) if app_name else ()),
     ]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
     uri = f"http://127.0.0.1:{port}"
     with _running(command, env, f"{uri}/health", root, timeout):
         yield uri

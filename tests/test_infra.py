@@ -66,6 +66,12 @@ def _generated_env(tmp_path: Path, *extra: str) -> Path:
     return env_file
 
 
+def _is_secret(line: str) -> bool:
+    """A line of an env file that sets a password or a key."""
+    name = line.partition("=")[0]
+    return not line.startswith("#") and name.endswith(("PASSWORD", "SECRET_KEY"))
+
+
 def _config(env_file: Path) -> dict[str, Any]:
     result = _compose(env_file)
     assert result.returncode == 0, result.stderr
@@ -108,8 +114,8 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
     assert result.returncode != 0 and "is missing a value" in result.stderr
     # Each secret left empty stops compose with one line naming it.
     generated = _generated_env(tmp_path).read_text().splitlines()
-    names = [line.partition("=")[0] for line in generated if "PASSWORD=" in line]
-    assert len(names) == 4
+    names = [line.partition("=")[0] for line in generated if _is_secret(line)]
+    assert len(names) == 8
     for name in names:
         blanked = tmp_path / f"{name}.env"
         lines = [f"{name}=" if line.startswith(f"{name}=") else line for line in generated]
@@ -126,7 +132,7 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
     secrets = [
         line.partition("=")[0]
         for line in (INFRA / ".env.example").read_text().splitlines()
-        if "PASSWORD" in line.partition("=")[0] and not line.startswith("#")
+        if _is_secret(line)
     ]
     assert secrets and all(f"{name}=" in (INFRA / ".env.example").read_text() for name in secrets)
     assert not any(
@@ -144,8 +150,8 @@ def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_fil
         for line in _generated_env(tmp_path).read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
-    secrets = {k: v for k, v in first.items() if "PASSWORD" in k}
-    assert len(secrets) == 4 and len(set(secrets.values())) == 4
+    secrets = {k: v for k, v in first.items() if _is_secret(f"{k}=")}
+    assert len(secrets) == 8 and len(set(secrets.values())) == 8
     assert all(len(v) >= 40 for v in secrets.values())  # 32 random bytes, URL-safe
     assert oct((tmp_path / "generated.env").stat().st_mode)[-3:] == "600"
     again = subprocess.run(
@@ -192,6 +198,27 @@ def test_the_object_store_s_clients_are_a_user_limited_to_two_buckets(tmp_path: 
     assert "mc admin policy attach store doclstm --user doclstm" in script
     checked = subprocess.run(["sh", "-n", str(INFRA / "minio" / "setup.sh")], capture_output=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_mlflow_asks_for_credentials_and_the_worker_is_the_gate_s_account(
+    tmp_path: Path,
+) -> None:
+    """tests/tasks/test_mlflow_auth.py runs the same server app for real."""
+    env_file = _generated_env(tmp_path)
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    services = _config(env_file)["services"]
+    mlflow = services["mlflow"]
+    assert "--app-name doclstm-auth" in " ".join(mlflow["command"])
+    assert mlflow["environment"]["DOCLSTM_CHAMPION_ACCOUNTS"] == "doclstm-gate,admin"
+    assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == "/auth/auth.ini"
+    ini = (INFRA / "mlflow" / "auth.ini").read_text()
+    assert "default_permission = READ" in ini and "admin_password" not in ini
+    worker = services["worker"]["environment"]
+    assert worker["MLFLOW_TRACKING_USERNAME"] == "doclstm-gate"
+    assert worker["MLFLOW_TRACKING_PASSWORD"] == values["MLFLOW_GATE_PASSWORD"]
+    accounts = services["mlflow-accounts"]
+    assert accounts["command"] == ["python", "infra/mlflow/accounts.py"]
+    compile((INFRA / "mlflow" / "accounts.py").read_text(), "accounts.py", "exec")
 
 
 def test_nothing_listens_on_every_interface_by_default(tmp_path: Path) -> None:
