@@ -43,6 +43,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "admin_username = admin\n"
         f"admin_password = {ADMIN_PASSWORD}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"  # as infra/mlflow/auth.ini: one hash per minute
     )
     env = {
         "MLFLOW_AUTH_CONFIG_PATH": str(config),
