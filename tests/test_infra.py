@@ -66,6 +66,12 @@ def _generated_env(tmp_path: Path, *extra: str) -> Path:
     return env_file
 
 
+def _env_values(env_file: Path) -> dict[str, str]:
+    """Name -> value of every setting in an env file."""
+    lines = env_file.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
 def _is_secret(line: str) -> bool:
     """A line of an env file that sets a password or a key."""
     name = line.partition("=")[0]
@@ -145,11 +151,7 @@ def test_compose_refuses_to_start_without_passwords(tmp_path: Path) -> None:
 def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_file(
     tmp_path: Path,
 ) -> None:
-    first = dict(
-        line.split("=", 1)
-        for line in _generated_env(tmp_path).read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
+    first = _env_values(_generated_env(tmp_path))
     secrets = {k: v for k, v in first.items() if _is_secret(f"{k}=")}
     assert len(secrets) == 8 and len(set(secrets.values())) == 8
     assert all(len(v) >= 40 for v in secrets.values())  # 32 random bytes, URL-safe
@@ -165,11 +167,7 @@ def test_make_env_writes_a_strong_distinct_secret_each_and_keeps_an_existing_fil
 
 def test_prefect_s_api_asks_for_the_auth_string_its_clients_send(tmp_path: Path) -> None:
     env_file = _generated_env(tmp_path)
-    password = next(
-        line.partition("=")[2]
-        for line in env_file.read_text().splitlines()
-        if line.startswith("PREFECT_API_PASSWORD=")
-    )
+    password = _env_values(env_file)["PREFECT_API_PASSWORD"]
     services = _config(env_file)["services"]
     server = services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"]
     assert server == f"doclstm:{password}"
@@ -179,7 +177,7 @@ def test_prefect_s_api_asks_for_the_auth_string_its_clients_send(tmp_path: Path)
 
 def test_the_object_store_s_clients_are_a_user_limited_to_two_buckets(tmp_path: Path) -> None:
     env_file = _generated_env(tmp_path)
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    values = _env_values(env_file)
     services = _config(env_file)["services"]
     for client in ("mlflow", "worker"):
         env = services[client]["environment"]
@@ -205,7 +203,7 @@ def test_mlflow_asks_for_credentials_and_the_worker_is_the_gate_s_account(
 ) -> None:
     """tests/tasks/test_mlflow_auth.py runs the same server app for real."""
     env_file = _generated_env(tmp_path)
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    values = _env_values(env_file)
     services = _config(env_file)["services"]
     mlflow = services["mlflow"]
     assert "--app-name doclstm-auth" in " ".join(mlflow["command"])
