@@ -49,7 +49,7 @@ from doclstm.training.trainer import train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 3
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, ...]  # ids, lengths, labels[, teacher logits]
 
 
 def build_tokens(params_file: Path, archive: Path, workspace: Path) -> Path:
@@ -132,7 +132,7 @@ def run(
     real = padded = 0
     started = 0.0
     for step in range(steps + WARMUP):
-        ids, lengths, label_ids = next(batches)
+        ids, lengths, label_ids = next(batches)[:3]
         if step == WARMUP:
             _sync(device)
             started, real, padded = time.perf_counter(), 0, 0

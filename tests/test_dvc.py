@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from doclstm.config.params import Params, load_params
-from doclstm.config.workspace import Workspace, encoder_folder, workspace
+from doclstm.config.workspace import Workspace, encoder_folder, teacher_folder, workspace
 from doclstm.tasks.table import STAGES, TRAINING_STAGES, stage_arguments
 from tests.conftest import TINY
 
@@ -63,7 +63,13 @@ def _workspace_paths(params: Params) -> list[Path]:
     """Every path the Workspace names, the model folders of `train.run_name` included."""
     ws = workspace(params)
     named = [getattr(ws, name) for name, v in vars(Workspace).items() if isinstance(v, property)]
-    return [ws.root, *named, ws.model_dir(params.train.run_name), encoder_folder(params)]
+    return [
+        ws.root,
+        *named,
+        ws.model_dir(params.train.run_name),
+        encoder_folder(params),
+        teacher_folder(params),
+    ]
 
 
 def test_every_workspace_path_is_in_dvc_yaml_unless_the_workspace_says_why_not() -> None:

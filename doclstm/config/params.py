@@ -209,7 +209,7 @@ class ModelParams(_Group):
     # share above TF-IDF + LR on all five corpora of BENCHMARKS.md, "Quality across
     # corpora"); auto: the share with the lowest val log loss, picked after training (the
     # RNN's epochs are judged by it alone).
-    rnn_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.1
+    rnn_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = "auto"
     # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
     # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
     rnn_tokens: int = Field(0, ge=0)
@@ -238,6 +238,16 @@ class ModelParams(_Group):
                 "windows would skip tokens"
             )
         return self
+
+
+class DistillParams(_Group):
+    """How `train` learns from the teacher's logits when teacher.enabled."""
+
+    # A labelled document's loss: weight x the gold labels' cross-entropy + (1 - weight)
+    # x the distillation loss; an augmented or unlabelled one has the distillation loss only.
+    weight: float = Field(0.5, ge=0, le=1)
+    loss: Literal["mse", "kl"] = "mse"  # mse on the logits (Tang et al.), or kl at temperature
+    temperature: float = Field(2.0, gt=0)
 
 
 class TrainParams(_Group):
@@ -276,6 +286,8 @@ class TrainParams(_Group):
     # The encoder (embedding + RNN) to start from: a pretrain stage output folder, relative
     # to the workspace; empty: the pretrain stage's when pretrain.enabled, else none.
     init_from: str = ""
+    # With teacher.enabled: the student learns from the teacher's logits too.
+    distill: DistillParams = DistillParams()
     # Not part of the result: how batches are loaded and how often state is saved.
     loader_workers: int = Field(1, ge=0)
     checkpoint_steps: int = Field(200, ge=1)
@@ -286,10 +298,13 @@ class TrainParams(_Group):
             return self.max_batch_size
         return max(1, min(self.max_batch_size, documents // self.min_steps_per_epoch))
 
-    def result_settings(self) -> dict[str, Any]:
+    def result_settings(self, distilled: bool = True) -> dict[str, Any]:
         """The settings the trained weights depend on (what the stage fingerprint hashes):
-        not loader workers or checkpoint cadence, nor a flat model's hierarchical settings."""
+        not loader workers or checkpoint cadence, nor a flat model's hierarchical settings,
+        nor, without a teacher (`distilled` false), the distillation's."""
         settings = self.model_dump(mode="json", exclude={"loader_workers", "checkpoint_steps"})
+        if not distilled:
+            settings.pop("distill")
         if self.model.kind == "flat":
             for key in HIERARCHICAL_SETTINGS:
                 settings["model"].pop(key)
@@ -320,6 +335,64 @@ class PretrainParams(_Group):
         if not self.enabled:
             return {"enabled": False}
         return self.model_dump(mode="json", exclude={"enabled", "checkpoint_steps"})
+
+
+class TeacherParams(_Group):
+    """Fine-tuning the shipped all-MiniLM-L6-v2 as the student's teacher (Tang et al. 2019),
+    and the transfer set of its logits that `train` distils (doclstm/tasks/teacher.py)."""
+
+    enabled: bool = False
+    # MiniLM word pieces a window holds, [CLS] and [SEP] included; a longer document is read
+    # as windows every window_stride pieces (0: window_tokens - 2, no overlap), and its
+    # logits are the mean of its windows'.
+    window_tokens: int = Field(128, ge=8, le=512)
+    window_stride: int = Field(0, ge=0)
+    train_windows: int = Field(2, ge=1)  # of a long train document's windows, spread evenly
+    epochs: int = Field(3, ge=1)  # the best epoch on val is kept
+    learning_rates: list[Annotated[float, Field(gt=0)]] = Field([5e-5], min_length=1)
+    batch_size: int = Field(32, ge=1)  # windows a step
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    monitor: Literal["val_accuracy", "val_log_loss"] = "val_accuracy"
+    # The transfer set: each train document, augmented_copies copies of it (each word
+    # masked with mask_probability; with ngram_probability the copy is an n-gram of 1 to
+    # max_ngram words, or for a document longer than a window a random window's crop), and
+    # the unlabelled split when there is one; the teacher's logits for every document.
+    augmented_copies: int = Field(2, ge=0)
+    mask_probability: float = Field(0.1, ge=0, lt=1)
+    ngram_probability: float = Field(0.25, ge=0, le=1)
+    max_ngram: int = Field(5, ge=1)
+    unlabelled: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto: bf16 autocast on CUDA, fp32 on the CPU.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Not part of the result: how often state is saved, and documents per logits shard.
+    checkpoint_steps: int = Field(200, ge=1)
+    shard_documents: int = Field(4096, ge=1)
+
+    @property
+    def stride(self) -> int:
+        return self.window_stride or self.window_tokens - 2
+
+    def result_settings(self) -> dict[str, Any]:
+        """What the teacher and its transfer set depend on; off, nothing."""
+        if not self.enabled:
+            return {"enabled": False}
+        return self.model_dump(
+            mode="json", exclude={"enabled", "checkpoint_steps", "shard_documents"}
+        )
+
+    def fine_tune_settings(self) -> dict[str, Any]:
+        """What the fine-tuned teacher depends on (not how its transfer set is made)."""
+        transfer = {
+            "augmented_copies",
+            "mask_probability",
+            "ngram_probability",
+            "max_ngram",
+            "unlabelled",
+        }
+        return {k: v for k, v in self.result_settings().items() if k not in transfer}
 
 
 class EvaluateParams(_Group):
@@ -431,6 +504,7 @@ class Params(_Group):
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     tokenize: TokenizeParams = TokenizeParams()
     pretrain: PretrainParams = PretrainParams()
+    teacher: TeacherParams = TeacherParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     register_: RegisterParams = Field(RegisterParams(), alias="register")
@@ -455,7 +529,8 @@ class Params(_Group):
             dump["base"].pop(key)
         dump["tokenize"] = self.tokenize.result_settings(tokenizer_sha256)
         dump["pretrain"] = self.pretrain.result_settings()
-        dump["train"] = self.train.result_settings()
+        dump["teacher"] = self.teacher.result_settings()
+        dump["train"] = self.train.result_settings(self.teacher.enabled)
         if encoder_fingerprint is not None:
             dump["train"]["init_from"] = encoder_fingerprint
         return dump

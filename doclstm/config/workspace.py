@@ -69,6 +69,11 @@ class Workspace:
         return TokenCaches(self.tokens).token_vectors
 
     @property
+    def transfer(self) -> Path:
+        """The teacher's logits for the student to distil (doclstm/training/transfer_set.py)."""
+        return self.data / "transfer"
+
+    @property
     def mlflow(self) -> Path:
         return self.data / "mlflow"
 
@@ -126,6 +131,16 @@ def workspace(params: Params) -> Workspace:
 def encoder_folder(params: Params) -> Path:
     """Where the pretrain stage writes the encoder `train` starts from."""
     return workspace(params).model_dir(f"{params.train.run_name}.encoder")
+
+
+def teacher_folder(params: Params) -> Path:
+    """Where the teacher stage writes the fine-tuned MiniLM."""
+    return workspace(params).model_dir(f"{params.train.run_name}.teacher")
+
+
+def teacher_transfer(params: Params) -> Path | None:
+    """The transfer set `train` distils from: the teacher stage's, when it is enabled."""
+    return workspace(params).transfer if params.teacher.enabled else None
 
 
 def pinned_tokenizer(params: Params) -> Path | None:

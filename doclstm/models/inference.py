@@ -33,7 +33,8 @@ def predict_probabilities(
     windows of that many tokens with the state carried (doclstm/models/windowed.py),
     in groups of similar length that fill `batch_tokens` per window. With
     `precision` bf16 the model runs under bf16 autocast (about twice fp32's
-    speed on a CPU with AMX); the softmax runs in float32 either way. `on_batch` is
+    speed on a CPU with AMX); the softmax runs in float32 either way, over the logits
+    divided by the model's fitted `temperature` (doclstm/training/calibration.py). `on_batch` is
     told how many documents each batch finished (a progress bar).
     """
     was_training = model.training
@@ -53,7 +54,7 @@ def predict_probabilities(
         ids, lens = pad_batch([sequences[i] for i in rows])
         with _autocast(device, precision):
             logits = model(ids.to(device), lens)
-        out[rows] = probabilities(logits).cpu().numpy()
+        out[rows] = probabilities(logits.float() / model.temperature).cpu().numpy()
         if on_batch is not None:
             on_batch(len(rows))
     if window is not None:
@@ -64,7 +65,7 @@ def predict_probabilities(
             rows = long[start : start + group]
             with _autocast(device, precision):
                 logits = windowed_logits(model, [sequences[i] for i in rows], window, device)
-            out[rows] = probabilities(logits).cpu().numpy()
+            out[rows] = probabilities(logits.float() / model.temperature).cpu().numpy()
             if on_batch is not None:
                 on_batch(len(rows))
     model.train(was_training)

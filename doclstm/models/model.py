@@ -30,11 +30,13 @@ With a bag (`bag_buckets` > 0, fitted as a logistic regression by
 doclstm/training/bag_fit.py) the logits are the two experts' weighted by
 `expert_weights` (a buffer, even until training picks the RNN's share on val).
 Binary tasks have one logit (BCEWithLogitsLoss), multi-class one per class
-(CrossEntropyLoss); probabilities are computed at scoring, not here.
+(CrossEntropyLoss); probabilities are computed at scoring, not here, from the logits
+divided by the `temperature` buffer that training fits on val (calibration.py).
 
 The parts' weights are named by their part (`encoder.rnn.weight_ih_l0`, `head.weight`);
 `legacy_state` renames the weights of a model folder saved when the classifier was one
-flat module (`rnn.weight_ih_l0`), so such folders still load.
+flat module (`rnn.weight_ih_l0`), and gives one saved before calibration a temperature
+of 1, so such folders still load and predict as they did.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ LEGACY_PREFIXES = {
 
 class SequenceClassifier(nn.Module):
     expert_weights: torch.Tensor  # with a bag: the RNN's and the bag's shares of the logits
+    temperature: torch.Tensor  # what probabilities divide the logits by (fitted on val)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -92,6 +95,8 @@ class SequenceClassifier(nn.Module):
         )
         if self.bag is not None:  # the RNN's and the bag's shares (bag_fit.py picks them)
             self.register_buffer("expert_weights", torch.tensor([0.5, 0.5]))
+        # Temperature scaling (doclstm/training/calibration.py): 1 until training fits it.
+        self.register_buffer("temperature", torch.tensor(1.0))
 
     @property
     def embedding(self) -> nn.Embedding:
@@ -187,10 +192,11 @@ class SequenceClassifier(nn.Module):
 
 def legacy_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """`state` with the weight names of a classifier saved as one flat module
-    (`rnn.weight_ih_l0`) renamed to their part's (`encoder.rnn.weight_ih_l0`); a state
-    saved by parts is returned as it is."""
+    (`rnn.weight_ih_l0`) renamed to their part's (`encoder.rnn.weight_ih_l0`), and a
+    temperature of 1 where it has none; a current state is returned as it is."""
     renamed = {}
     for name, tensor in state.items():
         old = next((p for p in LEGACY_PREFIXES if name.startswith(p)), None)
         renamed[LEGACY_PREFIXES[old] + name.removeprefix(old) if old else name] = tensor
+    renamed.setdefault("temperature", torch.tensor(1.0))
     return renamed

@@ -75,6 +75,8 @@ def model_card(
         f"- training: {train['epochs']} epochs at most, best epoch {model.get('best_epoch')}, "
         f"seed {settings['base']['seed']}, "
         f"{model.get('seconds', 0):.0f} s on {model.get('device')}",
+        *_calibration(model.get("calibration")),
+        *_teacher(model.get("distillation")),
         "",
         f"## Test metrics ({metrics['documents']:,} documents)",
         "",
@@ -110,6 +112,32 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _calibration(calibration: dict[str, float] | None) -> list[str]:
+    if not calibration:
+        return []
+    return [
+        f"- probabilities: logits divided by a temperature of {calibration['temperature']:.3f} "
+        f"fitted on val (expected calibration error on val "
+        f"{calibration['val_ece_before']:.4f} before, {calibration['val_ece_after']:.4f} after)"
+    ]
+
+
+def _teacher(distillation: dict[str, Any] | None) -> list[str]:
+    """The teacher a distilled model learned from; scoring never loads it."""
+    if not distillation:
+        return ["- teacher: none (trained on the gold labels alone)"]
+    teacher = distillation["teacher"]
+    documents = ", ".join(f"{n:,} {origin}" for origin, n in distillation["documents"].items())
+    return [
+        f"- teacher: all-MiniLM-L6-v2 fine-tuned at learning rate {teacher['learning_rate']:g}, "
+        f"epoch {teacher['best_epoch']}: val accuracy {teacher['val']['accuracy']:.4f}, "
+        f"test accuracy {teacher['test']['accuracy']:.4f} (reported, chosen by nothing); "
+        "scoring needs this model alone",
+        f"- distillation: {distillation['loss']} on the teacher's logits, gold-label weight "
+        f"{distillation['weight']:g}, over a transfer set of {documents} documents",
+    ]
 
 
 def with_decision(card: str, decision: str) -> str:

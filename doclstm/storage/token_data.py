@@ -29,6 +29,8 @@ class TokenSplit:
     label_ids: np.ndarray  # int64, -1 where unlabelled
     tokens: np.ndarray  # int32, every document's ids back to back
     offsets: np.ndarray  # int64, len(doc_ids) + 1; document i is tokens[offsets[i]:offsets[i+1]]
+    # A transfer set's (doclstm/training/transfer_set.py): the teacher's logits per document.
+    teacher_logits: np.ndarray | None = None
 
     @property
     def lengths(self) -> np.ndarray:
@@ -52,16 +54,20 @@ class TokenSplit:
             self.label_ids[rows],
             tokens,
             offsets_of(self.lengths[rows]),
+            None if self.teacher_logits is None else self.teacher_logits[rows],
         )
 
 
 def concat_splits(parts: list[TokenSplit]) -> TokenSplit:
-    """The documents of every part, one after the other."""
+    """The documents of every part, one after the other (teacher logits only when every
+    part has them)."""
+    logits = [p.teacher_logits for p in parts]
     return TokenSplit(
         [d for p in parts for d in p.doc_ids],
         np.concatenate([p.label_ids for p in parts]),
         np.concatenate([p.tokens[p.offsets[0] : p.offsets[-1]] for p in parts]),
         offsets_of(np.concatenate([p.lengths for p in parts])),
+        None if any(x is None for x in logits) else np.concatenate(logits),  # type: ignore[arg-type]
     )
 
 

@@ -10,6 +10,9 @@ name the fields it writes. Adding a stage is its module here with its plain
 function, an arguments record and a row in `STAGES`, and its dvc.yaml entry (the
 dvc.yaml test prints the deps to list). Stage modules load torch and MLflow, which
 take seconds, so a stage's module is imported only when its function is asked for.
+
+Why one module: the table is the one place the stages are spelled (names, order,
+arguments, outputs); split, adding a stage would again mean editing several files.
 """
 
 from __future__ import annotations
@@ -29,12 +32,20 @@ from doclstm.config.params import (
     PretrainParams,
     RegisterParams,
     ScoreParams,
+    TeacherParams,
     TokenizeParams,
     TrainParams,
     ValidateParams,
 )
 from doclstm.config.tracking import TrackingTarget, tracking_target, tracking_uri
-from doclstm.config.workspace import encoder_folder, initial_encoder, pinned_tokenizer, workspace
+from doclstm.config.workspace import (
+    encoder_folder,
+    initial_encoder,
+    pinned_tokenizer,
+    teacher_folder,
+    teacher_transfer,
+    workspace,
+)
 from doclstm.config.workspace_lock import workspace_lock
 from doclstm.errors import DoclstmError
 from doclstm.storage.code_digest import code_digest, relative_sources
@@ -99,6 +110,18 @@ class PretrainArguments(StageArguments):
 
 
 @dataclass(frozen=True)
+class TeacherArguments(StageArguments):
+    OUTPUTS = ("out_dir", "transfer_dir")
+    params: TeacherParams
+    train_params: TrainParams
+    seed: int
+    tokens_dir: Path
+    out_dir: Path
+    transfer_dir: Path
+    tracking: TrackingTarget
+
+
+@dataclass(frozen=True)
 class TrainArguments(StageArguments):
     OUTPUTS = ("out_dir",)
     params: TrainParams
@@ -107,6 +130,7 @@ class TrainArguments(StageArguments):
     out_dir: Path
     tracking: TrackingTarget
     encoder_dir: Path | None
+    transfer_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -190,6 +214,18 @@ def _pretrain(params: Params) -> PretrainArguments:
     )
 
 
+def _teacher(params: Params) -> TeacherArguments:
+    return TeacherArguments(
+        params.teacher,
+        params.train,
+        params.base.seed,
+        workspace(params).tokens,
+        teacher_folder(params),
+        workspace(params).transfer,
+        _target(params),
+    )
+
+
 def _train(params: Params) -> TrainArguments:
     return TrainArguments(
         params.train,
@@ -198,6 +234,7 @@ def _train(params: Params) -> TrainArguments:
         _model_dir(params),
         _target(params),
         initial_encoder(params),
+        teacher_transfer(params),
     )
 
 
@@ -261,6 +298,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("validate", "validate_documents", _validate),
     Stage("tokenize", "tokenize_corpus", _tokenize),
     Stage("pretrain", "pretrain_encoder", _pretrain, tags=("gpu",)),
+    Stage("teacher", "fine_tune_teacher", _teacher, tags=("gpu",)),
     Stage("train", "train_model", _train, tags=("gpu",)),
     Stage("evaluate", "evaluate_model", _evaluate),
     Stage("register", "register_model", _register, retries=True),

@@ -53,6 +53,7 @@ from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.distributed import Distributed
 from doclstm.training.stage_run import fit_stage
 from doclstm.training.trainer import FitResult, fit
+from doclstm.training.transfer_set import load_transfer_set
 from doclstm.training.window_cache import window_cache
 
 log = logging.getLogger(__name__)
@@ -77,19 +78,24 @@ def train_model(
     out_dir: Path,
     tracking: TrackingTarget | None = None,
     encoder_dir: Path | None = None,
+    transfer_dir: Path | None = None,
 ) -> TrainResult:
     """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged.
-    With `encoder_dir` (a pretrain stage output), the embedding and RNN start from it."""
+    With `encoder_dir` (a pretrain stage output), the embedding and RNN start from it; with
+    `transfer_dir` (the teacher stage's transfer set), the model distils the teacher."""
     upstream = StageManifest.load(tokens_dir)
     encoder = _pretrained(encoder_dir)
+    loaded = load_transfer_set(transfer_dir, upstream.fingerprint) if transfer_dir else None
+    transfer, transfer_manifest = loaded if loaded else (None, None)
     fingerprint = stage_fingerprint(
         "train",
         __name__,
-        params.result_settings(),
+        params.result_settings(distilled=transfer is not None),
         seed=seed,
         input=upstream.fingerprint,
         torch=torch.__version__,
         encoder=encoder.fingerprint if encoder else None,
+        transfer=transfer_manifest.fingerprint if transfer_manifest else None,
     )
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
@@ -156,6 +162,8 @@ def train_model(
             "seed": seed,
             "resumed_at_step": result.resumed_at_step,
             "bag": result.bag,
+            "calibration": result.calibration,
+            "distillation": _distillation(params, transfer_dir, transfer_manifest),
             "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
             "initialized_from": str(encoder_dir) if initialized else None,
             "initialized_tensors": initialized,
@@ -189,10 +197,28 @@ def train_model(
             checkpoint_dir=checkpoint_dir,
             fingerprint=fingerprint,
             on_epoch=on_epoch,
+            transfer=transfer,
         ),
         write,
     )
     return _result(out_dir, manifest, cached=False)
+
+
+def _distillation(
+    params: TrainParams, transfer_dir: Path | None, manifest: StageManifest | None
+) -> dict[str, Any] | None:
+    """What a distilled model's manifest (and so its model card) records of its teacher."""
+    if manifest is None:
+        return None
+    summary = manifest.summary
+    return {
+        "transfer_set": str(transfer_dir),
+        "transfer_fingerprint": manifest.fingerprint,
+        "teacher_fingerprint": summary["teacher_fingerprint"],
+        "teacher": summary["teacher"],
+        "documents": summary["documents"],
+        **params.distill.model_dump(mode="json"),
+    }
 
 
 def _pretrained(encoder_dir: Path | None) -> StageManifest | None:

@@ -145,8 +145,12 @@ def pad_batch(sequences: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tens
     return torch.from_numpy(ids), torch.from_numpy(lengths)
 
 
-class TokenBatches(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-    """A split served a whole batch at a time: item `[i, j, ...]` is (ids, lengths, labels).
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class TokenBatches(Dataset[Batch]):
+    """A split served a whole batch at a time: item `[i, j, ...]` is (ids, lengths, labels,
+    teacher logits), the last (documents, 0) when the split has none.
 
     Used with `DataLoader(..., sampler=<BucketBatchSampler>, batch_size=None)`, so
     each worker pads a batch in one call instead of collating documents one by one.
@@ -158,9 +162,13 @@ class TokenBatches(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, batch: list[int]) -> Batch:
         ids, lengths = pad_batch([self.split.sequence(i) for i in batch])
-        return ids, lengths, torch.from_numpy(self.split.label_ids[batch])
+        logits = self.split.teacher_logits
+        targets = (
+            torch.zeros((len(batch), 0)) if logits is None else torch.from_numpy(logits[batch])
+        )
+        return ids, lengths, torch.from_numpy(self.split.label_ids[batch]), targets
 
 
 def batch_loader(
@@ -169,7 +177,7 @@ def batch_loader(
     workers: int,
     device: torch.device,
     seed: int,
-) -> DataLoader[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+) -> DataLoader[Batch]:
     """Batches of `split` in `sampler` order, padded by `workers` processes ahead of use.
 
     Workers start from a fork server (torch preloaded), not by forking the trainer:

@@ -13,11 +13,13 @@ what that baseline does, around the RNN's epochs:
    best val accuracy (ties: lower val log loss) is kept and the bag frozen.
    The RNN then trains on its own loss, its epochs judged by its own val
    score (with the bag in it, an untrained RNN can look best).
-2. `pick_rnn_share`: with the RNN's best epoch loaded, the share of the RNN
+2. `choose_rnn_share`: with the RNN's best epoch loaded, the share of the RNN
    in the summed logits (`RNN_SHARES`, the bag gets the rest) with the
    lowest val log loss (smoother than accuracy on a few hundred documents;
    ties: nearer an even share), unless `train.model.rnn_share` fixes it.
-3. `refit_bag`: the idf and the bag again on train + val at the chosen C, as
+   The trainer then fits the model's temperature on val (calibration.py), before
+   val is trained on.
+3. `finish_bag`: the idf and the bag again on train + val at the chosen C, as
    the baseline is refitted; test data is never seen. The training history's
    val metrics are the RNN's alone; the train summary has the val scores of
    every share, all measured before val was trained on.
@@ -40,6 +42,7 @@ from doclstm.models.loss import ClassificationLoss, probabilities
 from doclstm.models.model import SequenceClassifier
 from doclstm.storage.token_data import TokenSplit, concat_splits
 from doclstm.text.batching import pad_batch
+from doclstm.training.calibration import logits_of
 
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 RNN_SHARES = tuple(i / 10 for i in range(11))  # the RNN's share; the bag's is 1 - it
@@ -90,34 +93,45 @@ def fit_bag(bag: TokenBag, train: TokenSplit, val: TokenSplit) -> BagFit:
     )
 
 
-def finish_bag(
+def choose_rnn_share(
     model: SequenceClassifier,
     fitted: BagFit,
-    train: TokenSplit,
     val: TokenSplit,
     batch_tokens: int,
     device: torch.device,
 ) -> BagFit:
-    """Steps 2 and 3 on `model` (its best epoch loaded): the RNN's share picked on `val`,
-    then the bag refitted on `train` + `val`."""
+    """Step 2 on `model` (its best epoch loaded): the RNN's share picked on `val` and set
+    in its `expert_weights`."""
     assert model.bag is not None
     started = time.perf_counter()
     # The RNN alone through the scoring path (its log-probabilities); the bag's logits from
     # its own sparse rows, without running the RNN a second time.
     model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
     probs = predict_probabilities(model, val.sequences, batch_tokens, device)
-    rnn = _as_logits(probs, model.config.num_outputs)
+    rnn = logits_of(probs, model.config.num_outputs)
     bag = _logits(model.bag, _design(model.bag, _ngrams(model.bag, val.sequences), len(val)))
     share, accuracy, log_loss = pick_rnn_share(rnn, bag.cpu().numpy(), np.asarray(val.label_ids))
     if model.config.rnn_share != "auto":
         share = float(model.config.rnn_share)
     model.expert_weights.copy_(torch.tensor([share, 1 - share]))
-    documents = refit_bag(model.bag, (train, val), fitted.c)
     return replace(
         fitted,
         rnn_share=share,
         val_accuracy_by_rnn_share=accuracy,
         val_log_loss_by_rnn_share=log_loss,
+        seconds=fitted.seconds + time.perf_counter() - started,
+    )
+
+
+def finish_bag(
+    model: SequenceClassifier, fitted: BagFit, train: TokenSplit, val: TokenSplit
+) -> BagFit:
+    """Step 3 on `model`: the bag refitted on `train` + `val` at the C chosen on val."""
+    assert model.bag is not None
+    started = time.perf_counter()
+    documents = refit_bag(model.bag, (train, val), fitted.c)
+    return replace(
+        fitted,
         refit_documents=documents,
         seconds=fitted.seconds + time.perf_counter() - started,
     )
@@ -148,13 +162,6 @@ def refit_bag(bag: TokenBag, splits: Sequence[TokenSplit], c: float) -> int:
     bag.idf.copy_(smooth_idf(*rows, bag.buckets))
     _lbfgs(bag, _design(bag, rows, len(data)), _labels(data, bag), c)
     return len(data)
-
-
-def _as_logits(probs: np.ndarray, outputs: int) -> np.ndarray:
-    """Logits with these softmax probabilities, up to a constant per row (which neither a
-    softmax nor an argmax sees); one column in the binary case, as the model has."""
-    logs = np.log(np.clip(probs, 1e-30, None))
-    return logs[:, 1:] - logs[:, :1] if outputs == 1 else logs
 
 
 def _ngrams(bag: TokenBag, sequences: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

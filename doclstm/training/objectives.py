@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from doclstm.config.params import TrainParams
+from doclstm.config.params import DistillParams, TrainParams
 from doclstm.evaluation.metrics import classification_metrics
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens, segment_starts
@@ -42,8 +42,10 @@ class Objective(Protocol):
         labels: torch.Tensor,
         autocast: Autocast,
         scaler: torch.amp.GradScaler,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Forward and (scaled) backward of one batch; returns its mean loss, undetached."""
+        """Forward and (scaled) backward of one batch; returns its mean loss, undetached.
+        `targets`: the teacher's logits of the batch's documents, when distilling."""
         ...
 
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
@@ -58,6 +60,7 @@ class ClassifierObjective:
     batch_tokens: int
     monitor: str
     lower_is_better: bool
+    distill: DistillParams = field(default_factory=DistillParams)  # with teacher logits
 
     @classmethod
     def build(
@@ -78,6 +81,7 @@ class ClassifierObjective:
             params.batch_tokens * 4,
             params.monitor,
             params.monitor == "val_log_loss",
+            params.distill,
         )
 
     def backward(
@@ -88,6 +92,7 @@ class ClassifierObjective:
         labels: torch.Tensor,
         autocast: Autocast,
         scaler: torch.amp.GradScaler,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         with autocast():
             experts = net(ids, lengths, experts=True)
@@ -95,9 +100,32 @@ class ClassifierObjective:
         # train set for the other (a fitted bag is frozen: the RNN's loss alone).
         model = net.module if isinstance(net, DistributedDataParallel) else net
         trained = experts[: model.gradient_experts]
-        loss = torch.stack([self.criterion(logits, labels) for logits in trained]).mean()
+        if targets is not None and targets.numel():
+            losses = [self.distilled(logits, labels, targets) for logits in trained]
+        else:
+            losses = [self.criterion(logits, labels) for logits in trained]
+        loss = torch.stack(losses).mean()
         scaler.scale(loss).backward()
         return loss
+
+    def distilled(
+        self, logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor
+    ) -> torch.Tensor:
+        """Tang et al. 2019: a labelled document's loss is `weight` x cross-entropy on its
+        label + (1 - weight) x the distillation loss; a document without a label (an
+        augmented copy, unlabelled text: label -1) has the distillation loss alone. The
+        batch's loss is the mean over its documents."""
+        logits = logits.float()
+        soft = distillation_losses(
+            logits, teacher.float(), self.distill.loss, self.distill.temperature
+        )
+        labelled = labels >= 0
+        w = self.distill.weight
+        total = torch.where(labelled, (1 - w) * soft, soft).sum()
+        if bool(labelled.any()) and w > 0:
+            count = labelled.sum()
+            total = total + w * self.criterion(logits[labelled], labels[labelled]) * count
+        return total / len(labels)
 
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
         probs = predict_probabilities(model, val.sequences, self.batch_tokens, device)  # type: ignore[arg-type]
@@ -107,6 +135,29 @@ class ClassifierObjective:
             "val_macro_f1": metrics["macro_f1"],
             "val_log_loss": metrics["log_loss"],
         }
+
+
+def distillation_losses(
+    student: torch.Tensor, teacher: torch.Tensor, kind: str, temperature: float
+) -> torch.Tensor:
+    """Per document: `mse`, the mean squared difference of the logits (Tang et al.);
+    `kl`, KL(teacher || student) of the distributions at `temperature`, times its square
+    (Hinton et al. 2015), with one logit the binary case (sigmoid)."""
+    if kind == "mse":
+        return (student - teacher).pow(2).mean(1)
+    t = temperature
+    if student.size(1) == 1:
+        p = torch.sigmoid(teacher[:, 0] / t)
+        log_q1 = nn.functional.logsigmoid(student[:, 0] / t)
+        log_q0 = nn.functional.logsigmoid(-student[:, 0] / t)
+        log_p1 = nn.functional.logsigmoid(teacher[:, 0] / t)
+        log_p0 = nn.functional.logsigmoid(-teacher[:, 0] / t)
+        kl = p * (log_p1 - log_q1) + (1 - p) * (log_p0 - log_q0)
+    else:
+        log_p = torch.log_softmax(teacher / t, 1)
+        log_q = torch.log_softmax(student / t, 1)
+        kl = (log_p.exp() * (log_p - log_q)).sum(1)
+    return kl * t * t
 
 
 @dataclass
@@ -128,6 +179,7 @@ class LanguageModelObjective:
         labels: torch.Tensor,
         autocast: Autocast,
         scaler: torch.amp.GradScaler,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         model = _unwrapped(net)
         streams = model.streams(ids, lengths)

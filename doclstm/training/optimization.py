@@ -92,8 +92,15 @@ class Optimization:
             params.grad_clip,
         )
 
-    def step(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Forward, backward, clip, update; returns the (undetached) mean loss."""
+    def step(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        labels: torch.Tensor,
+        targets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Forward, backward, clip, update; returns the (undetached) mean loss. `targets`:
+        the teacher's logits of the batch, for a distilled classifier."""
 
         def autocast() -> contextlib.AbstractContextManager[Any]:
             if self.amp_dtype is None:
@@ -101,7 +108,9 @@ class Optimization:
             return torch.autocast(ids.device.type, self.amp_dtype)
 
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.objective.backward(self.net, ids, lengths, labels, autocast, self.scaler)
+        loss = self.objective.backward(
+            self.net, ids, lengths, labels, autocast, self.scaler, targets
+        )
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.scaler.step(self.optimizer)

@@ -15,6 +15,11 @@ ends with exactly the weights an uninterrupted run would have (CPU, same seed).
 Under `torchrun` the model is wrapped in DistributedDataParallel, each rank
 trains on its own batches, every rank computes the same validation metrics
 (so early stopping agrees) and only rank 0 writes checkpoints.
+
+Why one module: the loop and everything its checkpoint holds (progress, sampler
+position, RNG states, best weights) must be saved and restored in one place for a
+resumed run to end with an uninterrupted run's weights; the classifier's finish
+(the bag's share, the temperature, the bag's refit) is read beside the loop it ends.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from doclstm.errors import DoclstmError
 from doclstm.models.cuts import batch_lengths
 from doclstm.models.model import SequenceClassifier
 from doclstm.storage.token_data import TokenSplit
-from doclstm.text.batching import BucketBatchSampler, batch_loader, close_loader
-from doclstm.training.bag_fit import BagFit, finish_bag, fit_bag
+from doclstm.text.batching import Batch, BucketBatchSampler, batch_loader, close_loader
+from doclstm.training.bag_fit import BagFit, choose_rnn_share, finish_bag, fit_bag
+from doclstm.training.calibration import calibrate
 from doclstm.training.checkpoint import (
     load_training_state,
     rng_state,
@@ -61,6 +67,7 @@ class FitResult:
     history: list[dict[str, Any]]
     resumed_at_step: int | None  # the optimizer step a checkpoint brought us back to
     bag: dict[str, Any] | None = None  # what fitting the token bag chose (BagFit.summary)
+    calibration: dict[str, float] | None = None  # the temperature fitted on val, and its effect
 
 
 @dataclass
@@ -108,9 +115,12 @@ def fit(
     fingerprint: str = "",
     on_epoch: EpochCallback | None = None,
     objective: Objective | None = None,
+    transfer: TokenSplit | None = None,
 ) -> FitResult:
     """Train `model` in place and return its best state; resumes from `checkpoint_dir`.
-    The objective is the classifier's (`labels`, `params`) unless one is given."""
+    The objective is the classifier's (`labels`, `params`) unless one is given. With a
+    `transfer` set (its documents carry the teacher's logits: a distilled student), the
+    epochs run over it instead of `train`; the token bag is fitted on `train` either way."""
     dist = Distributed.from_env(device.type)
     device = dist.device(device)
     bag_fit = _fit_bag(model, train, val)
@@ -124,7 +134,8 @@ def fit(
 
     # A classifier's batches are sized by what its RNN reads; a language model reads all.
     rnn_tokens = model.config.rnn_tokens if isinstance(model, SequenceClassifier) else 0
-    sampler = train_sampler(train, params, seed, rnn_tokens, dist.world_size, dist.rank)
+    batches_from = transfer if transfer is not None else train
+    sampler = train_sampler(batches_from, params, seed, rnn_tokens, dist.world_size, dist.rank)
     if len(sampler) == 0:
         raise DoclstmError(f"not enough training batches for {dist.world_size} processes")
     if objective is None:
@@ -173,7 +184,7 @@ def fit(
             },
         )
 
-    loader = batch_loader(train, sampler, params.loader_workers, device, seed)
+    loader = batch_loader(batches_from, sampler, params.loader_workers, device, seed)
     stopped = _stopped_early(history, params.patience, objective)
     try:
         with EpochProgress(enabled=dist.is_main) as progress:
@@ -183,8 +194,8 @@ def fit(
                 started = time.perf_counter() - state.epoch_seconds
                 shown = 0.0  # when the bar last showed the loss: the first step shows it
                 loss_sum = torch.zeros((), device=device)
-                for ids, lengths, label_ids in _batches(loader, device):
-                    loss = opt.step(ids, lengths, label_ids)
+                for ids, lengths, label_ids, targets in _batches(loader, device):
+                    loss = opt.step(ids, lengths, label_ids, targets)
                     sampler.position += 1
                     state.step += 1
                     loss_sum += loss.detach() * len(label_ids)  # no device sync per step
@@ -230,17 +241,20 @@ def fit(
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", objective.monitor, params.patience)
-    if bag_fit is not None:
-        assert isinstance(model, SequenceClassifier) and isinstance(objective, ClassifierObjective)
+    calibrated = None
+    if isinstance(model, SequenceClassifier) and isinstance(objective, ClassifierObjective):
         model.load_state_dict(best_state)
-        bag_fit = finish_bag(model, bag_fit, train, val, objective.batch_tokens, device)
-        log.info(
-            "train: the RNN's share of the logits %.1f (val log loss by share: %s); "
-            "bag refitted on %d train + val documents",
-            bag_fit.rnn_share,
-            figures(bag_fit.val_log_loss_by_rnn_share or {}),
-            bag_fit.refit_documents,
-        )
+        if bag_fit is not None:
+            bag_fit = choose_rnn_share(model, bag_fit, val, objective.batch_tokens, device)
+            log.info(
+                "train: the RNN's share of the logits %.1f (val log loss by share: %s)",
+                bag_fit.rnn_share,
+                figures(bag_fit.val_log_loss_by_rnn_share or {}),
+            )
+        calibrated = calibrate(model, val, objective.batch_tokens, device)
+        if bag_fit is not None:  # val is trained on from here: nothing more is chosen
+            bag_fit = finish_bag(model, bag_fit, train, val)
+            log.info("train: bag refitted on %d train + val documents", bag_fit.refit_documents)
         best_state = copy.deepcopy(model.state_dict())
     return FitResult(
         best_state,
@@ -248,6 +262,7 @@ def fit(
         history,
         resumed_at,
         bag_fit.summary() if bag_fit is not None else None,
+        calibrated,
     )
 
 
@@ -269,12 +284,15 @@ def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagF
     return fitted
 
 
-def _batches(
-    loader: DataLoader[Any], device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    for ids, lengths, label_ids in loader:
+def _batches(loader: DataLoader[Any], device: torch.device) -> Iterator[Batch]:
+    for ids, lengths, label_ids, targets in loader:
         # lengths stay on the CPU: pack_padded_sequence wants them there.
-        yield ids.to(device, non_blocking=True), lengths, label_ids.to(device, non_blocking=True)
+        yield (
+            ids.to(device, non_blocking=True),
+            lengths,
+            label_ids.to(device, non_blocking=True),
+            targets.to(device, non_blocking=True),
+        )
 
 
 def _epoch_record(

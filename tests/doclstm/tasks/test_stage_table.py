@@ -27,7 +27,8 @@ def test_a_row_s_arguments_are_its_function_s_parameters(row: Stage) -> None:
 
 def test_the_training_stages_run_in_pipeline_order_and_score_stands_apart() -> None:
     assert [row.name for row in TRAINING_STAGES] == [
-        "ingest", "validate", "tokenize", "pretrain", "train", "evaluate", "register", "gate"
+        "ingest", "validate", "tokenize", "pretrain", "teacher", "train", "evaluate",
+        "register", "gate",
     ]  # fmt: skip
     assert [row.name for row in STAGES if not row.training] == ["score"]
 

@@ -1,0 +1,186 @@
+"""What fine-tuning the teacher needs from the training loop: its windows as token
+splits, the loop's settings, the objective that judges an epoch by whole documents,
+and batched window logits (doclstm/models/teacher_model.py).
+
+The teacher trains on windows (a long train document gives `teacher.train_windows`
+of its windows, spread over it, each with the document's label) through
+`doclstm.training.trainer.fit`, the student's loop: bucketed batches, warmup +
+cosine, clipping, autocast, exact resume, DDP under torchrun. An epoch is judged
+on the val documents, each read whole as the mean of its windows' logits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from doclstm.config.params import TeacherParams, TrainParams
+from doclstm.evaluation.metrics import classification_metrics
+from doclstm.models.loss import ClassificationLoss, probabilities
+from doclstm.models.teacher_model import Windows, document_windows, mean_by_owner, spread
+from doclstm.storage.token_data import TokenSplit, offsets_of
+from doclstm.text.batching import BucketBatchSampler, pad_batch
+from doclstm.training.objectives import Autocast
+
+_MAX_WINDOWS_PER_BATCH = 256
+
+
+def decoded_texts(tokenizer: Tokenizer, split: TokenSplit) -> list[str]:
+    """The text each document's token ids decode to (what the teacher reads)."""
+    return tokenizer.decode_batch(
+        [split.sequence(i).tolist() for i in range(len(split))], skip_special_tokens=False
+    )
+
+
+def windows_split(
+    windows: Windows, label_ids: np.ndarray, doc_ids: Sequence[str], keep: int = 0
+) -> TokenSplit:
+    """The windows as a token split, each with its document's label and the id
+    `<doc_id>#<window>`; with `keep` > 0, only `keep` of each document's windows, spread
+    evenly over it."""
+    firsts = np.concatenate(([0], np.cumsum(windows.counts)[:-1])).astype(np.int64)
+    rows = np.arange(len(windows.ids))
+    if keep:
+        picked = [
+            first + spread(int(n), keep) for first, n in zip(firsts, windows.counts, strict=True)
+        ]
+        rows = np.concatenate(picked) if picked else rows[:0]
+    owner = windows.owner[rows]
+    lengths = np.array([len(windows.ids[r]) for r in rows], dtype=np.int64)
+    return TokenSplit(
+        [f"{doc_ids[o]}#{r - firsts[o]}" for r, o in zip(rows, owner, strict=True)],
+        np.asarray(label_ids)[owner],
+        np.concatenate([windows.ids[r] for r in rows]) if len(rows) else np.zeros(0, np.int32),
+        offsets_of(lengths),
+    )
+
+
+def loop_params(params: TeacherParams, learning_rate: float, loader_workers: int) -> TrainParams:
+    """The training loop's settings for fine-tuning the teacher at `learning_rate`."""
+    return TrainParams(
+        epochs=params.epochs,
+        learning_rate=learning_rate,
+        weight_decay=params.weight_decay,
+        warmup_fraction=params.warmup_fraction,
+        batch_tokens=params.batch_size * params.window_tokens,
+        max_batch_size=params.batch_size,
+        min_steps_per_epoch=0,
+        monitor=params.monitor,
+        patience=params.epochs,  # every epoch runs; the best on val is kept
+        device=params.device,
+        precision=params.precision,
+        loader_workers=loader_workers,
+        checkpoint_steps=params.checkpoint_steps,
+    )
+
+
+def autocast_precision(precision: str, device: torch.device) -> str:
+    """`teacher.precision` auto: bf16 on CUDA (MiniLM has no cuDNN LSTM to worry
+    about), fp32 on the CPU."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" else "fp32"
+
+
+@torch.no_grad()
+def window_logits(
+    model: nn.Module,
+    windows: Sequence[np.ndarray],
+    batch_tokens: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Logits (windows, outputs), float32, in the order of `windows`."""
+    was_training = model.training
+    model.eval()
+    lengths = np.array([len(w) for w in windows], dtype=np.int64)
+    out: np.ndarray | None = None
+    sampler = BucketBatchSampler(
+        lengths.tolist(), batch_tokens, _MAX_WINDOWS_PER_BATCH, seed=0, shuffle=False
+    )
+    for batch in sampler.batches() if len(windows) else []:
+        ids, lens = pad_batch([windows[i] for i in batch])
+        cast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
+        with cast:
+            logits = model(ids.to(device), lens).float().cpu().numpy()
+        if out is None:
+            out = np.zeros((len(windows), logits.shape[1]), dtype=np.float32)
+        out[batch] = logits
+    model.train(was_training)
+    return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+
+@dataclass
+class TeacherObjective:
+    """The classification loss on windows; an epoch judged on whole val documents."""
+
+    criterion: ClassificationLoss
+    val_owner: np.ndarray  # val window -> val document
+    val_labels: np.ndarray  # per val document
+    labels: list[str]
+    batch_tokens: int
+    monitor: str
+    lower_is_better: bool
+
+    def backward(
+        self,
+        net: nn.Module,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        labels: torch.Tensor,
+        autocast: Autocast,
+        scaler: torch.amp.GradScaler,
+        targets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        with autocast():
+            logits = net(ids, lengths)
+        loss = self.criterion(logits, labels)
+        scaler.scale(loss).backward()
+        return loss
+
+    def document_probabilities(
+        self, model: nn.Module, val: TokenSplit, device: torch.device
+    ) -> np.ndarray:
+        logits = window_logits(model, val.sequences, self.batch_tokens, device)
+        documents = mean_by_owner(logits, self.val_owner, len(self.val_labels))
+        return probabilities(torch.as_tensor(documents)).numpy()
+
+    def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
+        probs = self.document_probabilities(model, val, device)
+        metrics = classification_metrics(self.val_labels, probs, self.labels)
+        return {
+            "val_accuracy": metrics["accuracy"],
+            "val_macro_f1": metrics["macro_f1"],
+            "val_log_loss": metrics["log_loss"],
+        }
+
+
+def split_windows(
+    tokenizer: Tokenizer, split: TokenSplit, params: TeacherParams
+) -> tuple[Windows, list[str]]:
+    """The teacher's windows of every document of `split`, and the texts they came from."""
+    texts = decoded_texts(tokenizer, split)
+    return document_windows(texts, params.window_tokens, params.stride), texts
+
+
+def teacher_metrics(
+    objective: TeacherObjective,
+    model: nn.Module,
+    windows: TokenSplit,
+    owner: np.ndarray,
+    label_ids: np.ndarray,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, log loss and calibration error of whole documents."""
+    logits = window_logits(model, windows.sequences, objective.batch_tokens, device)
+    probs = probabilities(torch.as_tensor(mean_by_owner(logits, owner, len(label_ids)))).numpy()
+    metrics = classification_metrics(label_ids, probs, objective.labels)
+    keep = ("accuracy", "macro_f1", "log_loss", "expected_calibration_error")
+    return {k: metrics[k] for k in keep}

@@ -1,0 +1,149 @@
+"""The teacher stage on a small real slice: MiniLM fine-tuned past where it starts, its
+test metrics reported but never read before everything is chosen, its transfer set
+computed once and reused, and a student that distils it agreeing with it more."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from doclstm.config.params import Params
+from doclstm.config.workspace import teacher_folder, workspace
+from doclstm.models.inference import predict_probabilities
+from doclstm.models.model_folder import load_model_dir
+from doclstm.models.teacher_model import document_windows, load_teacher, mean_by_owner
+from doclstm.storage.manifest import StageManifest, file_entry
+from doclstm.storage.token_data import concat_splits, load_split
+from doclstm.tasks.table import run_stage
+from doclstm.text.tokenizer import load_tokenizer
+from doclstm.training.teacher_fit import decoded_texts, window_logits
+from tests.conftest import stage_fixture, tiny_params
+
+TEACHER = [
+    "teacher.enabled=true",
+    "teacher.window_tokens=64",
+    "teacher.epochs=3",
+    "teacher.learning_rates=[0.0003]",  # 40 steps of 16 windows: 5e-5 leaves it unsure
+    "teacher.batch_size=16",
+    "teacher.augmented_copies=1",
+]
+# A student whose agreement with the teacher is its RNN's alone (no bag), trained long
+# enough on 200 documents to learn what it is taught.
+STUDENT = [
+    "train.model.bag_buckets=0",
+    "train.epochs=12",
+    "train.patience=12",
+    "train.learning_rate=0.01",
+]
+
+taught = stage_fixture("teacher", *TEACHER)
+
+
+def test_fine_tuning_raises_val_accuracy_and_reports_test_after_choosing(
+    taught: Params,
+) -> None:
+    out = teacher_folder(taught)
+    manifest = StageManifest.load(out)
+    assert not manifest.problems(out)
+    summary = manifest.summary
+    assert summary["enabled"] and summary["learning_rate"] == 3e-4
+    assert summary["val"]["accuracy"] > summary["val_accuracy_before"] + 0.2
+    assert 0 <= summary["test"]["accuracy"] <= 1  # reported beside val, chosen by nothing
+    history = json.loads((out / "history.json").read_text())["0.0003"]
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert summary["best_epoch"] == 1 + int(np.argmax([r["val_accuracy"] for r in history]))
+    assert summary["mlflow_run_id"]
+    transfer = StageManifest.load(workspace(taught).transfer).summary
+    train = load_split(workspace(taught).tokens, "train")
+    assert transfer["documents"] == {"train": len(train), "augmented": len(train)}
+    assert transfer["teacher_fingerprint"] == manifest.fingerprint
+
+
+def test_a_second_run_reuses_the_teacher_and_its_logits(taught: Params) -> None:
+    result = run_stage("teacher", taught)
+    assert result.cached and result.transfer_cached
+
+
+def _agreement(params: Params, teacher_dir: Path) -> float:
+    """How often the trained student's predictions are the teacher's, over the val and
+    test documents (a measurement of the test, not a choice of the product's)."""
+    ws = workspace(params)
+    documents = concat_splits([load_split(ws.tokens, "val"), load_split(ws.tokens, "test")])
+    student = load_model_dir(ws.model_dir(params.train.run_name)).model
+    mine = predict_probabilities(student, documents.sequences, 65536).argmax(1)
+    teacher, config = load_teacher(teacher_dir, torch.device("cpu"))
+    texts = decoded_texts(load_tokenizer(ws.tokens / "tokenizer.json"), documents)
+    windows = document_windows(texts, config["window_tokens"], config["stride"])
+    logits = window_logits(teacher, windows.ids, 8192, torch.device("cpu"))
+    return float((mine == mean_by_owner(logits, windows.owner, len(documents)).argmax(1)).mean())
+
+
+def test_a_distilled_student_agrees_with_its_teacher_more(taught: Params) -> None:
+    root = taught.base.workspace
+    distilled = tiny_params(root, Path("unused"), *TEACHER, *STUDENT, "train.distill.weight=0")
+    run_stage("train", distilled)
+    with_teacher = _agreement(distilled, teacher_folder(taught))
+    alone = tiny_params(
+        root, Path("unused"), *STUDENT, "teacher.enabled=false", "train.run_name=alone"
+    )
+    run_stage("train", alone)
+    assert StageManifest.load(workspace(alone).model_dir("alone")).summary["distillation"] is None
+    without = _agreement(alone, teacher_folder(taught))
+    assert with_teacher > without + 0.05, (with_teacher, without)
+
+
+def _permute_test_labels(tokens: Path) -> None:
+    """The test split's labels shuffled in place, the manifest's checksums updated (its
+    fingerprint, which stands for the validated data, stays)."""
+    manifest = StageManifest.load(tokens)
+    rng = np.random.default_rng(7)
+    for name in [n for n in manifest.files if n.startswith("test/")]:
+        table = pq.read_table(tokens / name)
+        labels = table["label_id"].to_numpy()
+        permuted = table.set_column(
+            table.schema.get_field_index("label_id"),
+            "label_id",
+            [rng.permutation(labels).astype(labels.dtype)],
+        )
+        pq.write_table(permuted, tokens / name)
+        manifest.files[name] = file_entry(
+            tokens / name, manifest.files[name].rows, manifest.files[name].tokens
+        )
+    manifest.write(tokens)
+
+
+@pytest.mark.slow
+def test_permuted_test_labels_give_a_byte_identical_student(taught: Params, tmp_path: Path) -> None:
+    """Nothing before evaluate reads the test labels: not the teacher's choices, not its
+    transfer set, not the student's training, calibration or blend."""
+    run_stage("train", taught)
+    weights = workspace(taught).model_dir("main") / "model.safetensors"
+    copy = tmp_path / "permuted"
+    shutil.copytree(taught.base.workspace / "data/tokens", copy / "data/tokens")
+    _permute_test_labels(copy / "data/tokens")
+    permuted = tiny_params(copy, Path("unused"), *TEACHER)
+    run_stage("teacher", permuted)
+    run_stage("train", permuted)
+    again = workspace(permuted).model_dir("main") / "model.safetensors"
+    assert again.read_bytes() == weights.read_bytes()
+    teacher = StageManifest.load(teacher_folder(permuted)).summary
+    original = StageManifest.load(teacher_folder(taught)).summary
+    assert teacher["val"] == original["val"]  # the same teacher...
+    assert teacher["test"] != original["test"]  # ...scored on the permuted labels
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_teacher_fine_tunes_on_cuda_under_bf16_autocast(taught: Params, tmp_path: Path) -> None:
+    shutil.copytree(taught.base.workspace / "data/tokens", tmp_path / "data/tokens")
+    params = tiny_params(tmp_path, Path("unused"), *TEACHER, "teacher.device=cuda")
+    result = run_stage("teacher", params)
+    summary = StageManifest.load(result.teacher_dir).summary
+    assert summary["device"].startswith("cuda") and summary["precision"] == "bf16"
+    assert summary["val"]["accuracy"] > summary["val_accuracy_before"]
