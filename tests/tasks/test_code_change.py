@@ -49,7 +49,8 @@ def _round(source: Path, workspace: Path, corpus: Path) -> dict[str, bool]:
     assert done.returncode == 0, done.stderr[-3000:]
     ran = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(ran.pop("package")).parent == source  # the copy ran, not the checkout
-    return {name: cached for name, cached in ran.items() if name != "pretrain"}  # off
+    # pretrain and teacher are off: each writes a manifest saying so, and nothing else
+    return {name: cached for name, cached in ran.items() if name not in ("pretrain", "teacher")}
 
 
 def _insert_into_body(path: Path, function: str, line: str) -> None:

@@ -31,6 +31,7 @@ TEACHER = [
     "teacher.epochs=3",
     "teacher.learning_rates=[0.0003]",  # 40 steps of 16 windows: 5e-5 leaves it unsure
     "teacher.batch_size=16",
+    "teacher.train_windows=1",
     "teacher.augmented_copies=1",
 ]
 # A student whose agreement with the teacher is its RNN's alone (no bag), trained long
