@@ -92,3 +92,26 @@ def test_a_transfer_sets_batches_carry_the_teachers_logits_to_the_loss() -> None
     with torch.no_grad():
         after = float(distillation_losses(model(ids, lens), targets, "mse", 1.0).mean())
     assert after < before / 4
+
+
+def test_the_training_step_distils_when_the_batch_has_teacher_logits() -> None:
+    import contextlib
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(
+        ModelConfig.build(30, 3, embedding_dim=8, hidden_size=8, bag_buckets=0, dropout=0.0)
+    )
+    ids = torch.randint(1, 30, (4, 6))
+    lengths = torch.tensor([6, 5, 3, 2])
+    labels = torch.tensor([0, -1, 2, -1])
+    teacher = torch.randn(4, 3)
+    objective = _objective(3, "train.distill.weight=0.3")
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    loss = objective.backward(model, ids, lengths, labels, contextlib.nullcontext, scaler, teacher)
+    assert torch.isclose(loss, objective.distilled(model(ids, lengths), labels, teacher))
+    plain = objective.backward(
+        model, ids, lengths, torch.tensor([0, 1, 2, 1]), contextlib.nullcontext, scaler, None
+    )
+    assert torch.isclose(
+        plain, objective.criterion(model(ids, lengths), torch.tensor([0, 1, 2, 1]))
+    )
