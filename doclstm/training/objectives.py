@@ -129,12 +129,17 @@ class ClassifierObjective:
 
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
         probs = predict_probabilities(model, val.sequences, self.batch_tokens, device)  # type: ignore[arg-type]
-        metrics = classification_metrics(val.label_ids, probs, self.labels)
-        return {
-            "val_accuracy": metrics["accuracy"],
-            "val_macro_f1": metrics["macro_f1"],
-            "val_log_loss": metrics["log_loss"],
-        }
+        return val_metrics(val.label_ids, probs, self.labels)
+
+
+def val_metrics(label_ids: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """What a classifier's epoch is judged by (`train.monitor` names one)."""
+    metrics = classification_metrics(label_ids, probs, labels)
+    return {
+        "val_accuracy": metrics["accuracy"],
+        "val_macro_f1": metrics["macro_f1"],
+        "val_log_loss": metrics["log_loss"],
+    }
 
 
 def distillation_losses(

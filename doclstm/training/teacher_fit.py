@@ -27,7 +27,7 @@ from doclstm.models.loss import ClassificationLoss, probabilities
 from doclstm.models.teacher_model import Windows, document_windows, mean_by_owner, spread
 from doclstm.storage.token_data import TokenSplit, offsets_of
 from doclstm.text.batching import BucketBatchSampler, pad_batch
-from doclstm.training.objectives import Autocast
+from doclstm.training.objectives import Autocast, val_metrics
 
 _MAX_WINDOWS_PER_BATCH = 256
 
@@ -153,13 +153,9 @@ class TeacherObjective:
         return probabilities(torch.as_tensor(documents)).numpy()
 
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
-        probs = self.document_probabilities(model, val, device)
-        metrics = classification_metrics(self.val_labels, probs, self.labels)
-        return {
-            "val_accuracy": metrics["accuracy"],
-            "val_macro_f1": metrics["macro_f1"],
-            "val_log_loss": metrics["log_loss"],
-        }
+        return val_metrics(
+            self.val_labels, self.document_probabilities(model, val, device), self.labels
+        )
 
 
 def split_windows(
