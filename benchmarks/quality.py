@@ -107,11 +107,17 @@ def _package_file(inputs: Inputs, pattern: str, member: str) -> bytes | str:
         return extracted.read()
 
 
-def _write_jsonl(rows: list[dict[str, str]], dest: Path) -> dict[str, Any]:
+def _write_if_changed(dest: Path, data: bytes) -> None:
+    """Write `dest` only when its bytes differ: a source file rewritten as it was would
+    still look new to ingest, and every stage after it, the teacher included, would rerun
+    in a kept `--work` folder."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row) + "\n")
+    if not dest.is_file() or dest.read_bytes() != data:
+        dest.write_bytes(data)
+
+
+def _write_jsonl(rows: list[dict[str, str]], dest: Path) -> dict[str, Any]:
+    _write_if_changed(dest, "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8"))
     split = {"split_column": "split"} if "split" in rows[0] else {}
     return {"path": str(dest), "format": "jsonl", **split}
 
@@ -123,7 +129,7 @@ def _tweets(inputs: Inputs, work: Path) -> dict[str, Any] | str:
     if isinstance(data, str):
         return data
     dest = work / "tweets.csv"
-    dest.write_bytes(data)
+    _write_if_changed(dest, data)
     return {"path": str(dest), "format": "csv", "label_column": "sentiment", "id_column": None}
 
 

