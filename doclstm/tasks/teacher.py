@@ -60,7 +60,11 @@ from doclstm.training.teacher_fit import (
     windows_split,
 )
 from doclstm.training.trainer import FitResult, fit
-from doclstm.training.transfer_set import disabled_transfer_set, teacher_transfer_set
+from doclstm.training.transfer_set import (
+    TransferResult,
+    disabled_transfer_set,
+    teacher_transfer_set,
+)
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -117,9 +121,15 @@ def fine_tune_teacher(
     else:
         log.info("teacher: tokens and params unchanged, reusing %s", out_dir)
     unlabelled = UNLABELLED if params.unlabelled and has_split(upstream, UNLABELLED) else None
-    transfer = teacher_transfer_set(
-        params, seed, tokens_dir, upstream, out_dir, teacher, transfer_dir, device, unlabelled
-    )
+    rank = Distributed.from_env(device.type)
+    if rank.is_main:  # under torchrun one process computes the logits; the others wait
+        transfer = teacher_transfer_set(
+            params, seed, tokens_dir, upstream, out_dir, teacher, transfer_dir, device, unlabelled
+        )
+    rank.barrier()
+    if not rank.is_main:
+        written = StageManifest.load(transfer_dir).summary["documents"]
+        transfer = TransferResult(transfer_dir, written, 0, cached=True)
     return TeacherResult(
         out_dir,
         transfer_dir,
