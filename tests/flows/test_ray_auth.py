@@ -36,9 +36,9 @@ except ConnectionError as exc:
 
 
 @pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A Ray head on loopback with token authentication; its client address and the
-    environment a client with the token has."""
+def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A Ray head on loopback with token authentication; its client address, the
+    environment a client with the token has, and its temp folder (its logs)."""
     token = secrets.token_hex(16)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     port, client_port = free_port(), free_port()
@@ -58,7 +58,7 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             assert head.poll() is None, (tmp_path / "ray-head.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the Ray head did not answer in 120 s"
             time.sleep(2)
-        yield address, env
+        yield address, env, temp_dir
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGTERM)
@@ -69,6 +69,13 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
                 head.wait(timeout=30)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _client_server_logs(temp_dir: Path) -> str:
+    """The end of each log of the head's per-client servers (`ray_client_server_<port>`),
+    which is where a client's "Starting Ray client server failed" has its reason."""
+    logs = sorted(temp_dir.glob("session_latest/logs/ray_client_server*.err"))
+    return "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
 
 
 def _connect(address: str, env: dict[str, str]) -> str:
@@ -85,12 +92,12 @@ def _connect(address: str, env: dict[str, str]) -> str:
 
 @pytest.mark.slow
 def test_a_token_protected_head_refuses_strangers_and_scores_for_its_clients(
-    ray_head: tuple[str, dict[str, str]],
+    ray_head: tuple[str, dict[str, str], Path],
     built_workspace: Path,
     small_corpus: Path,
     tmp_path: Path,
 ) -> None:
-    address, with_token = ray_head
+    address, with_token, temp_dir = ray_head
     # The head answers a client with the token (the fixture waited for that); a refused
     # handshake shows as a connection that never opens, so the client gives up sooner.
     quick = {**with_token, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "2"}
@@ -113,7 +120,9 @@ def test_a_token_protected_head_refuses_strangers_and_scores_for_its_clients(
     ]  # fmt: skip
     env = {**with_token, "PREFECT_HOME": str(tmp_path / "prefect")}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert done.returncode == 0, (
+        done.stdout[-2000:] + done.stderr[-4000:] + _client_server_logs(temp_dir)
+    )
     scored = next(out.glob("*/*"))
     assert pq.read_table(scored).num_rows == sum(1 for p in small_corpus.rglob("*.txt"))
     assert with_token["RAY_AUTH_TOKEN"] not in done.stdout + done.stderr
