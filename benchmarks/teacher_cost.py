@@ -30,12 +30,11 @@ from doclstm.models.teacher_model import (
     TeacherClassifier,
     document_windows,
     load_teacher,
-    mean_by_owner,
 )
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
-from doclstm.training.teacher_fit import window_logits
+from doclstm.training.teacher_fit import document_logits
 
 CPU = torch.device("cpu")
 
@@ -86,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def score_teacher() -> np.ndarray:
         windows = document_windows(texts, window, stride)
-        logits = window_logits(teacher, windows.ids, args.batch_tokens, CPU)
-        return mean_by_owner(logits, windows.owner, len(texts))
+        return document_logits(teacher, windows.ids, windows.owner, args.batch_tokens, CPU)
 
     best_student = best_teacher = float("inf")
     for _ in range(args.rounds):  # alternated, so that a drift in machine speed hits both

@@ -9,11 +9,13 @@ is all the batch sampler is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from doclstm.errors import DoclstmError
 from doclstm.storage.manifest import StageManifest
@@ -78,11 +80,24 @@ def has_split(manifest: StageManifest, split: str) -> bool:
 def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = None) -> TokenSplit:
     """All rows of `split`, each shard's checksum verified before it is read."""
     manifest = manifest or StageManifest.load(tokens_dir)
+    batches = iter_verified_batches(tokens_dir, manifest, prefix=f"{split}/")
+    loaded = split_of_batches(batches, f"{tokens_dir}/{split}")
+    if not loaded.doc_ids:
+        raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
+    return loaded
+
+
+def split_of_batches(
+    batches: Iterable[pa.RecordBatch], where: str, teacher_logits: bool = False
+) -> TokenSplit:
+    """The rows of token batches (doc_id, label_id, length, input_ids; with
+    `teacher_logits`, that list column too) as one split; empty when there are none."""
     doc_ids: list[str] = []
-    labels: list[np.ndarray] = []
-    chunks: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
-    for batch in iter_verified_batches(tokens_dir, manifest, prefix=f"{split}/"):
+    labels: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    chunks: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
+    lengths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    logits: list[np.ndarray] = []
+    for batch in batches:
         doc_ids.extend(batch["doc_id"].to_pylist())
         labels.append(batch["label_id"].to_numpy().astype(np.int64))
         ids = batch["input_ids"]
@@ -90,11 +105,18 @@ def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = No
         chunks.append(ids.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int32))
         lengths.append(batch["length"].to_numpy().astype(np.int64))
         if not np.array_equal(lengths[-1], np.diff(offsets)):
-            raise DoclstmError(f"{tokens_dir}/{split}: a length column disagrees with input_ids")
-    if not doc_ids:
-        raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
-    offsets = offsets_of(np.concatenate(lengths))
-    return TokenSplit(doc_ids, np.concatenate(labels), np.concatenate(chunks), offsets)
+            raise DoclstmError(f"{where}: a length column disagrees with input_ids")
+        if teacher_logits:
+            rows = batch["teacher_logits"]
+            width = int(np.diff(rows.offsets.to_numpy())[0]) if len(rows) else 1
+            logits.append(rows.values.to_numpy().astype(np.float32).reshape(-1, width))
+    return TokenSplit(
+        doc_ids,
+        np.concatenate(labels),
+        np.concatenate(chunks),
+        offsets_of(np.concatenate(lengths)),
+        np.concatenate(logits) if logits else None,
+    )
 
 
 def full_lengths(

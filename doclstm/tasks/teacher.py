@@ -159,8 +159,8 @@ def _fine_tune(
     outputs = 1 if len(labels) == 2 else len(labels)
     train = load_split(tokens_dir, "train", upstream)
     val = load_split(tokens_dir, "val", upstream)
-    train_windows, _ = split_windows(tokenizer, train, params)
-    val_windows, _ = split_windows(tokenizer, val, params)
+    train_windows = split_windows(tokenizer, train, params)
+    val_windows = split_windows(tokenizer, val, params)
     learn = windows_split(train_windows, train.label_ids, train.doc_ids, params.train_windows)
     judge = windows_split(val_windows, val.label_ids, val.doc_ids)
     rank = Distributed.from_env(device.type)
@@ -230,7 +230,7 @@ def _fine_tune(
         )
         # Everything is chosen: the test split is read once, to report, never to choose.
         test = load_split(tokens_dir, "test", upstream)
-        test_windows, _ = split_windows(tokenizer, test, params)
+        test_windows = split_windows(tokenizer, test, params)
         test_metrics = teacher_metrics(
             objective,
             model,

@@ -145,25 +145,29 @@ class TeacherObjective:
         scaler.scale(loss).backward()
         return loss
 
-    def document_probabilities(
-        self, model: nn.Module, val: TokenSplit, device: torch.device
-    ) -> np.ndarray:
-        logits = window_logits(model, val.sequences, self.batch_tokens, device)
-        documents = mean_by_owner(logits, self.val_owner, len(self.val_labels))
-        return probabilities(torch.as_tensor(documents)).numpy()
-
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
-        return val_metrics(
-            self.val_labels, self.document_probabilities(model, val, device), self.labels
-        )
+        logits = document_logits(model, val.sequences, self.val_owner, self.batch_tokens, device)
+        probs = probabilities(torch.as_tensor(logits)).numpy()
+        return val_metrics(self.val_labels, probs, self.labels)
 
 
-def split_windows(
-    tokenizer: Tokenizer, split: TokenSplit, params: TeacherParams
-) -> tuple[Windows, list[str]]:
-    """The teacher's windows of every document of `split`, and the texts they came from."""
-    texts = decoded_texts(tokenizer, split)
-    return document_windows(texts, params.window_tokens, params.stride), texts
+def split_windows(tokenizer: Tokenizer, split: TokenSplit, params: TeacherParams) -> Windows:
+    """The teacher's windows of every document of `split`, read from its decoded text."""
+    return document_windows(decoded_texts(tokenizer, split), params.window_tokens, params.stride)
+
+
+def document_logits(
+    model: nn.Module,
+    windows: Sequence[np.ndarray],
+    owner: np.ndarray,
+    batch_tokens: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Each document's logits: the mean of its windows' (`owner[i]`: window i's document,
+    every document owning at least one)."""
+    logits = window_logits(model, windows, batch_tokens, device, amp_dtype)
+    return mean_by_owner(logits, owner, int(owner.max()) + 1 if len(owner) else 0)
 
 
 def teacher_metrics(
@@ -175,8 +179,8 @@ def teacher_metrics(
     device: torch.device,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, log loss and calibration error of whole documents."""
-    logits = window_logits(model, windows.sequences, objective.batch_tokens, device)
-    probs = probabilities(torch.as_tensor(mean_by_owner(logits, owner, len(label_ids)))).numpy()
+    logits = document_logits(model, windows.sequences, owner, objective.batch_tokens, device)
+    probs = probabilities(torch.as_tensor(logits)).numpy()
     metrics = classification_metrics(label_ids, probs, objective.labels)
     keep = ("accuracy", "macro_f1", "log_loss", "expected_calibration_error")
     return {k: metrics[k] for k in keep}

@@ -31,9 +31,7 @@ from doclstm.config.params import TeacherParams
 from doclstm.errors import DoclstmError
 from doclstm.models.teacher_model import (
     TeacherClassifier,
-    document_windows,
     load_teacher,
-    mean_by_owner,
 )
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.manifest import (
@@ -43,12 +41,18 @@ from doclstm.storage.manifest import (
     stage_fingerprint,
 )
 from doclstm.storage.tables import data_parts, iter_verified_batches, part_name, write_table
-from doclstm.storage.token_data import TokenSplit, concat_splits, load_split, offsets_of
+from doclstm.storage.token_data import (
+    TokenSplit,
+    concat_splits,
+    load_split,
+    offsets_of,
+    split_of_batches,
+)
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.augment import Augmenter
 from doclstm.training.checkpoint import resume_dir
 from doclstm.training.optimization import autocast_dtype
-from doclstm.training.teacher_fit import autocast_precision, decoded_texts, window_logits
+from doclstm.training.teacher_fit import autocast_precision, document_logits, split_windows
 
 log = logging.getLogger(__name__)
 ORIGIN_TRAIN, ORIGIN_AUGMENTED, ORIGIN_UNLABELLED = "train", "augmented", "unlabelled"
@@ -213,27 +217,9 @@ def load_transfer_set(
                 f"{out_dir}: a transfer set made for other {what} ({str(made)[:12]}, these "
                 f"are {wanted[:12]}); run the teacher stage again (doclstm stage teacher)"
             )
-    doc_ids: list[str] = []
-    labels, chunks, lengths, logits = [], [], [], []
-    for batch in iter_verified_batches(out_dir, manifest):
-        doc_ids.extend(batch["doc_id"].to_pylist())
-        labels.append(batch["label_id"].to_numpy().astype(np.int64))
-        ids = batch["input_ids"]
-        offsets = ids.offsets.to_numpy()
-        chunks.append(ids.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int32))
-        lengths.append(np.diff(offsets).astype(np.int64))
-        rows = batch["teacher_logits"]
-        width = int(np.diff(rows.offsets.to_numpy())[0]) if len(rows) else 1
-        logits.append(rows.values.to_numpy().astype(np.float32).reshape(-1, width))
-    if not doc_ids or not data_parts(manifest, ""):
+    split = split_of_batches(iter_verified_batches(out_dir, manifest), str(out_dir), True)
+    if not split.doc_ids or not data_parts(manifest, ""):
         raise DoclstmError(f"{out_dir}: an empty transfer set; run the teacher stage again")
-    split = TokenSplit(
-        doc_ids,
-        np.concatenate(labels),
-        np.concatenate(chunks),
-        offsets_of(np.concatenate(lengths)),
-        np.concatenate(logits),
-    )
     return split, manifest
 
 
@@ -278,11 +264,9 @@ def teacher_transfer_set(
     def teach(shard: TokenSplit) -> np.ndarray:
         if not loaded:
             loaded.append(load_teacher(teacher_dir, device)[0])
-        texts = decoded_texts(tokenizer, shard)
-        windows = document_windows(texts, params.window_tokens, params.stride)
+        windows = split_windows(tokenizer, shard, params)
         budget = params.batch_size * params.window_tokens * 4
-        logits = window_logits(loaded[0], windows.ids, budget, device, amp)
-        return mean_by_owner(logits, windows.owner, len(shard))
+        return document_logits(loaded[0], windows.ids, windows.owner, budget, device, amp)
 
     return build_transfer_set(
         out_dir, fingerprint, identity, documents, teach, params.shard_documents

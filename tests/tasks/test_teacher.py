@@ -17,12 +17,12 @@ from doclstm.config.params import Params
 from doclstm.config.workspace import teacher_folder, workspace
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import load_model_dir
-from doclstm.models.teacher_model import document_windows, load_teacher, mean_by_owner
+from doclstm.models.teacher_model import document_windows, load_teacher
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.token_data import concat_splits, load_split
 from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import load_tokenizer
-from doclstm.training.teacher_fit import decoded_texts, window_logits
+from doclstm.training.teacher_fit import decoded_texts, document_logits
 from tests.conftest import stage_fixture, tiny_params
 
 TEACHER = [
@@ -81,8 +81,8 @@ def _agreement(params: Params, teacher_dir: Path) -> float:
     teacher, config = load_teacher(teacher_dir, torch.device("cpu"))
     texts = decoded_texts(load_tokenizer(ws.tokens / "tokenizer.json"), documents)
     windows = document_windows(texts, config["window_tokens"], config["stride"])
-    logits = window_logits(teacher, windows.ids, 8192, torch.device("cpu"))
-    return float((mine == mean_by_owner(logits, windows.owner, len(documents)).argmax(1)).mean())
+    teacher_logits = document_logits(teacher, windows.ids, windows.owner, 8192, torch.device("cpu"))
+    return float((mine == teacher_logits.argmax(1)).mean())
 
 
 def test_a_distilled_student_agrees_with_its_teacher_more(taught: Params) -> None:
