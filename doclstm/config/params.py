@@ -337,6 +337,15 @@ class PretrainParams(_Group):
         return self.model_dump(mode="json", exclude={"enabled", "checkpoint_steps"})
 
 
+RUN_ONLY_TEACHER_SETTINGS = (
+    "checkpoint_steps",
+    "shard_documents",
+    "runner",
+    "workers",
+    "ray_address",
+)
+
+
 class TeacherParams(_Group):
     """Fine-tuning the shipped all-MiniLM-L6-v2 as the student's teacher (Tang et al. 2019),
     and the transfer set of its logits that `train` distils (doclstm/tasks/teacher.py)."""
@@ -367,9 +376,15 @@ class TeacherParams(_Group):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: bf16 autocast on CUDA, fp32 on the CPU.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # Not part of the result: how often state is saved, and documents per logits shard.
+    # Not part of the result: how often state is saved, documents per logits shard, and
+    # where the shards are read (as score.runner: `inline` in this process, `threads`, or
+    # `ray` tasks on a local Ray instance or the cluster at ray_address / RAY_ADDRESS),
+    # `workers` at once.
     checkpoint_steps: int = Field(200, ge=1)
     shard_documents: int = Field(4096, ge=1)
+    runner: Literal["inline", "threads", "ray"] = "inline"
+    workers: int = Field(2, ge=1)
+    ray_address: str = ""
 
     @property
     def stride(self) -> int:
@@ -379,9 +394,7 @@ class TeacherParams(_Group):
         """What the teacher and its transfer set depend on; off, nothing."""
         if not self.enabled:
             return {"enabled": False}
-        return self.model_dump(
-            mode="json", exclude={"enabled", "checkpoint_steps", "shard_documents"}
-        )
+        return self.model_dump(mode="json", exclude={"enabled", *RUN_ONLY_TEACHER_SETTINGS})
 
     def fine_tune_settings(self) -> dict[str, Any]:
         """What the fine-tuned teacher depends on (not how its transfer set is made)."""

@@ -4,8 +4,9 @@ Its documents are the train split's, `teacher.augmented_copies` augmented copies
 of each (doclstm/training/augment.py; no label of their own) and, with
 `teacher.unlabelled`, the tokens' `unlabelled` split (no labels either). The
 teacher reads each whole, in windows (doclstm/models/teacher_model.py), once:
-the logits are computed in shards of `teacher.shard_documents` documents, each
-written whole (renamed into place) under `<out>.resume/`, so a killed run
+the logits are computed in shards of `teacher.shard_documents` documents (in this
+process, in threads or as Ray tasks: `teacher.runner`, doclstm/training/logit_workers.py),
+each written whole (renamed into place) under `<out>.resume/`, so a killed run
 computes only the shards it had not finished; then the folder appears whole
 with its manifest, whose fingerprint holds the teacher's and the tokens'
 fingerprints and the transfer settings. A training loads it only when both
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,6 @@ from tokenizers import Tokenizer
 
 from doclstm.config.params import TeacherParams
 from doclstm.errors import DoclstmError
-from doclstm.models.teacher_model import (
-    TeacherClassifier,
-    load_teacher,
-)
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.manifest import (
     StageManifest,
@@ -51,8 +48,7 @@ from doclstm.storage.token_data import (
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.augment import Augmenter
 from doclstm.training.checkpoint import resume_dir
-from doclstm.training.optimization import autocast_dtype
-from doclstm.training.teacher_fit import autocast_precision, document_logits, split_windows
+from doclstm.training.logit_workers import ShardTeacher, Teach, shard_logits
 
 log = logging.getLogger(__name__)
 ORIGIN_TRAIN, ORIGIN_AUGMENTED, ORIGIN_UNLABELLED = "train", "augmented", "unlabelled"
@@ -66,8 +62,6 @@ SCHEMA = pa.schema(
         ("teacher_logits", pa.list_(pa.float32())),
     ]
 )
-# A shard's documents -> their logits (documents, outputs): the teacher reading them.
-Teach = Callable[[TokenSplit], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -133,12 +127,12 @@ def build_transfer_set(
     identity: dict[str, Any],
     documents: Callable[[], TransferDocuments],
     teach: Teach,
-    shard_documents: int,
+    params: TeacherParams,
 ) -> TransferResult:
     """The transfer set at `out_dir` for `fingerprint` (reused when it is there and whole),
-    else computed shard by shard with `teach`, resuming from `<out_dir>.resume/`.
-    `identity` (the teacher's and the tokens' fingerprints) goes into the summary, where
-    `load_transfer_set` checks it."""
+    else computed in shards of `params.shard_documents` by `teach` on the `params.runner`
+    workers, resuming from `<out_dir>.resume/`. `identity` (the teacher's and the tokens'
+    fingerprints) goes into the summary, where `load_transfer_set` checks it."""
     cached = fresh_manifest(out_dir, fingerprint)
     if cached is not None:
         log.info("teacher: transfer set unchanged, reusing %s", out_dir)
@@ -151,15 +145,20 @@ def build_transfer_set(
     staging.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     split, total, computed = made.split, len(made.split), 0
-    shards = range(0, total, shard_documents)
-    for index, start in enumerate(shards):
-        dest = staging / part_name(index)
-        rows = np.arange(start, min(start + shard_documents, total))
-        if dest.is_file() and pq.ParquetFile(dest).metadata.num_rows == len(rows):
-            continue  # written whole by an earlier, interrupted run
-        shard = split.subset(rows)
-        logits = teach(shard)
-        write_table(_table(shard, [made.origins[i] for i in rows], logits), dest)
+    size = params.shard_documents
+    shards = [np.arange(start, min(start + size, total)) for start in range(0, total, size)]
+
+    def missing() -> Iterator[tuple[int, TokenSplit]]:
+        for index, rows in enumerate(shards):
+            dest = staging / part_name(index)
+            if dest.is_file() and pq.ParquetFile(dest).metadata.num_rows == len(rows):
+                continue  # written whole by an earlier, interrupted run
+            yield index, split.subset(rows)
+
+    for index, logits in shard_logits(teach, missing(), params):
+        rows = shards[index]
+        table = _table(split.subset(rows), [made.origins[i] for i in rows], logits)
+        write_table(table, staging / part_name(index))
         computed += 1
         log.info("teacher: transfer shard %d/%d: %d documents", index + 1, len(shards), len(rows))
     counts = {o: made.origins.count(o) for o in dict.fromkeys(made.origins)}
@@ -235,8 +234,9 @@ def teacher_transfer_set(
     unlabelled: str | None,
 ) -> TransferResult:
     """The transfer set of the fine-tuned teacher at `teacher_dir` (its manifest `teacher`)
-    over the tokens at `tokens_dir`; `unlabelled` names the split of text without labels
-    to include, if any. MiniLM is loaded only when a shard must be computed."""
+        over the tokens at `tokens_dir`; `unlabelled` names the split of text without labels
+        to include, if any. MiniLM is loaded only when a shard must be computed
+    (doclstm/training/logit_workers.py)."""
     fingerprint = stage_fingerprint(
         "transfer",
         __name__,
@@ -258,16 +258,9 @@ def teacher_transfer_set(
         extra = load_split(tokens_dir, unlabelled, upstream) if unlabelled else None
         return transfer_documents(params, seed, tokenizer, train, extra)
 
-    loaded: list[TeacherClassifier] = []
-    amp = autocast_dtype(autocast_precision(params.precision, device), device)
-
-    def teach(shard: TokenSplit) -> np.ndarray:
-        if not loaded:
-            loaded.append(load_teacher(teacher_dir, device)[0])
-        windows = split_windows(tokenizer, shard, params)
-        budget = params.batch_size * params.window_tokens * 4
-        return document_logits(loaded[0], windows.ids, windows.owner, budget, device, amp)
-
-    return build_transfer_set(
-        out_dir, fingerprint, identity, documents, teach, params.shard_documents
+    # Ray workers pick their own device from the setting; here, the stage's device.
+    where = params.device if params.runner == "ray" else device.type
+    teach = ShardTeacher(
+        teacher_dir, teacher.fingerprint, tokens_dir / TOKENIZER_FILE, params, where
     )
+    return build_transfer_set(out_dir, fingerprint, identity, documents, teach, params)

@@ -23,6 +23,7 @@ from doclstm.storage.token_data import concat_splits, load_split
 from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import load_tokenizer
 from doclstm.training.teacher_fit import decoded_texts, document_logits
+from doclstm.training.transfer_set import load_transfer_set, teacher_transfer_set
 from tests.conftest import stage_fixture, tiny_params
 
 TEACHER = [
@@ -137,6 +138,38 @@ def test_permuted_test_labels_give_a_byte_identical_student(taught: Params, tmp_
     original = StageManifest.load(teacher_folder(taught)).summary
     assert teacher["val"] == original["val"]  # the same teacher...
     assert teacher["test"] != original["test"]  # ...scored on the permuted labels
+
+
+@pytest.mark.slow
+def test_ray_tasks_compute_the_logits_this_process_does(taught: Params, tmp_path: Path) -> None:
+    """The transfer set's shards as Ray tasks on a local Ray instance: each worker loads
+    the teacher from its folder, the coordinator writes the shards."""
+    ws = workspace(taught)
+    settings = taught.teacher.model_copy(
+        update={"runner": "ray", "workers": 2, "augmented_copies": 0, "shard_documents": 50}
+    )
+    tokens, teacher = StageManifest.load(ws.tokens), StageManifest.load(teacher_folder(taught))
+    out, cpu = tmp_path / "transfer", torch.device("cpu")
+    made = teacher_transfer_set(
+        settings,
+        taught.base.seed,
+        ws.tokens,
+        tokens,
+        teacher_folder(taught),
+        teacher,
+        out,
+        cpu,
+        None,
+    )
+    train = len(load_split(ws.tokens, "train"))
+    assert made.shards_computed == -(-train // 50) and made.documents == {"train": train}
+    remote = load_transfer_set(out, tokens.fingerprint, teacher.fingerprint)
+    local = load_transfer_set(ws.transfer, tokens.fingerprint, teacher.fingerprint)
+    assert remote is not None and local is not None
+    assert remote[0].doc_ids == local[0].doc_ids[:train]
+    np.testing.assert_allclose(
+        remote[0].teacher_logits, local[0].teacher_logits[:train], rtol=0, atol=1e-4
+    )
 
 
 @pytest.mark.gpu

@@ -1,14 +1,17 @@
-"""The transfer set's cache: computed once, reused without running the teacher, resumed
-after a kill computing only the shards it had not written, and refused in one line when
-it was made from other tokens or by another teacher."""
+"""The transfer set's cache: computed once (in this process or in threads), reused without
+running the teacher, resumed after a kill computing only the shards it had not written,
+and refused in one line when it was made from other tokens or by another teacher."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from doclstm.config.params import TeacherParams
 from doclstm.errors import DoclstmError
 from doclstm.storage.token_data import TokenSplit, offsets_of
 from doclstm.training.transfer_set import (
@@ -41,25 +44,29 @@ class Teacher:
         self.read = 0
         self.shards = 0
         self.fail_after = fail_after
+        self.lock = threading.Lock()
 
     def __call__(self, shard: TokenSplit) -> np.ndarray:
-        if self.fail_after is not None and self.shards == self.fail_after:
-            raise KeyboardInterrupt("killed")
-        self.shards += 1
-        self.read += len(shard)
+        with self.lock:
+            if self.fail_after is not None and self.shards >= self.fail_after:
+                raise KeyboardInterrupt("killed")
+            self.shards += 1
+            self.read += len(shard)
         return np.stack(
             [[float(s.sum() % 7), float(len(s)), -1.0] for s in shard.sequences]
         ).astype(np.float32)
 
 
-def _build(out: Path, teacher: Teacher, fingerprint: str = "f" * 64):
-    return build_transfer_set(out, fingerprint, IDENTITY, _documents, teacher, 5)
+def _build(out: Path, teacher: Teacher, fingerprint: str = "f" * 64, runner: str = "inline"):
+    params = TeacherParams(shard_documents=5, runner=runner, workers=2)
+    return build_transfer_set(out, fingerprint, IDENTITY, _documents, teacher, params)
 
 
-def test_computed_once_then_reused_without_the_teacher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["inline", "threads"])
+def test_computed_once_then_reused_without_the_teacher(tmp_path: Path, runner: str) -> None:
     out = tmp_path / "transfer"
     first = Teacher()
-    made = _build(out, first)
+    made = _build(out, first, runner=runner)
     assert (made.shards_computed, made.cached, first.read) == (5, False, 23)
     assert made.documents == {"train": 10, "augmented": 13}
     again = Teacher()
@@ -78,16 +85,20 @@ def test_computed_once_then_reused_without_the_teacher(tmp_path: Path) -> None:
     assert _build(out, Teacher(), "g" * 64).shards_computed == 5
 
 
+@pytest.mark.parametrize("runner", ["inline", "threads"])
 def test_a_killed_run_resumes_computing_only_the_shards_it_had_not_written(
-    tmp_path: Path,
+    tmp_path: Path, runner: str
 ) -> None:
     out = tmp_path / "transfer"
     with pytest.raises(KeyboardInterrupt):
-        _build(out, Teacher(fail_after=3))
+        _build(out, Teacher(fail_after=3), runner=runner)
     assert not (out / "manifest.json").exists()  # nothing looks whole
+    written = sorted((tmp_path / "transfer.resume").glob("part-*.parquet"))
+    assert 0 < len(written) <= 3
+    rows = sum(pq.ParquetFile(w).metadata.num_rows for w in written)
     resumed = Teacher()
-    result = _build(out, resumed)
-    assert (result.shards_computed, resumed.read) == (2, 23 - 15)
+    result = _build(out, resumed, runner=runner)
+    assert (result.shards_computed, resumed.read) == (5 - len(written), 23 - rows)
     whole = tmp_path / "whole"
     _build(whole, Teacher())
     ids = IDENTITY["tokens_fingerprint"], IDENTITY["teacher_fingerprint"]
