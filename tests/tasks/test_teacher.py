@@ -18,13 +18,16 @@ from doclstm.config.workspace import teacher_folder, workspace
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import load_model_dir
 from doclstm.models.teacher_model import document_windows, load_teacher
+from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest, file_entry
 from doclstm.storage.token_data import concat_splits, load_split
 from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import load_tokenizer
+from doclstm.training.checkpoint import resume_dir
 from doclstm.training.teacher_fit import decoded_texts, document_logits
 from doclstm.training.transfer_set import load_transfer_set, teacher_transfer_set
-from tests.conftest import stage_fixture, tiny_params
+from tests.conftest import stage_fixture, tiny_params, tokens_workspace
+from tests.stage_kills import kill_mid_epoch, run_to_the_end, write_params
 
 TEACHER = [
     "teacher.enabled=true",
@@ -138,6 +141,26 @@ def test_permuted_test_labels_give_a_byte_identical_student(taught: Params, tmp_
     original = StageManifest.load(teacher_folder(taught)).summary
     assert teacher["val"] == original["val"]  # the same teacher...
     assert teacher["test"] != original["test"]  # ...scored on the permuted labels
+
+
+@pytest.mark.slow
+def test_sigkill_mid_fine_tuning_then_resume_gives_the_same_teacher_and_logits(
+    taught: Params, built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    killed = tokens_workspace(
+        tmp_path, built_workspace, small_corpus, *TEACHER, "teacher.checkpoint_steps=3"
+    )
+    out = teacher_folder(killed)
+    seen = kill_mid_epoch(write_params(killed), "teacher", resume_dir(out) / "rate-0")
+    assert not out.exists()  # no teacher folder that looks whole
+    run_to_the_end(tmp_path, "teacher")
+    summary = StageManifest.load(out).summary
+    assert summary["resumed_at_step"] >= seen["progress"]["step"] > 0
+    weights = "teacher.safetensors"
+    assert sha256_file(out / weights) == sha256_file(teacher_folder(taught) / weights)
+    ours, theirs = workspace(killed).transfer, workspace(taught).transfer
+    assert StageManifest.load(ours).files == StageManifest.load(theirs).files
+    assert not resume_dir(out).exists()
 
 
 @pytest.mark.slow

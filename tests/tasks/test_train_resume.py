@@ -4,21 +4,16 @@ uninterrupted weights."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from doclstm.storage import manifest as stage_manifest
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.tasks.table import run_stage
-from doclstm.training.checkpoint import STATE, resume_dir, save_training_state
+from doclstm.training.checkpoint import resume_dir, save_training_state
 from tests.conftest import tokens_workspace
+from tests.stage_kills import kill_mid_epoch, run_to_the_end, write_params
 
 # Small batches, so an epoch has dozens of steps and checkpoints to land between.
 RESUME = [
@@ -46,25 +41,7 @@ STAGES = {
 
 def _workspace(built_workspace: Path, small_corpus: Path, root: Path, stage: str) -> Path:
     extra = PRETRAIN if stage == "pretrain" else []
-    params = tokens_workspace(root, built_workspace, small_corpus, *RESUME, *extra)
-    (root / "params.yaml").write_text(
-        yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8"
-    )
-    return root
-
-
-def _run(root: Path, stage: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "doclstm.cli", "stage", stage, "-p", "params.yaml"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE)
-
-
-def _mid_epoch_checkpoint(checkpoint: Path) -> dict | None:
-    try:
-        state = json.loads((checkpoint / STATE).read_text())["state"]
-    except (OSError, ValueError, KeyError):
-        return None  # not written yet, or between renames
-    return state if state["progress"]["epoch"] >= 2 and state["sampler"]["position"] > 0 else None
+    return write_params(tokens_workspace(root, built_workspace, small_corpus, *RESUME, *extra))
 
 
 @pytest.mark.slow
@@ -75,22 +52,11 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(
     out, weights, metrics = STAGES[stage]
     straight = _workspace(built_workspace, small_corpus, tmp_path / "straight", stage)
     killed = _workspace(built_workspace, small_corpus, tmp_path / "killed", stage)
-    assert _run(straight, stage).wait(timeout=600) == 0
-
-    process = _run(killed, stage)
+    run_to_the_end(straight, stage)
     checkpoint = killed / f"{out}.resume"
-    deadline = time.monotonic() + 600
-    while (seen := _mid_epoch_checkpoint(checkpoint)) is None:
-        assert process.poll() is None, "training ended before a mid-epoch checkpoint was seen"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    seen = kill_mid_epoch(killed, stage, checkpoint)
     assert not (killed / out).exists()  # no output folder that looks whole
-
-    resumed = _run(killed, stage)
-    _, err = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, err.decode()[-3000:]
+    run_to_the_end(killed, stage)
     ours, theirs = killed / out, straight / out
     summary = json.loads((ours / "manifest.json").read_text())["summary"]
     assert summary["resumed_at_step"] >= seen["progress"]["step"] > 0
