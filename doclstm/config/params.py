@@ -364,6 +364,13 @@ class TeacherParams(_Group):
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     monitor: Literal["val_accuracy", "val_log_loss"] = "val_accuracy"
+    # A long document's logits: the mean of its windows', a bidirectional GRU over its
+    # windows' fine-tuned MiniLM vectors (fitted after MiniLM, for reader_epochs, the best
+    # on val kept), or auto: both measured on val, the better kept.
+    combine: Literal["auto", "mean", "recurrence"] = "auto"
+    reader_hidden: int = Field(128, ge=1)
+    reader_epochs: int = Field(20, ge=1)
+    reader_learning_rate: float = Field(1e-3, gt=0)
     # The transfer set: each train document, augmented_copies copies of it (each word
     # masked with mask_probability; with ngram_probability the copy is an n-gram of 1 to
     # max_ngram words, or for a document longer than a window a random window's crop), and

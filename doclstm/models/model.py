@@ -85,7 +85,7 @@ class SequenceClassifier(nn.Module):
             summary_width = self.pooling.width
         self.windows: WindowRecurrence | None = None
         if config.kind == "hierarchical":
-            self.windows = WindowRecurrence(config, summary_width)
+            self.windows = WindowRecurrence.of_model(config, summary_width)
             summary_width = self.windows.width
         self.head = head_for(config, summary_width)
         self.bag = (

@@ -9,9 +9,12 @@ logits of the student's own shape (one for two classes, one per class else).
 A document is the text its token ids decode to (doclstm's tokenizer lower-cases
 and normalizes as MiniLM's uncased one would anyway), cut into MiniLM word pieces
 and then into windows of `window_tokens` pieces ([CLS] and [SEP] included) that
-start every `stride` pieces; its logits are the mean of its windows' logits.
-Windows are ordinary right-padded id sequences, so the trainer's loop, batching
-and resume serve the teacher's fine-tuning unchanged (doclstm/tasks/teacher.py).
+start every `stride` pieces; its logits are the mean of its windows' logits, or, with
+a window reader (`teacher.combine`), those of a bidirectional GRU over its windows'
+MiniLM vectors in order (the recurrence over window embeddings of hierarchical
+models), fitted after MiniLM with MiniLM frozen. Windows are ordinary right-padded id
+sequences, so the trainer's loop, batching and resume serve the teacher's
+fine-tuning unchanged (doclstm/tasks/teacher.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from torch import nn
 
 from doclstm.config.params import MINILM_DIM
 from doclstm.models.window_encoder import minilm_path
+from doclstm.models.window_recurrence import WindowRecurrence
 
 TEACHER_WEIGHTS = "teacher.safetensors"
 TEACHER_CONFIG = "teacher.json"
@@ -125,17 +129,38 @@ class TeacherClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(MINILM_DIM, num_outputs)
         self.num_outputs = num_outputs
+        self.reader: WindowReader | None = None  # a document's logits from its window vectors
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits (windows, outputs) of right-padded windows with true `lengths`."""
+    def embed(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Window vectors (windows, 384) of right-padded windows with true `lengths`."""
         mask = (
             torch.arange(input_ids.size(1), device=input_ids.device)[None, :]
             < lengths.to(input_ids.device)[:, None]
         )
         hidden = self.backbone(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
         weights = mask.to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return self.head(self.dropout(pooled))
+        return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (windows, outputs) of right-padded windows with true `lengths`."""
+        return self.head(self.dropout(self.embed(input_ids, lengths)))
+
+
+class WindowReader(nn.Module):
+    """A document's logits from its windows' MiniLM vectors, read in order by a
+    bidirectional GRU (doclstm/models/window_recurrence.py) and a linear head."""
+
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float) -> None:
+        super().__init__()
+        self.recurrence = WindowRecurrence(MINILM_DIM, hidden_size, "gru", bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.recurrence.width, num_outputs)
+        self.hidden_size = hidden_size
+
+    def forward(self, vectors: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """(documents, outputs) from the window vectors of every document in order,
+        `counts[d]` of them for document d."""
+        return self.head(self.dropout(self.recurrence(vectors, counts)))
 
 
 def save_teacher(folder: Path, model: TeacherClassifier, config: dict[str, Any]) -> None:
@@ -152,5 +177,7 @@ def load_teacher(folder: Path, device: torch.device) -> tuple[TeacherClassifier,
 
     config: dict[str, Any] = json.loads((folder / TEACHER_CONFIG).read_text(encoding="utf-8"))
     model = TeacherClassifier(config["num_outputs"], config["dropout"], pretrained=False)
+    if config.get("combine") == "recurrence":
+        model.reader = WindowReader(config["reader_hidden"], config["num_outputs"], 0.0)
     model.load_state_dict(load_file(str(folder / TEACHER_WEIGHTS)), strict=True)
     return model.to(device).eval(), config

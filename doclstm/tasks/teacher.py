@@ -4,7 +4,8 @@ With `teacher.enabled`, all-MiniLM-L6-v2 with a classification head
 (doclstm/models/teacher_model.py) is fine-tuned on the train documents' windows
 for `teacher.epochs` at each of `teacher.learning_rates`; the epoch and the rate
 with the best val score (whole documents: the mean of their windows' logits)
-are kept. Nothing else is chosen, and the test split is read once, after, to
+are kept, then how a long document's windows combine (`teacher.combine`:
+doclstm/training/window_reader.py), on val too. The test split is read once, after, to
 report the teacher's test metrics beside its val ones (in the manifest, and in
 the teacher's own MLflow run). The fine-tuning is the student's training loop
 (doclstm/training/teacher_fit.py): exact resume after a kill from
@@ -65,6 +66,7 @@ from doclstm.training.transfer_set import (
     disabled_transfer_set,
     teacher_transfer_set,
 )
+from doclstm.training.window_reader import DocumentWindows, choose_combination
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
@@ -225,6 +227,15 @@ def _fine_tune(
         rate = best_rate(tried, params.monitor)
         chosen = tried[rate]
         model.load_state_dict(chosen.best_state)
+        combination = choose_combination(
+            model,
+            DocumentWindows(train_windows.ids, train_windows.owner, train.label_ids),
+            DocumentWindows(val_windows.ids, val_windows.owner, val.label_ids),
+            labels,
+            params,
+            seed,
+            device,
+        )
         val_metrics = teacher_metrics(
             objective, model, judge, val_windows.owner, val.label_ids, device
         )
@@ -255,8 +266,11 @@ def _fine_tune(
                 "stride": params.stride,
                 "learning_rate": rate,
                 "best_epoch": chosen.best_epoch,
+                "combine": combination.chosen,
                 **minilm_identity(),
             }
+            if combination.chosen == "recurrence":
+                config["reader_hidden"] = params.reader_hidden
             save_teacher(tmp, model, config)
             write_json(tmp / HISTORY, {f"{r:g}": result.history for r, result in tried.items()})
             summary = {
@@ -266,6 +280,9 @@ def _fine_tune(
                 f"{params.monitor}_by_learning_rate": {
                     f"{r:g}": _best_value(result, params.monitor) for r, result in tried.items()
                 },
+                "combine": combination.chosen,
+                "val_by_combination": combination.val,
+                "reader_epoch": combination.reader_epoch,
                 "val": val_metrics,
                 "test": test_metrics,
                 "val_accuracy_before": before["val_accuracy"],
@@ -283,9 +300,11 @@ def _fine_tune(
         shutil.rmtree(resume_dir(out_dir), ignore_errors=True)
     rank.barrier()
     log.info(
-        "teacher: learning rate %g, epoch %d: val accuracy %.4f (test %.4f, reported only)",
+        "teacher: learning rate %g, epoch %d, %s of windows: val accuracy %.4f (test %.4f, "
+        "reported only)",
         rate,
         chosen.best_epoch,
+        combination.chosen,
         val_metrics["accuracy"],
         test_metrics["accuracy"],
     )

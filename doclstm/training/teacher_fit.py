@@ -12,7 +12,7 @@ on the val documents, each read whole as the mean of its windows' logits.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from doclstm.text.batching import BucketBatchSampler, pad_batch
 from doclstm.training.objectives import Autocast, val_metrics
 
 _MAX_WINDOWS_PER_BATCH = 256
+_READER_BATCH = 512  # documents a window-reader batch
 
 
 def decoded_texts(tokenizer: Tokenizer, split: TokenSplit) -> list[str]:
@@ -90,16 +91,21 @@ def autocast_precision(precision: str, device: torch.device) -> str:
 
 
 @torch.no_grad()
-def window_logits(
+def window_outputs(
     model: nn.Module,
     windows: Sequence[np.ndarray],
     batch_tokens: int,
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
+    vectors: bool = False,
 ) -> np.ndarray:
-    """Logits (windows, outputs), float32, in the order of `windows`."""
+    """Logits (windows, outputs), or with `vectors` MiniLM's window vectors (windows,
+    384), float32, in the order of `windows`."""
     was_training = model.training
     model.eval()
+    read: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = (
+        model.embed if vectors else model  # type: ignore[assignment]
+    )
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
     out: np.ndarray | None = None
     sampler = BucketBatchSampler(
@@ -109,10 +115,10 @@ def window_logits(
         ids, lens = pad_batch([windows[i] for i in batch])
         cast = torch.autocast(device.type, amp_dtype) if amp_dtype else contextlib.nullcontext()
         with cast:
-            logits = model(ids.to(device), lens).float().cpu().numpy()
+            values = read(ids.to(device), lens).float().cpu().numpy()
         if out is None:
-            out = np.zeros((len(windows), logits.shape[1]), dtype=np.float32)
-        out[batch] = logits
+            out = np.zeros((len(windows), values.shape[1]), dtype=np.float32)
+        out[batch] = values
     model.train(was_training)
     return out if out is not None else np.zeros((0, 1), dtype=np.float32)
 
@@ -164,10 +170,31 @@ def document_logits(
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Each document's logits: the mean of its windows' (`owner[i]`: window i's document,
-    every document owning at least one)."""
-    logits = window_logits(model, windows, batch_tokens, device, amp_dtype)
-    return mean_by_owner(logits, owner, int(owner.max()) + 1 if len(owner) else 0)
+    """Each document's logits (`owner[i]`: window i's document, every document owning at
+    least one, in order): the mean of its windows', or its window reader's."""
+    reader = getattr(model, "reader", None)
+    values = window_outputs(model, windows, batch_tokens, device, amp_dtype, reader is not None)
+    if reader is None:
+        return mean_by_owner(values, owner, int(owner.max()) + 1 if len(owner) else 0)
+    return reader_logits(reader, values, owner, device)
+
+
+@torch.no_grad()
+def reader_logits(
+    reader: nn.Module, vectors: np.ndarray, owner: np.ndarray, device: torch.device
+) -> np.ndarray:
+    """The window reader's logits for each document, from its windows' vectors in order."""
+    was_training = reader.training
+    reader.eval()
+    counts = np.bincount(owner, minlength=int(owner.max()) + 1 if len(owner) else 0)
+    firsts = np.concatenate(([0], np.cumsum(counts)))
+    out = []
+    for start in range(0, len(counts), _READER_BATCH):
+        stop = min(start + _READER_BATCH, len(counts))
+        rows = torch.as_tensor(vectors[firsts[start] : firsts[stop]], device=device)
+        out.append(reader(rows, torch.as_tensor(counts[start:stop])).float().cpu().numpy())
+    reader.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
 
 
 def teacher_metrics(

@@ -64,6 +64,12 @@ def test_fine_tuning_raises_val_accuracy_and_reports_test_after_choosing(
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert summary["best_epoch"] == 1 + int(np.argmax([r["val_accuracy"] for r in history]))
     assert summary["mlflow_run_id"]
+    # windows of 64 pieces over documents of 128 tokens: both combinations measured on val
+    by = summary["val_by_combination"]
+    assert set(by) == {"mean", "recurrence"} and 1 <= summary["reader_epoch"] <= 20
+    kept = by[summary["combine"]]["val_accuracy"]
+    assert kept == max(m["val_accuracy"] for m in by.values())
+    assert summary["val"]["accuracy"] == pytest.approx(kept)
     transfer = StageManifest.load(workspace(taught).transfer).summary
     train = load_split(workspace(taught).tokens, "train")
     assert transfer["documents"] == {"train": len(train), "augmented": len(train)}

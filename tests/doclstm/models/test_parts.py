@@ -60,7 +60,7 @@ def test_pooling_widths_and_an_unknown_kind() -> None:
 def test_the_window_recurrence_reads_each_document_alone(bidirectional: bool) -> None:
     torch.manual_seed(0)
     config = _config(3, f"train.model.bidirectional={str(bidirectional).lower()}")
-    recurrence = WindowRecurrence(config, window_width=5).eval()
+    recurrence = WindowRecurrence.of_model(config, window_width=5).eval()
     counts = torch.tensor([3, 1, 2])
     vectors = torch.randn(int(counts.sum()), 5)
     together = recurrence(vectors, counts)
