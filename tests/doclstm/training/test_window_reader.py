@@ -47,7 +47,7 @@ def test_a_reader_learns_what_the_order_of_windows_says() -> None:
     train_vectors, train = _ordered(400, seed=0)
     val_vectors, val = _ordered(200, seed=1)
     params = TeacherParams(reader_hidden=32, reader_epochs=15, reader_learning_rate=3e-3)
-    reader, epoch, metrics = fit_reader(
+    _, epoch, metrics = fit_reader(
         train_vectors, train, val_vectors, val, LABELS, params, 0, torch.device("cpu")
     )
     assert metrics["val_accuracy"] > 0.95 and 1 <= epoch <= 15
