@@ -276,6 +276,11 @@ def run_corpus(
                 "val_accuracy": teacher["val"]["accuracy"],
                 "accuracy": teacher["test"]["accuracy"],
                 "seconds": teacher["seconds"],
+                "combine": teacher.get("combine", "mean"),
+                "val_accuracy_by_combination": {
+                    k: v["val_accuracy"]
+                    for k, v in (teacher.get("val_by_combination") or {}).items()
+                },
             }
             if teacher.get("enabled")
             else None
@@ -375,13 +380,17 @@ def teacher_table(results: list[dict[str, Any]]) -> str:
     """The teacher beside the shipped model and the RNN alone, val and test, with test
     calibration error before and after the fitted temperature, and each corpus's time."""
     lines = [
-        "| corpus | median tokens | TF-IDF+LR | teacher val / test | doclstm val / test "
-        "| RNN alone | doclstm - teacher | ECE (T=1 -> fitted) | temperature | minutes |",
+        "| corpus | median tokens | TF-IDF+LR | teacher val / test (windows: val by "
+        "combination) | doclstm val / test | RNN alone | doclstm - teacher "
+        "| ECE (T=1 -> fitted) | temperature | minutes |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         d, t, e = r["doclstm"], r.get("teacher"), r["experts"]
         teacher = f"{t['val_accuracy']:.4f} / {t['accuracy']:.4f}" if t else "-"
+        if t and t.get("val_accuracy_by_combination"):
+            by = ", ".join(f"{k} {v:.4f}" for k, v in t["val_accuracy_by_combination"].items())
+            teacher += f" ({t['combine']} kept: {by})"
         gap = f"{100 * (d['accuracy'] - t['accuracy']):+.1f}" if t else "-"
         temperature = (r.get("calibration") or {}).get("temperature")
         lines.append(
