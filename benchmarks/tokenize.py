@@ -33,7 +33,7 @@ from doclstm.config.params import load_params
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
 from doclstm.tasks.ingest import ingest_documents
-from doclstm.tasks.tokenize import encode_shards, tokenize_corpus
+from doclstm.tasks.tokenize import encode_shards, task_of, tokenize_corpus
 from doclstm.tasks.validate import validate_documents
 from doclstm.text.tokenizer import train_tokenizer
 
@@ -81,9 +81,9 @@ def main() -> None:
                 tokens += sum(len(e.ids) for e in batch)
             bare_runs.append((time.perf_counter() - started, tokens))
             started = time.perf_counter()
-            labels = upstream.summary["labels"]
+            labels, task = upstream.summary["labels"], task_of(upstream)
             writers = encode_shards(
-                tokenizer, labels, validated, upstream, ws / f"tokens{i}", params.tokenize
+                tokenizer, labels, task, validated, upstream, ws / f"tokens{i}", params.tokenize
             )
             stage_runs.append(
                 (

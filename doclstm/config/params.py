@@ -60,6 +60,13 @@ class SourceParams(_Group):
     id_column: str | None = "id"
     split_column: str | None = None
     csv_delimiter: str = Field(",", min_length=1, max_length=1)
+    # Several labels a document: a list cell (JSON Lines array, Parquet list) is always
+    # read as a list; a text cell is split on this separator when it is set ("|", ";").
+    label_separator: str | None = Field(None, min_length=1)
+    # A labelled document with no label (an empty list, or an empty cell when
+    # label_separator is set) is kept as "no label" only when this says so; otherwise an
+    # empty list is quarantined and an empty cell is unlabelled.
+    allow_no_label: bool = False
     id_prefix: str = ""  # prepended to every doc_id, to keep ids of merged sources apart
 
     @property
@@ -101,6 +108,9 @@ class IngestParams(_Group):
 
 
 class ValidateParams(_Group):
+    # single: one label a document; multi: any number (a sigmoid a label); auto: multi
+    # when any document's labels come as a list, or as several, or as "no label".
+    task: Literal["auto", "single", "multi"] = "auto"
     min_chars: int = Field(1, ge=1)
     max_chars: int = Field(2_000_000, gt=1)
     # Fraction of rows that may be quarantined before the stage fails.
@@ -110,6 +120,10 @@ class ValidateParams(_Group):
     # The stage fails when a train class has fewer documents than this (after quarantine):
     # a class that small is usually a stray folder or a typo in a label column.
     min_class_documents: int = Field(5, ge=1)
+    # Multi-label only: a label under min_class_documents fails the stage (fail), or is
+    # taken off every document that carries it (drop; a document left with no label is
+    # quarantined); the dropped labels are in the summary.
+    rare_labels: Literal["fail", "drop"] = "fail"
     # The labels expected (empty: whatever the train split holds). Rows with any other
     # label are quarantined, and each listed label must have min_class_documents.
     labels: list[str] = []

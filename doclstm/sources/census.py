@@ -6,7 +6,10 @@ Parquet parts that polars' streaming engine runs together in one read:
 
 - the rows whose doc_id appeared in an earlier row (by row number over all parts);
 - the val and test rows whose text (sha256) is that of a labelled train row: leakage;
-- the labelled train documents per label, which become the label set;
+- the labelled train documents per label, which become the label set (a document
+  with several labels counts for each);
+- the documents whose labels come as a list (several labels, or "no label"), the
+  first of those with several, and per split the labels a labelled document has;
 - per split, the documents, the labelled ones, the count per label, and the text
   length in characters (min, quantiles, mean, max);
 - the rows that repeat the text (sha256) of an earlier row.
@@ -42,6 +45,9 @@ class Census:
     flagged: dict[int, str]  # row number over all parts -> why the whole dataset rejects it
     repeated_texts: frozenset[int]  # row numbers of rows whose text an earlier row has
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    listed: int = 0  # documents whose labels come as a list (the `labels` column)
+    several: int = 0  # documents with more than one label
+    first_several: str | None = None  # the doc_id of the first of them
 
     def summary(self) -> dict[str, Any]:
         """The census as validate's summary.json states it (the counts are of rows the
@@ -63,9 +69,16 @@ def take_census(parts: list[Path]) -> Census:
         _leaks(frame),
         _shared_hashes(frame.drop_nulls("sha256"), "sha256"),
         # one narrow row a document; the texts are read a batch at a time
-        frame.select("split", "label", pl.col("text").str.len_chars().alias("chars")),
+        frame.select(
+            "split",
+            "label",
+            "labels",
+            pl.col("text").str.len_chars().alias("chars"),
+            _label_count().alias("label_count"),
+        ),
+        frame.filter(pl.col("labels").list.len() > 1).select("doc_id").head(1),
     ]
-    repeated, leaks, texts, narrow = pl.collect_all(queries, engine="streaming")
+    repeated, leaks, texts, narrow, several = pl.collect_all(queries, engine="streaming")
     flagged = {
         row: f"leakage: same text as a train document (sha256 {sha[:12]})"
         for row, sha in leaks.iter_rows()
@@ -73,28 +86,49 @@ def take_census(parts: list[Path]) -> Census:
     if len(repeated):  # the exact ids, among the rows whose id hash is shared
         flagged |= dict.fromkeys(_repeats(frame, "doc_id", repeated["key"]), DUPLICATE_ID)
     repeated_texts = _repeats(frame, "sha256", texts["key"]) if len(texts) else []
-    counts = narrow.drop_nulls("label").group_by("split", "label").len()
-    classes: dict[str, dict[str, int]] = {}
-    for split, label, n in counts.sort("split", "label").iter_rows():
-        classes.setdefault(split, {})[label] = n
+    classes = _classes(narrow)
+    listed = int(narrow["labels"].is_not_null().sum())
     stats = _split_stats(narrow)
     return Census(
         rows=int(stats["documents"].sum()),
         train_labels=classes.get("train", {}),
         flagged=dict(sorted(flagged.items())),
         repeated_texts=frozenset(repeated_texts),
-        splits=_split_summary(stats, classes),
+        splits=_split_summary(stats, classes, per_document=listed > 0),
+        listed=listed,
+        several=int((narrow["label_count"] > 1).sum()),
+        first_several=several["doc_id"][0] if len(several) else None,
     )
+
+
+def _labelled() -> pl.Expr:
+    return pl.col("label").is_not_null() | pl.col("labels").is_not_null()
+
+
+def _label_count() -> pl.Expr:
+    """Labels a document has: 1 for `label`, the list's length for `labels`, else null."""
+    return (
+        pl.when(pl.col("label").is_not_null())
+        .then(pl.lit(1, pl.UInt32))
+        .otherwise(pl.col("labels").list.len())
+    )
+
+
+def _classes(narrow: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Per split, the labelled documents per label; one with several counts for each."""
+    single = narrow.select("split", "label").drop_nulls("label")
+    listed = narrow.select("split", pl.col("labels").alias("label")).explode("label")
+    counts = pl.concat([single, listed.drop_nulls("label")]).group_by("split", "label").len()
+    classes: dict[str, dict[str, int]] = {}
+    for split, label, n in counts.sort("split", "label").iter_rows():
+        classes.setdefault(split, {})[label] = n
+    return classes
 
 
 def _leaks(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Val and test rows with the text of a labelled train row: (row, sha256)."""
     train = (
-        frame.filter(
-            (pl.col("split") == "train")
-            & pl.col("label").is_not_null()
-            & pl.col("sha256").is_not_null()
-        )
+        frame.filter((pl.col("split") == "train") & _labelled() & pl.col("sha256").is_not_null())
         .select("sha256")
         .unique()
     )
@@ -130,7 +164,9 @@ def _split_stats(narrow: pl.DataFrame) -> pl.DataFrame:
     chars = pl.col("chars")
     return narrow.group_by(pl.col("split").cast(pl.String)).agg(
         pl.len().alias("documents"),
-        pl.col("label").is_not_null().sum().alias("labelled"),
+        pl.col("label_count").is_not_null().sum().alias("labelled"),
+        pl.col("label_count").mean().alias("labels_mean"),
+        pl.col("label_count").max().alias("labels_max"),
         chars.min().alias("min"),
         *(
             chars.quantile(q, "nearest").cast(pl.Int64).alias(name)
@@ -142,9 +178,10 @@ def _split_stats(narrow: pl.DataFrame) -> pl.DataFrame:
 
 
 def _split_summary(
-    stats: pl.DataFrame, classes: dict[str, dict[str, int]]
+    stats: pl.DataFrame, classes: dict[str, dict[str, int]], per_document: bool
 ) -> dict[str, dict[str, Any]]:
-    """Per split, train, val and test first: documents, labelled, per label, text chars."""
+    """Per split, train, val and test first: documents, labelled, per label, text chars,
+    and where labels come as lists, the labels a labelled document has (mean, max)."""
     order = {name: i for i, name in enumerate(SPLITS)}
     rows = sorted(stats.iter_rows(named=True), key=lambda r: (order.get(r["split"], 9), r["split"]))
     lengths = ("min", *QUANTILE_NAMES.values(), "mean", "max")
@@ -155,8 +192,17 @@ def _split_summary(
             "classes": classes.get(row["split"], {}),
             "chars": {key: _number(row[key]) for key in lengths},
         }
+        | (
+            {"labels_per_document": _labels_per_document(row["labels_mean"], row["labels_max"])}
+            if per_document
+            else {}
+        )
         for row in rows
     }
+
+
+def _labels_per_document(mean: float | None, most: int | None) -> dict[str, Any]:
+    return {"mean": None if mean is None else round(mean, 3), "max": most}
 
 
 def _number(value: float | int | None) -> float | int | None:

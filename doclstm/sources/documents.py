@@ -1,8 +1,8 @@
 """A document as a source yields it, and how its bytes become valid text.
 
 Every reader (folder, archive, table) yields `RawDocument`s: the id, the
-raw bytes or text, what the source says of its label and split, or the
-reason it was refused. `decode_text` makes valid NFC-normalised UTF-8 of the
+raw bytes or text, what the source says of its label (or labels) and split,
+or the reason it was refused. `decode_text` makes valid NFC-normalised UTF-8 of the
 bytes; undecodable bytes, and NUL bytes (binary data, or UTF-16 read as
 UTF-8), are replaced with U+FFFD and flagged, never dropped.
 """
@@ -22,6 +22,13 @@ class RawDocument:
     label: str | None
     source_split: str | None
     refused: str | None = None
+    # Several labels (a list cell, or a cell split on the source's label_separator);
+    # `label` is then None. An empty tuple is a labelled document with no label.
+    labels: tuple[str, ...] | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.label is not None or self.labels is not None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ repeated from any row before, a val/test text that is a train text, a text repea
 from any row before: doclstm/sources/census.py) reaches the suite as three boolean
 columns of the batch, so those checks are expectations like the rest, with their
 counts on the same Data Docs page; a repeated text is a warning, not quarantined.
-The train class checks (at least two classes, each with enough documents, the
+A multi-label batch has no `label` to check against the label set: the suite
+checks instead a column naming each row's first label outside the set (null when
+there is none). The train class checks (at least two classes, each with enough documents, the
 balance at warning severity) run once on the train label counts. Every run adds a
 page to the HTML Data Docs for a person to open.
 """
@@ -31,6 +33,7 @@ from great_expectations.data_context.types.base import (
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from doclstm.sources.census import DUPLICATE_ID
+from doclstm.sources.label_task import label_outside
 from doclstm.sources.splits import SPLITS, UNLABELLED
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ REPEATS_AN_ID = "repeats_an_earlier_doc_id"
 LEAKS_A_TRAIN_TEXT = "has_the_text_of_a_train_document"
 REPEATS_A_TEXT = "repeats_an_earlier_text"
 CENSUS_COLUMNS = (REPEATS_AN_ID, LEAKS_A_TRAIN_TEXT)  # their reasons come from the census
+LABEL_OUTSIDE = "label_outside_the_label_set"  # multi-label rows: the first such label
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,23 @@ class SuiteOutcome:
     success: bool
 
 
-def build_expectations(labels: list[str], min_chars: int, max_chars: int) -> list[Any]:
+def build_expectations(
+    labels: list[str], min_chars: int, max_chars: int, multi: bool = False
+) -> list[Any]:
     """The row-level expectations every ingested document must meet."""
     e = gx.expectations
+    label_check = (
+        e.ExpectColumnValuesToBeNull(column=LABEL_OUTSIDE)
+        if multi
+        else e.ExpectColumnValuesToBeInSet(column="label", value_set=labels)
+    )
     return [
         e.ExpectColumnValuesToNotBeNull(column="text"),
         e.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S"),
         e.ExpectColumnValueLengthsToBeBetween(
             column="text", min_value=min_chars, max_value=max_chars
         ),
-        e.ExpectColumnValuesToBeInSet(column="label", value_set=labels),
+        label_check,
         e.ExpectColumnValuesToBeInSet(column="split", value_set=[*SPLITS, UNLABELLED]),
         e.ExpectColumnValuesToBeInSet(column=REPEATS_AN_ID, value_set=[False]),
         e.ExpectColumnValuesToBeInSet(column=LEAKS_A_TRAIN_TEXT, value_set=[False]),
@@ -84,12 +95,14 @@ class DocumentSuite:
         max_chars: int,
         docs_dir: Path,
         label_reason: str = "label not in the allowed set",
+        multi: bool = False,
     ) -> None:
         self._label_reason = label_reason
+        self._allowed = frozenset(labels) if multi else None
         self._context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
         self._pandas = self._context.data_sources.add_pandas("documents")
         self._documents = self._checkpoint(
-            "ingested_documents", build_expectations(labels, min_chars, max_chars)
+            "ingested_documents", build_expectations(labels, min_chars, max_chars, multi)
         )
 
     def validate_rows(
@@ -102,13 +115,16 @@ class DocumentSuite:
         """Validate `frame` (default RangeIndex); `name` titles its page in the Data Docs.
         `flagged` (row index -> reason) holds the census's repeated ids and leaks among
         these rows, `repeated_texts` its rows that repeat an earlier text."""
-        census = {
+        census: dict[str, list[Any]] = {
             REPEATS_AN_ID: [flagged.get(i) == DUPLICATE_ID for i in range(len(frame))],
             LEAKS_A_TRAIN_TEXT: [
                 i in flagged and flagged[i] != DUPLICATE_ID for i in range(len(frame))
             ],
             REPEATS_A_TEXT: [i in repeated_texts for i in range(len(frame))],
         }
+        if self._allowed is not None:
+            allowed = self._allowed
+            census[LABEL_OUTSIDE] = [label_outside(row, allowed) for row in frame["labels"]]
         frame = frame.assign(**census)
         result = self._documents.run(batch_parameters={"dataframe": frame}, run_id=_run_id(name))
         reasons: dict[int, str] = {}
@@ -123,6 +139,8 @@ class DocumentSuite:
                     reason = flagged[index]
                 elif column == "label":
                     reason = self._label_reason
+                elif column == LABEL_OUTSIDE:
+                    reason = f"{self._label_reason} ({frame[LABEL_OUTSIDE].iloc[index]!r})"
                 else:
                     reason = _REASONS.get(kind, f"{column} not in the allowed set")
                 reasons.setdefault(index, reason)

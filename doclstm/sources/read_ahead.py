@@ -72,7 +72,9 @@ def _produce(out: IO[bytes]) -> None:
     size = 0
     try:
         for doc in iter_documents(source, limits, batch_rows):
-            batch.append((doc.doc_id, doc.data, doc.label, doc.source_split, doc.refused))
+            batch.append(
+                (doc.doc_id, doc.data, doc.label, doc.source_split, doc.refused, doc.labels)
+            )
             size += len(doc.data)
             if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
                 pickle.dump(("docs", batch), out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -16,7 +16,7 @@ import importlib.metadata
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 from typing import Literal
@@ -165,9 +165,7 @@ def _place_members(members: Iterator[Member], spec: SourceParams) -> Iterator[Ra
 
 
 def _with_prefix(doc: RawDocument, prefix: str) -> RawDocument:
-    return RawDocument(
-        prefix + doc.doc_id, doc.data, doc.label, doc.source_split, refused=doc.refused
-    )
+    return replace(doc, doc_id=prefix + doc.doc_id)
 
 
 def _stage_output(folder: Path) -> str | None:

@@ -8,7 +8,8 @@ lines it swallowed again as records of their own. Problems with the whole
 file (missing column, unreadable Parquet) are a `DoclstmError` naming it.
 
 doc_id is the id column's value, or `<file name>:line<N>` (`:row<N>` for
-Parquet) when the table has no id column.
+Parquet) when the table has no id column. The label cell may hold several
+labels (doclstm/sources/label_cells.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import pyarrow.parquet as pq
 
 from doclstm.config.params import SourceParams
 from doclstm.errors import DoclstmError
-from doclstm.sources.documents import RawDocument, decode_text, refused
+from doclstm.sources.documents import RawDocument, refused
+from doclstm.sources.label_cells import cell_text, read_label_cell
 from doclstm.storage.tables import PART_GLOB
 
 _TEXT_TYPES = (
@@ -46,6 +48,8 @@ class _Columns:
     label: str | None
     doc_id: str | None
     split: str | None
+    label_separator: str | None = None
+    allow_no_label: bool = False
 
     @classmethod
     def resolve(cls, spec: SourceParams, header: Iterable[str], path: Path) -> _Columns:
@@ -68,10 +72,12 @@ class _Columns:
             pick("label_column", spec.label_column, required=False),
             pick("id_column", spec.id_column, required=False),
             pick("split_column", spec.split_column, required=False),
+            spec.label_separator,
+            spec.allow_no_label,
         )
 
     def document(self, record: dict[str, Any], fallback_id: str, where: str) -> RawDocument:
-        doc_id = fallback_id if self.doc_id is None else _cell(record.get(self.doc_id))
+        doc_id = fallback_id if self.doc_id is None else cell_text(record.get(self.doc_id))
         if doc_id is None:
             return refused(fallback_id, f"{where}: empty id in column {self.doc_id!r}")
         text = record.get(self.text)
@@ -79,14 +85,19 @@ class _Columns:
             return refused(doc_id, f"{where}: no text in column {self.text!r}")
         if not isinstance(text, str | bytes):
             return refused(doc_id, f"{where}: column {self.text!r} is not text", str(text))
-        split = None if self.split is None else _cell(record.get(self.split))
+        split = None if self.split is None else cell_text(record.get(self.split))
         if split is not None and split.lower() not in SPLIT_NAMES:
             known = "/".join(SPLIT_NAMES)
             return refused(doc_id, f"{where}: split {split!r} is not one of {known}", text)
-        label = None if self.label is None else _cell(record.get(self.label))
-        return RawDocument(
-            doc_id, text, label, None if split is None else SPLIT_NAMES[split.lower()]
-        )
+        source_split = None if split is None else SPLIT_NAMES[split.lower()]
+        if self.label is None:
+            return RawDocument(doc_id, text, None, source_split)
+        found = record.get(self.label)
+        cell = read_label_cell(found, self.label_separator, self.allow_no_label)
+        if cell.refused is not None:
+            reason = f"{where}: {cell.refused}"
+            return RawDocument(doc_id, text, cell.shown, source_split, refused=reason)
+        return RawDocument(doc_id, text, cell.label, source_split, labels=cell.labels)
 
 
 def iter_csv(path: Path, spec: SourceParams, max_bytes: int) -> Iterator[RawDocument]:
@@ -246,11 +257,3 @@ def _bounded_lines(handle: BinaryIO, max_bytes: int) -> Iterator[tuple[int, byte
             yield number, None
         else:
             yield number, line
-
-
-def _cell(value: Any) -> str | None:
-    """A table cell as valid text; empty and null cells are missing."""
-    if value is None:
-        return None
-    text = decode_text(value if isinstance(value, str | bytes) else str(value)).text.strip()
-    return text or None

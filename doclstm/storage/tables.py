@@ -21,6 +21,8 @@ DOCUMENTS = pa.schema(
         ("doc_id", pa.string()),
         ("text", pa.string()),
         ("label", pa.string()),
+        # several labels (a multi-label source); `label` is then null; [] is "no label"
+        ("labels", pa.list_(pa.string())),
         ("split", pa.string()),
         ("source", pa.string()),
         ("sha256", pa.string()),
@@ -33,6 +35,7 @@ QUARANTINE = pa.schema(
         ("doc_id", pa.string()),
         ("text", pa.string()),
         ("label", pa.string()),
+        ("labels", pa.list_(pa.string())),
         ("split", pa.string()),
         ("source", pa.string()),
         ("stage", pa.string()),
@@ -48,6 +51,11 @@ TOKENS = pa.schema(
         ("input_ids", pa.list_(pa.int32())),
         ("full_length", pa.int32()),  # tokens before tokenize.max_tokens cut any
     ]
+)
+
+# The token shards of a multi-label dataset: a document's label ids as a list ([]: no label).
+TOKENS_MULTI = pa.schema(
+    [("label_ids", pa.list_(pa.int32())) if f.name == "label_id" else f for f in TOKENS]
 )
 
 

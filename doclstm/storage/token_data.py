@@ -98,6 +98,12 @@ def split_of_batches(
     lengths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     logits: list[np.ndarray] = []
     for batch in batches:
+        if "label_id" not in batch.schema.names:
+            raise DoclstmError(
+                f"{where}: the shards hold several labels a document (validate.task multi), "
+                "and this version trains one label a document; if each document has one "
+                "label, set validate.task: single"
+            )
         doc_ids.extend(batch["doc_id"].to_pylist())
         labels.append(batch["label_id"].to_numpy().astype(np.int64))
         ids = batch["input_ids"]

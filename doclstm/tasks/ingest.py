@@ -1,8 +1,9 @@
 """ingest: read document sources into Parquet, accounting for every document.
 
 Output contract (`data/ingested/`): `part-NNNNN.parquet` with doc_id, text,
-label, split, source, sha256, decode_errors, plus `manifest.json`; documents
-that cannot be used go to `data/quarantine/ingest.parquet` with a reason.
+label (or labels, several a document), split, source, sha256, decode_errors,
+plus `manifest.json`; documents that cannot be used go to
+`data/quarantine/ingest.parquet` with a reason.
 Sources (`ingest.source`: one or a list) are read in order as streams, so
 memory is bounded by one row group whatever their size. Invariant, checked
 on every run against what the writers wrote: seen = ingested + quarantined.
@@ -119,7 +120,7 @@ def _ingest_source(
         split = assign_split(
             raw.doc_id,
             raw.source_split,
-            raw.label is not None,
+            raw.labelled,
             params.test_fraction,
             params.val_fraction,
         )
@@ -128,6 +129,7 @@ def _ingest_source(
                 "doc_id": raw.doc_id,
                 "text": decoded.text,
                 "label": raw.label,
+                "labels": None if raw.labels is None else list(raw.labels),
                 "split": split,
                 "source": source.name,
                 "sha256": hashlib.sha256(decoded.text.encode("utf-8")).hexdigest(),
@@ -135,7 +137,7 @@ def _ingest_source(
             }
         )
         ingested += 1
-        labelled += raw.label is not None
+        labelled += raw.labelled
         decode_flagged += decoded.decode_errors
         by_split[split] += 1
     quarantined = sum(reasons.values())
@@ -198,6 +200,7 @@ def _quarantine_row(raw: RawDocument, text: str, source: str) -> dict[str, Any]:
         "doc_id": raw.doc_id,
         "text": text or None,
         "label": raw.label,
+        "labels": None if raw.labels is None else list(raw.labels),
         "split": raw.source_split,
         "source": source,
         "stage": "ingest",

@@ -8,10 +8,11 @@ training settings.
 
 Output contract (`data/tokens/`): `<split>/part-NNNNN.parquet` with doc_id,
 label_id, length (int32), input_ids (list<int32>) and full_length (int32,
-the tokens before `tokenize.max_tokens` cut any), rows sorted by length
+the tokens before `tokenize.max_tokens` cut any; a multi-label dataset has
+label_ids, a list, instead of label_id), rows sorted by length
 within each shard, about `tokenize.shard_tokens` tokens a shard, zstd;
 `tokenizer.json`, `labels.json` (label_id -> name) and `manifest.json`
-(tokenizer sha256, params and their sha256, source fingerprint, every
+(tokenizer sha256, the task, params and their sha256, source fingerprint, every
 shard's rows, tokens and sha256, per-split length histogram, documents over max_tokens and
 truncation counts). A rerun with unchanged inputs writes nothing; one that
 finds shards missing or corrupt writes only those again.
@@ -25,11 +26,10 @@ import logging
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from tokenizers import Encoding, Tokenizer
 
@@ -44,9 +44,9 @@ from doclstm.storage.manifest import (
     file_entry,
     stage_fingerprint,
 )
-from doclstm.storage.tables import TOKENS, iter_verified_batches, part_name, write_table
+from doclstm.storage.tables import TOKENS, TOKENS_MULTI, iter_verified_batches
 from doclstm.storage.token_data import LABELS_FILE
-from doclstm.text.histogram import length_histogram, merge_histograms
+from doclstm.text.token_shards import ShardWriter
 from doclstm.text.tokenizer import (
     TOKENIZER_FILE,
     encode_batch,
@@ -54,7 +54,6 @@ from doclstm.text.tokenizer import (
     load_tokenizer,
     pinned_sha256,
     train_tokenizer,
-    truncate,
 )
 
 log = logging.getLogger(__name__)
@@ -112,6 +111,7 @@ def tokenize_corpus(
         )
 
     labels: list[str] = upstream.summary["labels"]
+    task = task_of(upstream)
 
     def train_texts() -> Iterator[list[str]]:  # train split only: val/test never leak in
         for batch in iter_verified_batches(validated_dir, upstream, columns=["split", "text"]):
@@ -125,7 +125,7 @@ def tokenize_corpus(
             tokenizer = load_pinned_tokenizer(pinned)
             shutil.copyfile(pinned, tmp / TOKENIZER_FILE)
         write_json(tmp / LABELS_FILE, labels)
-        writers = encode_shards(tokenizer, labels, validated_dir, upstream, tmp, params)
+        writers = encode_shards(tokenizer, labels, task, validated_dir, upstream, tmp, params)
         files: dict[str, FileEntry] = {
             TOKENIZER_FILE: file_entry(tmp / TOKENIZER_FILE),
             LABELS_FILE: file_entry(tmp / LABELS_FILE),
@@ -139,6 +139,7 @@ def tokenize_corpus(
             "tokenizer_sha256": sha256_file(tmp / TOKENIZER_FILE),
             "tokenizer_from": str(pinned) if pinned else "trained on the train split",
             "vocab_size": tokenizer.get_vocab_size(),
+            "task": task,
             "labels": labels,
             "source_fingerprint": upstream.fingerprint,
             "params_sha256": sha256_json(params.model_dump(mode="json")),
@@ -156,15 +157,21 @@ def tokenize_corpus(
     return _result(out_dir, manifest, cached=False)
 
 
+def task_of(manifest: StageManifest) -> str:
+    """single or multi (several labels a document), as validate resolved it."""
+    return str(manifest.summary.get("task", "single"))
+
+
 def encode_shards(
     tokenizer: Tokenizer,
     labels: list[str],
+    task: str,
     validated_dir: Path,
     upstream: StageManifest,
     root: Path,
     params: TokenizeParams,
     only: set[str] | None = None,
-) -> dict[str, _ShardWriter]:
+) -> dict[str, ShardWriter]:
     """Encode every validated document into shards under `root` (or just the `only` ones).
 
     The next chunk is encoded in a background thread (the Rust encoder
@@ -172,18 +179,30 @@ def encode_shards(
     without the overlap the pass ran at 0.81-0.90 of bare `encode_batch`,
     the Python half idling the encoder (benchmarks/tokenize.py).
     """
-    writers = {s: _ShardWriter(root, s, params, only) for s in (*SPLITS, UNLABELLED)}
+    schema = TOKENS_MULTI if task == "multi" else TOKENS
+    writers = {s: ShardWriter(root, s, params, schema, only) for s in (*SPLITS, UNLABELLED)}
     label_ids = {name: i for i, name in enumerate(labels)}
+
+    def ids_of(label: str | None, several: list[str] | None) -> int | list[int] | None:
+        if task == "multi":
+            return None if several is None else [label_ids[name] for name in several]
+        return label_ids.get(label, NO_LABEL)  # type: ignore[arg-type]
+
     chunks = _chunks(validated_dir, upstream, params.encode_batch_docs)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder:
         pending = _submit(encoder, tokenizer, next(chunks, None))
         while pending is not None:
             chunk, encoded = pending[0], pending[1].result()
             pending = _submit(encoder, tokenizer, next(chunks, None))
-            for doc_id, label, split, encoding in zip(
-                chunk["doc_id"], chunk["label"], chunk["split"], encoded, strict=True
+            for doc_id, label, several, split, encoding in zip(
+                chunk["doc_id"],
+                chunk["label"],
+                chunk["labels"],
+                chunk["split"],
+                encoded,
+                strict=True,
             ):
-                writers[split].add(doc_id, label_ids.get(label, NO_LABEL), encoding.ids)
+                writers[split].add(doc_id, ids_of(label, several), encoding.ids)
     for writer in writers.values():
         writer.flush()
     return writers
@@ -219,7 +238,9 @@ def _repair(
         log.warning("tokenize: %s is %s; writing it again", out_dir / name, why)
     tokenizer = load_tokenizer(manifest.verified_file(out_dir, TOKENIZER_FILE))
     labels: list[str] = manifest.summary["labels"]
-    encode_shards(tokenizer, labels, validated_dir, upstream, out_dir, params, only=set(broken))
+    task = task_of(manifest)
+    only = set(broken)
+    encode_shards(tokenizer, labels, task, validated_dir, upstream, out_dir, params, only=only)
     still = manifest.broken_files(out_dir)
     if still:
         raise DoclstmError(
@@ -235,70 +256,6 @@ def _manifest_if_any(out_dir: Path) -> StageManifest | None:
         return StageManifest.load(out_dir)
     except DoclstmError:
         return None
-
-
-@dataclass
-class _ShardWriter:
-    """Accumulates one split's rows and writes a length-sorted shard per token budget."""
-
-    root: Path
-    split: str
-    params: TokenizeParams
-    only: set[str] | None = None  # repair: write just these shards, count them all
-    rows: list[tuple[str, int, list[int], int]] = field(default_factory=list)
-    pending_tokens: int = 0
-    files: dict[str, FileEntry] = field(default_factory=dict)
-    stats: dict[str, Any] = field(
-        default_factory=lambda: {
-            "documents": 0,
-            "tokens": 0,
-            "over_max_tokens": 0,
-            "truncated": 0,
-            "tokens_cut": 0,
-            "shards": 0,
-            "length_histogram": {},
-        }
-    )
-
-    def add(self, doc_id: str, label_id: int, full_ids: list[int]) -> None:
-        ids = full_ids
-        if len(full_ids) > self.params.max_tokens:
-            self.stats["over_max_tokens"] += 1  # counted under every policy, `none` included
-            ids = truncate(full_ids, self.params.max_tokens, self.params.truncation)
-            if len(ids) < len(full_ids):
-                self.stats["truncated"] += 1
-                self.stats["tokens_cut"] += len(full_ids) - len(ids)
-        self.rows.append((doc_id, label_id, ids, len(full_ids)))
-        self.pending_tokens += len(ids)
-        if self.pending_tokens >= self.params.shard_tokens:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        self.rows.sort(key=lambda r: (len(r[2]), r[0]))
-        lengths = [len(r[2]) for r in self.rows]
-        table = pa.Table.from_arrays(
-            [
-                pa.array([r[0] for r in self.rows], pa.string()),
-                pa.array([r[1] for r in self.rows], pa.int32()),
-                pa.array(lengths, pa.int32()),
-                pa.array([r[2] for r in self.rows], pa.list_(pa.int32())),
-                pa.array([r[3] for r in self.rows], pa.int32()),
-            ],
-            schema=TOKENS,
-        )
-        name = f"{self.split}/{part_name(self.stats['shards'])}"
-        if self.only is None or name in self.only:
-            write_table(table, self.root / name, self.params.row_group_rows)
-            self.files[name] = file_entry(self.root / name, len(self.rows), sum(lengths))
-        self.stats["documents"] += len(self.rows)
-        self.stats["tokens"] += sum(lengths)
-        self.stats["shards"] += 1
-        self.stats["length_histogram"] = merge_histograms(
-            self.stats["length_histogram"], length_histogram(lengths)
-        )
-        self.rows, self.pending_tokens = [], 0
 
 
 def _result(

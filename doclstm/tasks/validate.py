@@ -14,11 +14,14 @@ batch and the census's hashes. Beyond the suite, a
 val/test document whose text is identical to a train document is
 quarantined as leakage, and a doc_id seen in an earlier batch as a
 duplicate. With `validate.labels` declared, a row with any other label is
-quarantined. Class balance is a warning. The stage fails when the
-quarantined fraction exceeds `validate.failure_budget`, when the train split
-keeps fewer than two classes, or when a train class keeps fewer than
-`validate.min_class_documents` documents (a stray folder becomes a class
-otherwise).
+quarantined. `validate.task` says whether a document has one label or several
+(doclstm/sources/label_task.py); the validated rows hold them as `label` or as
+`labels`, and the manifest's summary says which (`task`). Class balance is a
+warning. The stage fails when the quarantined fraction exceeds
+`validate.failure_budget`, when the train split keeps fewer than two classes,
+or when a train class keeps fewer than `validate.min_class_documents`
+documents (a stray folder becomes a class otherwise; a multi-label dataset may
+drop such labels instead: `validate.rare_labels`).
 
 Run: `doclstm stage validate`.
 """
@@ -31,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from doclstm.config.params import ValidateParams
 from doclstm.config.workspace import DATA_DOCS
 from doclstm.console.log_text import reasons_note
@@ -38,6 +43,7 @@ from doclstm.errors import DoclstmError
 from doclstm.sources.census import Census, take_census
 from doclstm.sources.data_docs_offline import make_offline
 from doclstm.sources.expectations import DocumentSuite
+from doclstm.sources.label_task import LabelTask, resolve_task
 from doclstm.storage.atomic import atomic_dir, write_json
 from doclstm.storage.manifest import (
     StageManifest,
@@ -64,6 +70,7 @@ class ValidateResult:
     quarantined: int
     labels: list[str]
     cached: bool
+    task: str = "single"
 
 
 def validate_documents(
@@ -83,18 +90,19 @@ def validate_documents(
         return _result(out_dir, report_dir, cached.summary, cached=True)
 
     census = _take_census(ingested_dir, upstream)
-    labels = sorted(params.labels or census.train_labels)
     if not census.train_labels:
         raise DoclstmError(f"{ingested_dir}: no labelled train documents; check ingest.source")
+    task = resolve_task(params, census)
+    labels = sorted(set(params.labels or census.train_labels) - set(task.dropped))
 
     with atomic_dir(out_dir) as tmp:
         summary = _validate_parts(
-            params, census, labels, ingested_dir, upstream, tmp, quarantine_file, report_dir
+            params, census, task, labels, ingested_dir, upstream, tmp, quarantine_file, report_dir
         )
         # The report and the quarantine stay for a person to read; no validated data.
         if summary["quarantined_fraction"] > params.failure_budget:
             raise _over_budget(summary, quarantine_file, report_dir)
-        _check_classes(summary["train_classes"], params, report_dir)
+        _check_classes(summary["train_classes"], params, report_dir, task)
         files = {name: file_entry(tmp / name, rows) for name, rows in summary.pop("parts").items()}
         files[outside_name(quarantine_file, out_dir)] = file_entry(
             quarantine_file, summary["quarantined"]
@@ -112,6 +120,7 @@ def validate_documents(
 def _validate_parts(
     params: ValidateParams,
     census: Census,
+    task: LabelTask,
     labels: list[str],
     ingested_dir: Path,
     upstream: StageManifest,
@@ -126,7 +135,12 @@ def _validate_parts(
     )
     with atomic_dir(report_dir) as report_tmp:
         suite = DocumentSuite(
-            labels, params.min_chars, params.max_chars, report_tmp / DATA_DOCS, label_reason
+            labels,
+            params.min_chars,
+            params.max_chars,
+            report_tmp / DATA_DOCS,
+            label_reason,
+            multi=task.multi,
         )
         passed = PartedWriter(out_dir, DOCUMENTS, ROWS_PER_PART, 4_096)
         reasons: Counter[str] = Counter()
@@ -136,17 +150,22 @@ def _validate_parts(
             first = 0
             for batch in iter_verified_batches(ingested_dir, upstream, batch_rows=BATCH_ROWS):
                 rows = batch.to_pylist()
+                unfit = {i: why for i, row in enumerate(rows) if (why := task.normalise(row))}
+                reshaped = task.multi or census.listed  # normalise changed some rows
+                frame = (
+                    pa.Table.from_pylist(rows, schema=DOCUMENTS) if reshaped else batch
+                ).to_pandas()
                 name = f"ingested rows {first}-{first + len(rows) - 1}"
                 flagged, repeated = _census_of_rows(census, first, len(rows))
-                outcome = suite.validate_rows(batch.to_pandas(), name, flagged, repeated)
-                found = outcome.reasons
+                outcome = suite.validate_rows(frame, name, flagged, repeated)
+                found = unfit | {i: why for i, why in outcome.reasons.items() if i not in unfit}
                 first += len(rows)
                 for index, row in enumerate(rows):
                     reason = found.get(index)
                     if reason is None:
                         passed.add(row)
-                        if row["split"] == "train" and row["label"] is not None:
-                            train_classes[row["label"]] += 1
+                        if row["split"] == "train":
+                            train_classes.update(_labels_of(row))
                     else:
                         rejected.add(_quarantine_row(row, reason))
                         reasons[reason.split(" (")[0]] += 1
@@ -158,6 +177,7 @@ def _validate_parts(
             "quarantined": rejected.rows,
             "quarantined_fraction": rejected.rows / max(census.rows, 1),
             "failure_budget": params.failure_budget,
+            "task": task.kind,
             "labels": labels,
             "train_classes": dict(sorted(train_classes.items())),
             "reasons": dict(sorted(reasons.items())),
@@ -165,6 +185,12 @@ def _validate_parts(
             "expectations": expectations,
             "warnings": [],
         }
+        if task.dropped:
+            summary["dropped_labels"] = task.dropped
+            summary["warnings"].append(
+                f"{len(task.dropped)} label(s) under validate.min_class_documents taken off "
+                f"their documents: {', '.join(task.dropped)}"
+            )
         balance = suite.check_train_classes(
             summary["train_classes"], params.max_class_ratio, params.min_class_documents
         )
@@ -183,6 +209,12 @@ def _validate_parts(
 def _take_census(ingested_dir: Path, upstream: StageManifest) -> Census:
     parts = [upstream.verified_file(ingested_dir, name) for name in data_parts(upstream, "")]
     return take_census(parts)
+
+
+def _labels_of(row: dict[str, Any]) -> list[str]:
+    if row["labels"] is not None:
+        return list(row["labels"])
+    return [] if row["label"] is None else [row["label"]]
 
 
 def _census_of_rows(census: Census, first: int, count: int) -> tuple[dict[int, str], set[int]]:
@@ -211,7 +243,9 @@ def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
     }
 
 
-def _check_classes(classes: dict[str, int], params: ValidateParams, report_dir: Path) -> None:
+def _check_classes(
+    classes: dict[str, int], params: ValidateParams, report_dir: Path, task: LabelTask
+) -> None:
     """A classifier needs two classes, each with enough train documents to learn from."""
     present = [label for label, count in classes.items() if count]
     if len(present) < 2:
@@ -221,6 +255,15 @@ def _check_classes(classes: dict[str, int], params: ValidateParams, report_dir: 
             f"ingest.source (its label folders or label column); see {report_dir}/summary.json"
         )
     small = {label: count for label, count in classes.items() if count < params.min_class_documents}
+    if small and task.multi:
+        named = ", ".join(f"{label!r} ({n})" for label, n in sorted(small.items())[:10])
+        raise DoclstmError(
+            f"validate: {len(small)} train label(s) under validate.min_class_documents "
+            f"({params.min_class_documents}): {named}"
+            + (", ..." if len(small) > 10 else "")
+            + "; add documents, set validate.rare_labels: drop to take them off their "
+            "documents, or list the expected labels in validate.labels"
+        )
     if small:
         label, count = min(small.items(), key=lambda item: item[1])
         raise DoclstmError(
@@ -244,5 +287,11 @@ def _result(
     out_dir: Path, report_dir: Path, summary: dict[str, Any], cached: bool
 ) -> ValidateResult:
     return ValidateResult(
-        out_dir, report_dir, summary["passed"], summary["quarantined"], summary["labels"], cached
+        out_dir,
+        report_dir,
+        summary["passed"],
+        summary["quarantined"],
+        summary["labels"],
+        cached,
+        summary.get("task", "single"),
     )

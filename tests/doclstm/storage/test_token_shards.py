@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from doclstm.config.params import TokenizeParams
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
-from doclstm.tasks.tokenize import _ShardWriter
+from doclstm.text.token_shards import ShardWriter
 
 documents = st.lists(
     st.lists(st.integers(min_value=0, max_value=2**31 - 1), min_size=0, max_size=40),
@@ -32,7 +32,7 @@ def test_shards_keep_every_row_once_sorted_within_the_budget(
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        writer = _ShardWriter(root, "train", params)
+        writer = ShardWriter(root, "train", params)
         for i, ids in enumerate(sequences):
             writer.add(f"doc-{i:03d}", i % 3, ids)
         writer.flush()
