@@ -1,0 +1,172 @@
+"""Several labels a document: per-label decision thresholds and the metrics of the result.
+
+A multi-label model gives each label its own probability; a label is predicted
+where its probability reaches that label's threshold. `tune_thresholds` picks
+each label's threshold on val, the one that maximises that label's F1 there (ties:
+the one closest to 0.5), never below `floor`; a label with no val positives keeps
+0.5. `decide` applies them, and with `top_label` predicts a document's most
+probable label when no label passes.
+
+`multilabel_metrics` is what `metrics.json` holds for such a model, under the
+names the single-label metrics use where they mean the same thing: micro-, macro-
+and samples-F1, subset accuracy (every label right), Hamming loss, label-ranking
+average precision, per-label precision, recall, F1, support, ROC-AUC and PR-AUC,
+and 95% bootstrap intervals of the F1s and subset accuracy. The F1s follow
+scikit-learn's definitions with zero_division=0; the bootstrap uses a counting
+version of them (checked against scikit-learn by the tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    hamming_loss,
+    label_ranking_average_precision_score,
+    roc_auc_score,
+)
+
+BOOTSTRAP_SAMPLES = 1_000
+DEFAULT_THRESHOLD = 0.5
+HEADLINE = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy")
+
+
+def tune_thresholds(targets: np.ndarray, probs: np.ndarray, floor: float = 0.05) -> np.ndarray:
+    """Per label, the threshold in [floor, 1] with the best F1 on (`targets`, `probs`),
+    the val split's; the candidates are the label's own probabilities and 0.5."""
+    targets = np.asarray(targets, dtype=bool)
+    chosen = np.full(targets.shape[1], DEFAULT_THRESHOLD)
+    for j in range(targets.shape[1]):
+        positive = targets[:, j]
+        if not positive.any():
+            continue
+        candidates = np.unique(np.append(probs[:, j], DEFAULT_THRESHOLD))
+        candidates = candidates[candidates >= floor]
+        if not len(candidates):
+            chosen[j] = floor
+            continue
+        passed = probs[:, j][None, :] >= candidates[:, None]  # (candidates, documents)
+        tp = (passed & positive).sum(1)
+        denom = passed.sum(1) + positive.sum()  # 2tp + fp + fn
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+        best = np.flatnonzero(f1 == f1.max())
+        chosen[j] = candidates[best[np.argmin(np.abs(candidates[best] - DEFAULT_THRESHOLD))]]
+    return chosen
+
+
+def decide(probs: np.ndarray, thresholds: np.ndarray, top_label: bool = True) -> np.ndarray:
+    """The predicted labels (bool, documents x labels): each label at or over its
+    threshold; with `top_label`, the most probable label where none is."""
+    predicted = probs >= thresholds[None, :]
+    if top_label and len(probs):
+        empty = ~predicted.any(1)
+        predicted[empty, probs[empty].argmax(1)] = True
+    return predicted
+
+
+def multilabel_metrics(
+    targets: np.ndarray,
+    probs: np.ndarray,
+    predicted: np.ndarray,
+    labels: list[str],
+    seed: int = 0,
+    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
+) -> dict[str, Any]:
+    """The metrics of `predicted` (from `decide`) against `targets`, both bool
+    documents x labels, with the ranking metrics from `probs`."""
+    targets = np.asarray(targets, dtype=bool)
+    predicted = np.asarray(predicted, dtype=bool)
+    counts = label_counts(targets, predicted)
+    precision, recall, f1 = _per_label(counts)
+    ranking = [_ranking(targets[:, j], probs[:, j]) for j in range(len(labels))]
+    per_label = {
+        name: {
+            "precision": float(precision[j]),
+            "recall": float(recall[j]),
+            "f1": float(f1[j]),
+            "support": int(counts[1][j] + counts[3][j]),
+            "roc_auc": ranking[j][0],
+            "pr_auc": ranking[j][1],
+        }
+        for j, name in enumerate(labels)
+    }
+    point = f1_scores(targets, predicted)
+    return {
+        **point,
+        "hamming_loss": float(hamming_loss(targets, predicted)) if len(targets) else 0.0,
+        "label_ranking_average_precision": (
+            float(label_ranking_average_precision_score(targets, probs)) if len(targets) else 0.0
+        ),
+        "labels_per_document": float(targets.sum(1).mean()) if len(targets) else 0.0,
+        "predicted_labels_per_document": float(predicted.sum(1).mean()) if len(targets) else 0.0,
+        "documents": len(targets),
+        "intervals_95": bootstrap_intervals(targets, predicted, seed, bootstrap_samples),
+        "per_label": per_label,
+    }
+
+
+def label_counts(targets: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per label: true negatives, false negatives, false positives, true positives."""
+    tp = (targets & predicted).sum(0)
+    fp = (~targets & predicted).sum(0)
+    fn = (targets & ~predicted).sum(0)
+    return len(targets) - tp - fp - fn, fn, fp, tp
+
+
+def f1_scores(targets: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Micro-, macro- and samples-F1 and subset accuracy, as scikit-learn defines them
+    (zero_division=0), from counts."""
+    _, fn, fp, tp = label_counts(targets, predicted)
+    micro_denom = 2 * tp.sum() + fp.sum() + fn.sum()
+    _, _, per_label = _per_label((None, fn, fp, tp))
+    both = (targets & predicted).sum(1)
+    row_denom = targets.sum(1) + predicted.sum(1)
+    samples = np.divide(2 * both, row_denom, out=np.zeros(len(targets)), where=row_denom > 0)
+    n = max(len(targets), 1)
+    return {
+        "micro_f1": float(2 * tp.sum() / micro_denom) if micro_denom else 0.0,
+        "macro_f1": float(per_label.mean()) if len(per_label) else 0.0,
+        "samples_f1": float(samples.sum() / n),
+        "subset_accuracy": float((targets == predicted).all(1).sum() / n),
+    }
+
+
+def bootstrap_intervals(
+    targets: np.ndarray,
+    predicted: np.ndarray,
+    seed: int = 0,
+    samples: int = BOOTSTRAP_SAMPLES,
+) -> dict[str, list[float]]:
+    """95% percentile-bootstrap intervals of the headline metrics (documents resampled
+    with replacement, `samples` times, seeded)."""
+    rng = np.random.default_rng(seed)
+    n = len(targets)
+    drawn: dict[str, list[float]] = {name: [] for name in HEADLINE}
+    for _ in range(samples if n else 0):
+        pick = rng.integers(0, n, n)
+        for name, value in f1_scores(targets[pick], predicted[pick]).items():
+            drawn[name].append(value)
+    return {
+        name: [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if v else [0.0, 0.0]
+        for name, v in drawn.items()
+    }
+
+
+def _per_label(counts: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    _, fn, fp, tp = counts
+    tp = tp.astype(np.float64)
+    zeros = np.zeros(len(tp))
+    precision = np.divide(tp, tp + fp, out=zeros.copy(), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=zeros.copy(), where=(tp + fn) > 0)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=zeros.copy(), where=denom > 0)
+    return precision, recall, f1
+
+
+def _ranking(positive: np.ndarray, probs: np.ndarray) -> tuple[float | None, float | None]:
+    """ROC-AUC and PR-AUC of one label; None where every document, or none, has it."""
+    if positive.all() or not positive.any():
+        return None, None
+    return float(roc_auc_score(positive, probs)), float(average_precision_score(positive, probs))
