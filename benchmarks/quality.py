@@ -310,6 +310,7 @@ def run_corpus(
             "macro_f1": metrics["macro_f1"],
             "intervals": metrics["intervals_95"],
             "ece": metrics["expected_calibration_error"],
+            "ece_floor": metrics.get("expected_calibration_error_floor"),
             "val_accuracy": _model_val_accuracy(model),
         },
         "teacher": (
@@ -419,11 +420,12 @@ def shares_table(results: list[dict[str, Any]]) -> str:
 
 def teacher_table(results: list[dict[str, Any]]) -> str:
     """The teacher beside the shipped model and the RNN alone, val and test, with test
-    calibration error before and after the fitted temperature, and each corpus's time."""
+    calibration error before and after the fitted temperature (and the floor a perfectly
+    calibrated model would show on as many documents), and each corpus's time."""
     lines = [
         "| corpus | median tokens | TF-IDF+LR | teacher val / test (windows: val by "
         "combination) | doclstm val / test | RNN alone | doclstm - teacher "
-        "| ECE (T=1 -> fitted) | temperature | minutes |",
+        "| ECE (T=1 -> fitted; floor) | temperature | minutes |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -434,10 +436,11 @@ def teacher_table(results: list[dict[str, Any]]) -> str:
             teacher += f" ({t['combine']} kept: {by})"
         gap = f"{100 * (d['accuracy'] - t['accuracy']):+.1f}" if t else "-"
         temperature = (r.get("calibration") or {}).get("temperature")
+        floor = "-" if d.get("ece_floor") is None else f"{d['ece_floor']:.4f}"
         lines.append(
             f"| {r['corpus']} | {r.get('median_tokens', 0):.0f} | {r['baseline']['accuracy']:.4f} "
             f"| {teacher} | {d['val_accuracy']:.4f} / {d['accuracy']:.4f} | {e['rnn']:.4f} "
-            f"| {gap} | {e['ece_uncalibrated']:.4f} -> {d['ece']:.4f} "
+            f"| {gap} | {e['ece_uncalibrated']:.4f} -> {d['ece']:.4f}; {floor} "
             f"| {temperature if temperature is None else f'{temperature:.3f}'} "
             f"| {r['pipeline_seconds'] / 60:.1f} |"
         )

@@ -11,6 +11,7 @@ from doclstm.evaluation.metrics import (
     accuracy_by_length,
     bootstrap_intervals,
     calibration,
+    calibration_floor,
     classification_metrics,
     one_vs_rest_auc,
 )
@@ -42,6 +43,19 @@ def test_expected_calibration_error_is_the_confidence_accuracy_gap() -> None:
     assert only["confidence"] == pytest.approx(0.9)
     honest = np.tile([[0.5, 0.5]], (100, 1))
     assert calibration(y, honest)["ece"] == pytest.approx(0.0)
+
+
+def test_the_calibration_floor_shrinks_with_documents_and_is_what_calibrated_labels_give() -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, (4000, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    floors = [calibration_floor(probs[:n], seed=1) for n in (100, 400, 4000)]
+    assert floors[0] > floors[1] > floors[2] > 0  # sampling noise, about 1/sqrt(documents)
+    assert floors[0] > 0.03 and floors[2] < 0.02
+    # labels truly drawn from the probabilities: their ECE is near the floor, not near 0
+    drawn = (rng.random(400)[:, None] > probs[:400].cumsum(1)).sum(1).clip(0, 2)
+    assert calibration(drawn, probs[:400])["ece"] == pytest.approx(floors[1], abs=0.03)
+    assert calibration_floor(probs[:400], seed=1) == floors[1]  # seeded
 
 
 def test_bootstrap_interval_brackets_the_point_and_is_reproducible() -> None:
