@@ -104,6 +104,7 @@ def _headline(metrics: Mapping[str, Any]) -> str:
         ("pr_auc", "PR-AUC"),
         ("log_loss", "log loss"),
         ("expected_calibration_error", "expected calibration error"),
+        ("expected_calibration_error_floor", "its floor: a calibrated model's, as many documents"),
     ):
         if metrics.get(key) is None:
             continue
