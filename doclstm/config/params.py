@@ -302,6 +302,11 @@ class TrainParams(_Group):
     init_from: str = ""
     # With teacher.enabled: the student learns from the teacher's logits too.
     distill: DistillParams = DistillParams()
+    # Several labels a document: each label's decision threshold is the one with the best
+    # val F1 for that label, never below threshold_floor; with top_label_fallback a
+    # document that no label passes gets its most probable label.
+    threshold_floor: float = Field(0.05, ge=0, lt=1)
+    top_label_fallback: bool = True
     # Not part of the result: how batches are loaded and how often state is saved.
     loader_workers: int = Field(1, ge=0)
     checkpoint_steps: int = Field(200, ge=1)

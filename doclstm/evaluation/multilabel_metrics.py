@@ -11,7 +11,9 @@ probable label when no label passes.
 names the single-label metrics use where they mean the same thing: micro-, macro-
 and samples-F1, subset accuracy (every label right), Hamming loss, label-ranking
 average precision, per-label precision, recall, F1, support, ROC-AUC and PR-AUC,
-and 95% bootstrap intervals of the F1s and subset accuracy. The F1s follow
+95% bootstrap intervals of the F1s and subset accuracy, the log loss (the labels'
+binary ones summed) and the calibration error of each label's probability against
+how often the label is there, with its floor. The F1s follow
 scikit-learn's definitions with zero_division=0; the bootstrap uses a counting
 version of them (checked against scikit-learn by the tests).
 """
@@ -29,6 +31,7 @@ from sklearn.metrics import (
 )
 
 BOOTSTRAP_SAMPLES = 1_000
+CALIBRATION_BINS = 15
 DEFAULT_THRESHOLD = 0.5
 HEADLINE = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy")
 
@@ -93,8 +96,13 @@ def multilabel_metrics(
         for j, name in enumerate(labels)
     }
     point = f1_scores(targets, predicted)
+    reliability = label_calibration(targets, probs)
     return {
         **point,
+        "log_loss": label_log_loss(targets, probs),
+        "expected_calibration_error": reliability["ece"],
+        "expected_calibration_error_floor": label_calibration_floor(probs, seed=seed),
+        "calibration_bins": reliability["bins"],
         "hamming_loss": float(hamming_loss(targets, predicted)) if len(targets) else 0.0,
         "label_ranking_average_precision": (
             float(label_ranking_average_precision_score(targets, probs)) if len(targets) else 0.0
@@ -105,6 +113,46 @@ def multilabel_metrics(
         "intervals_95": bootstrap_intervals(targets, predicted, seed, bootstrap_samples),
         "per_label": per_label,
     }
+
+
+def label_log_loss(targets: np.ndarray, probs: np.ndarray) -> float:
+    """The labels' binary log losses summed, averaged over the documents (the training
+    loss)."""
+    if not len(targets):
+        return 0.0
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-7, 1 - 1e-7)
+    y = np.asarray(targets, dtype=bool)
+    return float(-np.where(y, np.log(p), np.log1p(-p)).sum(1).mean())
+
+
+def label_calibration(
+    targets: np.ndarray, probs: np.ndarray, bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """Each label's probability against how often the label is there: per equal-width
+    probability bin over every (document, label), the mean probability, the share that
+    have the label and the count; `ece` is their count-weighted mean absolute gap."""
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    y = np.asarray(targets, dtype=bool).ravel()
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    rows, gap = [], 0.0
+    for b in range(bins):
+        mask = index == b
+        if not mask.any():
+            continue
+        conf, freq = float(p[mask].mean()), float(y[mask].mean())
+        rows.append({"bin": b, "probability": conf, "frequency": freq, "pairs": int(mask.sum())})
+        gap += mask.sum() * abs(conf - freq)
+    return {"ece": float(gap / max(len(p), 1)), "bins": rows}
+
+
+def label_calibration_floor(probs: np.ndarray, seed: int = 0, samples: int = 100) -> float:
+    """`label_calibration`'s ECE for labels drawn from `probs` themselves, averaged: what
+    a perfectly calibrated model shows on this many documents (sampling noise alone)."""
+    if not len(probs):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    drawn = (rng.random(probs.shape) < probs for _ in range(samples))
+    return float(np.mean([label_calibration(y, probs)["ece"] for y in drawn]))
 
 
 def label_counts(targets: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -151,6 +151,51 @@ def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path
     return _save(fig, dest)
 
 
+def plot_label_f1(per_label: dict[str, dict[str, Any]], dest: Path) -> Path:
+    """Several labels a document: each label's test F1, labels by support (most first)."""
+    order = sorted(per_label, key=lambda name: -per_label[name]["support"])
+    fig, ax = plt.subplots(figsize=(6.5, max(3.0, 0.28 * len(order) + 1)))
+    ax.barh(range(len(order)), [per_label[n]["f1"] for n in order], color="#4c72b0")
+    ax.set_yticks(range(len(order)), [f"{n} ({per_label[n]['support']})" for n in order])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1 (test; support in brackets)")
+    ax.set_title("F1 by label")
+    return _save(fig, dest)
+
+
+def plot_label_counts(targets: np.ndarray, predicted: np.ndarray, dest: Path) -> Path:
+    """Several labels a document: how many labels the test documents have and get."""
+    given, got = targets.sum(1), predicted.sum(1)
+    edges = np.arange(max(int(given.max(initial=0)), int(got.max(initial=0))) + 2) - 0.5
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.hist([given, got], bins=edges.tolist(), label=["given", "predicted"])
+    ax.set_xlabel("labels a document")
+    ax.set_ylabel("test documents")
+    ax.set_title("Labels per document (test)")
+    ax.legend(fontsize=8)
+    return _save(fig, dest)
+
+
+def plot_label_precision_recall(
+    targets: np.ndarray, probs: np.ndarray, labels: list[str], dest: Path, most: int = 8
+) -> Path:
+    """Several labels a document: the precision-recall curve of the `most` frequent
+    labels of the test split."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for j in np.argsort(-targets.sum(0), kind="stable")[:most]:
+        positive = targets[:, j]
+        if not positive.any() or positive.all():
+            continue
+        precision, recall, _ = precision_recall_curve(positive, probs[:, j])
+        ap = average_precision_score(positive, probs[:, j])
+        ax.plot(recall, precision, label=f"{labels[j]} (AP {ap:.3f})")
+    _unit_axes(ax, "recall", "precision", "Precision-recall, frequent labels (test)", "lower left")
+    return _save(fig, dest)
+
+
 def _unit_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend: str) -> None:
     """Both axes on [0, 1] (a little headroom above), labels, title, legend."""
     ax.set_xlim(0, 1)

@@ -86,6 +86,28 @@ def evaluation_page(
         "<h2>Plots</h2>",
         _plots(plots),
     ]
+    return _page(title, sections)
+
+
+def multilabel_page(
+    title: str, metrics: Mapping[str, Any], labels: Sequence[str], plots: Mapping[str, Path]
+) -> str:
+    """The page of a model of several labels a document: headline, per label, plots."""
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        _headline(metrics, _MULTILABEL_HEADLINE),
+        f"<p class=muted>{metrics['labels_per_document']:.2f} labels a document given, "
+        f"{metrics['predicted_labels_per_document']:.2f} predicted; each label decided at "
+        "its own threshold, tuned on val</p>",
+        "<h2>Per label</h2>",
+        _per_class(metrics["per_label"], labels),
+        "<h2>Plots</h2>",
+        _plots(plots),
+    ]
+    return _page(title, sections)
+
+
+def _page(title: str, sections: list[str]) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
@@ -94,18 +116,35 @@ def evaluation_page(
     )
 
 
-def _headline(metrics: Mapping[str, Any]) -> str:
+_CALIBRATION = (
+    ("log_loss", "log loss"),
+    ("expected_calibration_error", "expected calibration error"),
+    ("expected_calibration_error_floor", "its floor: a calibrated model's, as many documents"),
+)
+_SINGLE_LABEL_HEADLINE = (
+    ("accuracy", "accuracy"),
+    ("macro_f1", "macro-F1"),
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    *_CALIBRATION,
+)
+_MULTILABEL_HEADLINE = (
+    ("micro_f1", "micro-F1"),
+    ("macro_f1", "macro-F1"),
+    ("samples_f1", "samples-F1"),
+    ("subset_accuracy", "subset accuracy (every label right)"),
+    ("hamming_loss", "Hamming loss"),
+    ("label_ranking_average_precision", "label-ranking average precision"),
+    *_CALIBRATION,
+)
+
+
+def _headline(
+    metrics: Mapping[str, Any], shown: Sequence[tuple[str, str]] = _SINGLE_LABEL_HEADLINE
+) -> str:
     intervals = metrics.get("intervals_95", {})
     rows = []
-    for key, name in (
-        ("accuracy", "accuracy"),
-        ("macro_f1", "macro-F1"),
-        ("roc_auc", "ROC-AUC"),
-        ("pr_auc", "PR-AUC"),
-        ("log_loss", "log loss"),
-        ("expected_calibration_error", "expected calibration error"),
-        ("expected_calibration_error_floor", "its floor: a calibrated model's, as many documents"),
-    ):
+    for key, name in shown:
         if metrics.get(key) is None:
             continue
         low_high = intervals.get(key)

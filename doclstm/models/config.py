@@ -44,10 +44,11 @@ class ModelConfig:
     rnn_share: float | str  # the RNN's share of the logits with a bag, or "auto"
     rnn_tokens: int  # > 0, flat: the RNN reads this many tokens, head and tail halves
     pad_id: int = 0
+    multi_label: bool = False  # several labels a document: one sigmoid output a label
 
     @property
     def num_outputs(self) -> int:
-        return 1 if self.num_labels == 2 else self.num_labels
+        return 1 if self.num_labels == 2 and not self.multi_label else self.num_labels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +64,7 @@ class ModelConfig:
         return (
             f"{rnn}, {self.pooling} pooling, embedding {self.embedding_dim} from "
             f"{self.embedding_init}{bag}; {self.num_labels} labels"
+            + (", several a document" if self.multi_label else "")
         )
 
     @classmethod
@@ -72,6 +74,7 @@ class ModelConfig:
         num_labels: int,
         model: ModelParams | None = None,
         pad_id: int = 0,
+        multi_label: bool = False,
         **changes: Any,
     ) -> ModelConfig:
         """`model` (default: the shipped `train.model`) with `changes`, validated as params."""
@@ -83,13 +86,20 @@ class ModelConfig:
                 f"{'.'.join(str(p) for p in e['loc']) or 'model'}: {e['msg']}" for e in exc.errors()
             )
             raise DoclstmError(f"invalid model settings: {problems}") from exc
-        return cls(vocab_size, num_labels, pad_id=pad_id, **checked.model_dump())
+        return cls(
+            vocab_size, num_labels, pad_id=pad_id, multi_label=multi_label, **checked.model_dump()
+        )
 
     @classmethod
     def for_tokens(cls, tokens_summary: Mapping[str, Any], model: ModelParams) -> ModelConfig:
         """The classifier `train.model` describes over a tokens folder (its manifest's
-        summary: the vocabulary size and the labels)."""
-        return cls.build(tokens_summary["vocab_size"], len(tokens_summary["labels"]), model)
+        summary: the vocabulary size, the labels and whether a document has several)."""
+        return cls.build(
+            tokens_summary["vocab_size"],
+            len(tokens_summary["labels"]),
+            model,
+            multi_label=tokens_summary.get("task") == "multi",
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -100,6 +110,12 @@ class ModelConfig:
         except KeyError as exc:
             raise DoclstmError(f"model config.json does not match this doclstm: {exc}") from exc
         try:
-            return cls.build(vocab_size, num_labels, pad_id=settings.pop("pad_id", 0), **settings)
+            return cls.build(
+                vocab_size,
+                num_labels,
+                pad_id=settings.pop("pad_id", 0),
+                multi_label=settings.pop("multi_label", False),
+                **settings,
+            )
         except DoclstmError as exc:
             raise DoclstmError(f"model config.json does not match this doclstm: {exc}") from exc

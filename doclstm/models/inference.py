@@ -27,7 +27,8 @@ def predict_probabilities(
     precision: str = "fp32",
     on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Class probabilities (n_docs, n_labels), float32, in the order of `sequences`.
+    """Class probabilities (n_docs, n_labels), float32, in the order of `sequences`
+    (several labels a document: each label's own, which need not sum to 1).
 
     With `window` (unidirectional models), sequences longer than it run in
     windows of that many tokens with the state carried (doclstm/models/windowed.py),
@@ -40,6 +41,9 @@ def predict_probabilities(
     was_training = model.training
     model.eval()
     out = np.zeros((len(sequences), max(model.config.num_labels, 2)), dtype=np.float32)
+    multi = model.config.multi_label
+    if multi:
+        out = out[:, : model.config.num_labels]
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     short = np.arange(len(sequences)) if window is None else np.flatnonzero(lengths <= window)
     sampler = BucketBatchSampler(
@@ -54,7 +58,7 @@ def predict_probabilities(
         ids, lens = pad_batch([sequences[i] for i in rows])
         with _autocast(device, precision):
             logits = model(ids.to(device), lens)
-        out[rows] = probabilities(logits.float() / model.temperature).cpu().numpy()
+        out[rows] = probabilities(logits.float() / model.temperature, multi).cpu().numpy()
         if on_batch is not None:
             on_batch(len(rows))
     if window is not None:
@@ -65,7 +69,7 @@ def predict_probabilities(
             rows = long[start : start + group]
             with _autocast(device, precision):
                 logits = windowed_logits(model, [sequences[i] for i in rows], window, device)
-            out[rows] = probabilities(logits.float() / model.temperature).cpu().numpy()
+            out[rows] = probabilities(logits.float() / model.temperature, multi).cpu().numpy()
             if on_batch is not None:
                 on_batch(len(rows))
     model.train(was_training)

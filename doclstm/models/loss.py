@@ -2,6 +2,10 @@
 
 Binary tasks have one logit (BCEWithLogitsLoss), multi-class one per class
 (CrossEntropyLoss), both with optional class weights and label smoothing.
+Several labels a document (float documents x labels targets, 1 where a document
+has the label) have one logit per label, each a BCEWithLogitsLoss, summed over the
+labels and averaged over the documents, with an optional weight on each label's
+positives (`pos_weight`) for rare labels.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ class ClassificationLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
+        if labels.dim() == 2:  # several labels a document
+            target = labels.float() * (1 - self.smoothing) + self.smoothing / 2
+            losses = nn.functional.binary_cross_entropy_with_logits(
+                logits, target, pos_weight=self.class_weights, reduction="none"
+            )
+            return losses.sum(1).mean()
         if not self.binary:
             return nn.functional.cross_entropy(
                 logits, labels, weight=self.class_weights, label_smoothing=self.smoothing
@@ -58,8 +68,22 @@ def balanced_class_weights(label_ids: np.ndarray, num_labels: int) -> torch.Tens
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Per-class probabilities: sigmoid for the single binary logit, softmax otherwise."""
+def positive_weights(targets: np.ndarray) -> torch.Tensor:
+    """Several labels a document: negatives / positives per label (BCEWithLogitsLoss's
+    `pos_weight`), so that a label's positives weigh as much as its negatives; 1 for a
+    label without positives."""
+    positives = (targets > 0).sum(0).astype(np.float64)
+    negatives = (targets == 0).sum(0).astype(np.float64)
+    return torch.tensor(
+        np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0), dtype=torch.float32
+    )
+
+
+def probabilities(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """Per-class probabilities: sigmoid for the single binary logit, softmax otherwise;
+    with several labels a document, each label's own sigmoid."""
+    if multi_label:
+        return torch.sigmoid(logits.float())
     if logits.size(1) == 1:
         p = torch.sigmoid(logits.float())
         return torch.cat((1 - p, p), 1)

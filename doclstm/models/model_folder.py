@@ -52,6 +52,10 @@ class LoadedModel:
     labels: list[str]
     max_tokens: int
     truncation: str
+    # several labels a document: each label's decision threshold, and whether a document
+    # that no label passes gets its most probable one
+    thresholds: list[float] | None = None
+    top_label_fallback: bool = True
 
 
 def save_model_dir(
@@ -62,12 +66,19 @@ def save_model_dir(
     tokenizer_file: Path,
     max_tokens: int,
     truncation: str,
+    thresholds: list[float] | None = None,
+    top_label_fallback: bool = True,
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(out_dir / WEIGHTS))
+    decisions = (
+        {}
+        if thresholds is None
+        else {"thresholds": thresholds, "top_label_fallback": top_label_fallback}
+    )
     write_json(
         out_dir / CONFIG,
-        {"model": config.to_dict(), "max_tokens": max_tokens, "truncation": truncation},
+        {"model": config.to_dict(), "max_tokens": max_tokens, "truncation": truncation} | decisions,
     )
     shutil.copyfile(tokenizer_file, out_dir / TOKENIZER_FILE)
     write_json(out_dir / LABELS_FILE, labels)
@@ -128,4 +139,18 @@ def load_model_dir(
     if config.chunk_encoder == "minilm":  # frozen, from the installed package
         model.window_encoder = MiniLMWindows(tokenizer)
     model.to(device).eval()
-    return LoadedModel(model, tokenizer, labels, int(raw["max_tokens"]), str(raw["truncation"]))
+    thresholds = raw.get("thresholds")
+    if config.multi_label and (thresholds is None or len(thresholds) != len(labels)):
+        raise DoclstmError(
+            f"{model_dir}/{CONFIG}: a model of several labels a document needs a threshold "
+            f"for each of its {len(labels)} labels; {remedy}"
+        )
+    return LoadedModel(
+        model,
+        tokenizer,
+        labels,
+        int(raw["max_tokens"]),
+        str(raw["truncation"]),
+        thresholds,
+        bool(raw.get("top_label_fallback", True)),
+    )

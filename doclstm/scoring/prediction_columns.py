@@ -7,6 +7,13 @@ order is also the Parquet schema metadata `labels`, and every score marker's
 `labels`: readers that drop the metadata, as `pandas.read_parquet` does, still have
 the named columns). Where a document was not scored, every one of them is null and
 the `reason` column says why. Truth, where there is one, is `label`.
+
+A model of several labels a document predicts a list: `predicted` is the labels at
+or over their thresholds (the most probable one when none is, with the model's
+top-label fallback), `confidence` the probability that this list is exactly right,
+each label taken as the model gives it (the product over labels of p where
+predicted, 1 - p where not), and the `prob_<label>` columns each label's own
+probability (they need not sum to 1).
 """
 
 from __future__ import annotations
@@ -63,6 +70,25 @@ def predicted_rows(predictor: TextPredictor, texts: list[str]) -> list[dict[str,
         else prediction_row(None, predictor.labels) | {REASON: EMPTY_DOCUMENT}
         for text in texts
     ]
+
+
+def multilabel_prediction_table(
+    probabilities: np.ndarray, labels: list[str], predicted: np.ndarray
+) -> dict[str, pa.Array]:
+    """The prediction columns of many documents of a model of several labels a document;
+    `predicted` is its decision (documents x labels, bool)."""
+    probs = np.asarray(probabilities, dtype=np.float32).reshape(-1, len(labels))
+    chosen = np.asarray(predicted, dtype=bool)
+    right = np.where(chosen, probs, 1 - probs).astype(np.float64).prod(1)
+    names = np.array(labels, dtype=object)
+    return {
+        PREDICTED: pa.array([list(names[row]) for row in chosen], pa.list_(pa.string())),
+        CONFIDENCE: pa.array(right, pa.float32()),
+        **{
+            probability_column(n): pa.array(probs[:, i], pa.float32()) for i, n in enumerate(labels)
+        },
+        PROBABILITIES: pa.array(list(probs), pa.list_(pa.float32())),
+    }
 
 
 def prediction_table(probabilities: np.ndarray, labels: list[str]) -> dict[str, pa.Array]:

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from doclstm.errors import DoclstmError
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import LoadedModel
 from doclstm.models.windowed import can_window
@@ -39,6 +40,13 @@ class TextPredictor:
     long_documents: Literal["truncate", "window"] = "truncate"
     precision: Literal["fp32", "bf16"] = "fp32"
     on_batch: Callable[[int], None] | None = None  # documents each batch scored
+
+    def __post_init__(self) -> None:
+        if self.loaded.thresholds is not None:
+            raise DoclstmError(
+                "this model gives several labels a document; scoring, predict, the gate and "
+                "the MLflow model take models of one label a document (evaluate reads it)"
+            )
 
     @property
     def labels(self) -> list[str]:

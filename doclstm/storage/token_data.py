@@ -28,7 +28,9 @@ PROFILE_FILE = "profile.json"  # a model folder's profile of its training split 
 @dataclass(frozen=True)
 class TokenSplit:
     doc_ids: list[str]
-    label_ids: np.ndarray  # int64, -1 where unlabelled
+    # int64, -1 where unlabelled; several labels a document (a multi-label dataset): float32
+    # documents x labels, 1 where the document has the label (-1 rows: unlabelled)
+    label_ids: np.ndarray
     tokens: np.ndarray  # int32, every document's ids back to back
     offsets: np.ndarray  # int64, len(doc_ids) + 1; document i is tokens[offsets[i]:offsets[i+1]]
     # A transfer set's (doclstm/training/transfer_set.py): the teacher's logits per document.
@@ -37,6 +39,10 @@ class TokenSplit:
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_ids.ndim == 2
 
     def sequence(self, index: int) -> np.ndarray:
         return self.tokens[self.offsets[index] : self.offsets[index + 1]]
@@ -81,31 +87,36 @@ def load_split(tokens_dir: Path, split: str, manifest: StageManifest | None = No
     """All rows of `split`, each shard's checksum verified before it is read."""
     manifest = manifest or StageManifest.load(tokens_dir)
     batches = iter_verified_batches(tokens_dir, manifest, prefix=f"{split}/")
-    loaded = split_of_batches(batches, f"{tokens_dir}/{split}")
+    multi = manifest.summary.get("task") == "multi"
+    n_labels = len(manifest.summary["labels"]) if multi else None
+    loaded = split_of_batches(batches, f"{tokens_dir}/{split}", n_labels=n_labels)
     if not loaded.doc_ids:
         raise DoclstmError(f"{tokens_dir}: no {split} shards; does the data have a {split} split?")
     return loaded
 
 
 def split_of_batches(
-    batches: Iterable[pa.RecordBatch], where: str, teacher_logits: bool = False
+    batches: Iterable[pa.RecordBatch],
+    where: str,
+    teacher_logits: bool = False,
+    n_labels: int | None = None,
 ) -> TokenSplit:
     """The rows of token batches (doc_id, label_id, length, input_ids; with
-    `teacher_logits`, that list column too) as one split; empty when there are none."""
+    `teacher_logits`, that list column too) as one split; empty when there are none.
+    With `n_labels`, the batches are a multi-label dataset's (label_ids, a list)."""
     doc_ids: list[str] = []
-    labels: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    labels: list[np.ndarray] = [
+        np.zeros(0, np.int64) if n_labels is None else np.zeros((0, n_labels), np.float32)
+    ]
     chunks: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
     lengths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     logits: list[np.ndarray] = []
     for batch in batches:
-        if "label_id" not in batch.schema.names:
-            raise DoclstmError(
-                f"{where}: the shards hold several labels a document (validate.task multi), "
-                "and this version trains one label a document; if each document has one "
-                "label, set validate.task: single"
-            )
         doc_ids.extend(batch["doc_id"].to_pylist())
-        labels.append(batch["label_id"].to_numpy().astype(np.int64))
+        if n_labels is None:
+            labels.append(batch["label_id"].to_numpy().astype(np.int64))
+        else:
+            labels.append(multi_hot(batch["label_ids"], n_labels))
         ids = batch["input_ids"]
         offsets = ids.offsets.to_numpy()
         chunks.append(ids.values.to_numpy()[offsets[0] : offsets[-1]].astype(np.int32))
@@ -123,6 +134,18 @@ def split_of_batches(
         offsets_of(np.concatenate(lengths)),
         np.concatenate(logits) if logits else None,
     )
+
+
+def multi_hot(column: pa.ListArray, n_labels: int) -> np.ndarray:
+    """float32 documents x labels, 1 where a document has the label; a null list (an
+    unlabelled document) is a row of -1."""
+    out = np.zeros((len(column), n_labels), dtype=np.float32)
+    offsets = column.offsets.to_numpy()
+    ids = column.values.to_numpy()
+    rows = np.repeat(np.arange(len(column)), np.diff(offsets))
+    out[rows, ids[offsets[0] : offsets[-1]]] = 1.0
+    out[column.is_null().to_numpy(zero_copy_only=False)] = -1.0
+    return out
 
 
 def full_lengths(

@@ -11,6 +11,13 @@ confidence, prob_<label> a class, probabilities; so any two models can be compar
 row by row), `evaluation.html` (all of it on one page that opens from disk, with the
 mistakes the model was surest of), and `evaluate.manifest.json`.
 
+A model of several labels a document writes the multi-label metrics instead
+(doclstm/evaluation/multilabel_metrics.py: micro-, macro-, samples-F1, subset
+accuracy, Hamming loss, ranking precision, per-label figures, calibration),
+`plots/{label_f1,labels_per_document,precision_recall,reliability}.png`, and
+predictions with the truth as `labels` (a list) and `predicted` a list, each label
+decided at the threshold the model was given on val.
+
 Run: `doclstm stage evaluate`.
 """
 
@@ -20,29 +27,35 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import torch
 
 from doclstm.config.params import EvaluateParams
 from doclstm.config.workspace import EVALUATION_REPORT
 from doclstm.evaluation.metrics import accuracy_by_length, classification_metrics
+from doclstm.evaluation.multilabel_metrics import decide, multilabel_metrics
 from doclstm.evaluation.plots import (
     plot_accuracy_by_length,
     plot_confusion_matrix,
+    plot_label_counts,
+    plot_label_f1,
+    plot_label_precision_recall,
     plot_precision_recall,
     plot_reliability,
     plot_roc,
 )
-from doclstm.evaluation.report_page import evaluation_page, surest_mistakes
+from doclstm.evaluation.report_page import evaluation_page, multilabel_page, surest_mistakes
 from doclstm.models.cuts import documents_over_max_chunks
 from doclstm.models.inference import predict_probabilities
-from doclstm.models.model_folder import WEIGHTS, load_model_dir, verify_model_dir
-from doclstm.scoring.prediction_columns import prediction_table
+from doclstm.models.model_folder import WEIGHTS, LoadedModel, load_model_dir, verify_model_dir
+from doclstm.scoring.prediction_columns import multilabel_prediction_table, prediction_table
 from doclstm.storage.atomic import atomic_path, write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
-from doclstm.storage.token_data import full_lengths, load_split
+from doclstm.storage.token_data import TokenSplit, full_lengths, load_split
 from doclstm.training.window_cache import window_cache
 
 DEVICE = torch.device("cpu")  # predict_probabilities' default
@@ -54,8 +67,13 @@ PLOTS = {
     name: f"plots/{name}.png"
     for name in ("confusion_matrix", "roc", "precision_recall", "reliability", "accuracy_by_length")
 }
+MULTILABEL_PLOTS = {
+    name: f"plots/{name}.png"
+    for name in ("label_f1", "labels_per_document", "precision_recall", "reliability")
+}
 REPORT = EVALUATION_REPORT
 OUTPUTS = (METRICS, PREDICTIONS, REPORT, *PLOTS.values())
+MULTILABEL_OUTPUTS = (METRICS, PREDICTIONS, REPORT, *MULTILABEL_PLOTS.values())
 EXCERPT_TOKENS = 120  # of a mistake's text, decoded for the report
 BOOTSTRAP_SEED = 0  # fixed: the same predictions always give the same intervals
 
@@ -89,7 +107,8 @@ def evaluate_model(
     )
     cached = fresh_manifest(out_dir, fingerprint, MANIFEST)
     # A manifest written before this code wrote some output (the report) is not reused.
-    if cached is not None and set(OUTPUTS) <= set(cached.files):
+    outputs = MULTILABEL_OUTPUTS if model_manifest.summary.get("thresholds") else OUTPUTS
+    if cached is not None and set(outputs) <= set(cached.files):
         log.info("evaluate: model and data unchanged, reusing %s", out_dir / METRICS)
         return _result(out_dir, cached, cached=True)
 
@@ -98,6 +117,12 @@ def evaluate_model(
         window_cache(tokens_dir, loaded.model.config, loaded.model.window_encoder, DEVICE)
     test = load_split(tokens_dir, "test", tokens)
     probs = predict_probabilities(loaded.model, test.sequences, params.batch_tokens)
+    title = f"Evaluation of {model_dir.name} ({model_manifest.fingerprint[:6]}) on the test split"
+    if loaded.thresholds is not None:
+        summary = _evaluate_multilabel(params, loaded, test, probs, out_dir, title)
+        manifest = StageManifest("evaluate", fingerprint, summary.pop("files"), summary)
+        manifest.write(out_dir, MANIFEST)
+        return _result(out_dir, manifest, cached=False)
     y = test.label_ids
     metrics = classification_metrics(
         y, probs, loaded.labels, BOOTSTRAP_SEED, params.bootstrap_samples
@@ -133,7 +158,6 @@ def evaluate_model(
         loaded.labels,
         lambda i: loaded.tokenizer.decode(test.sequence(i)[:EXCERPT_TOKENS].tolist()),
     )
-    title = f"Evaluation of {model_dir.name} ({model_manifest.fingerprint[:6]}) on the test split"
     with atomic_path(out_dir / REPORT) as tmp:
         tmp.write_text(evaluation_page(title, metrics, loaded.labels, plots, mistakes), "utf-8")
     files = {n: file_entry(out_dir / n) for n in OUTPUTS}
@@ -154,10 +178,67 @@ def evaluate_model(
     return _result(out_dir, manifest, cached=False)
 
 
+def _evaluate_multilabel(
+    params: EvaluateParams,
+    loaded: LoadedModel,
+    test: TokenSplit,
+    probs: np.ndarray,
+    out_dir: Path,
+    title: str,
+) -> dict[str, Any]:
+    """Metrics, plots, predictions and page of a model of several labels a document; the
+    manifest's summary, with its `files`. Its `accuracy` is the subset accuracy."""
+    assert loaded.thresholds is not None, "a multi-label model has its thresholds"
+    labels, targets = loaded.labels, test.label_ids > 0
+    predicted = decide(probs, np.asarray(loaded.thresholds), loaded.top_label_fallback)
+    metrics = multilabel_metrics(
+        targets, probs, predicted, labels, BOOTSTRAP_SEED, params.bootstrap_samples
+    )
+    metrics["thresholds"] = dict(zip(labels, loaded.thresholds, strict=True))
+    write_json(out_dir / METRICS, metrics)
+    plots = {name: out_dir / rel for name, rel in MULTILABEL_PLOTS.items()}
+    plot_label_f1(metrics["per_label"], plots["label_f1"])
+    plot_label_counts(targets, predicted, plots["labels_per_document"])
+    plot_label_precision_recall(targets, probs, labels, plots["precision_recall"])
+    bins = [
+        {"confidence": b["probability"], "accuracy": b["frequency"], "documents": b["pairs"]}
+        for b in metrics["calibration_bins"]
+    ]
+    plot_reliability(bins, metrics["expected_calibration_error"], plots["reliability"])
+    names = np.array(labels, dtype=object)
+    table = pa.table(
+        {
+            "doc_id": pa.array(test.doc_ids, pa.string()),
+            "labels": pa.array([list(names[row]) for row in targets], pa.list_(pa.string())),
+            **multilabel_prediction_table(probs, labels, predicted),
+        }
+    ).replace_schema_metadata({"labels": json.dumps(labels)})
+    write_table(table, out_dir / PREDICTIONS)
+    with atomic_path(out_dir / REPORT) as tmp:
+        tmp.write_text(multilabel_page(title, metrics, labels, plots), "utf-8")
+    log.info(
+        "evaluate: test micro-F1 %.4f, macro-F1 %.4f, samples-F1 %.4f, subset accuracy %.4f "
+        "on %d documents",
+        metrics["micro_f1"],
+        metrics["macro_f1"],
+        metrics["samples_f1"],
+        metrics["subset_accuracy"],
+        metrics["documents"],
+    )
+    return {
+        "accuracy": metrics["subset_accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "micro_f1": metrics["micro_f1"],
+        "documents": metrics["documents"],
+        "files": {n: file_entry(out_dir / n) for n in MULTILABEL_OUTPUTS},
+    }
+
+
 def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateResult:
+    plots = MULTILABEL_PLOTS if "micro_f1" in manifest.summary else PLOTS
     return EvaluateResult(
         metrics_file=out_dir / METRICS,
-        plots=[out_dir / rel for rel in PLOTS.values()],
+        plots=[out_dir / rel for rel in plots.values()],
         predictions_file=out_dir / PREDICTIONS,
         report_file=out_dir / REPORT,
         accuracy=manifest.summary["accuracy"],

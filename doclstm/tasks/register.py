@@ -45,6 +45,7 @@ from doclstm.config.tracking import (
     TrackingTarget,
     mlflow_hints_silenced,
 )
+from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import verify_model_dir
 from doclstm.registry.lineage import encoder_tags, lineage_tags
 from doclstm.registry.mlflow_datasets import log_split_datasets
@@ -95,6 +96,12 @@ def register_model(
     """Log, register and alias the trained model; idempotent for an unchanged model, and
     resumable: a rerun after a crash at any step ends with one version for the model."""
     model_manifest = verify_model_dir(model_dir, f"rerun `doclstm stage train`; {NOT_REGISTERED}")
+    if model_manifest.summary.get("thresholds") is not None:
+        raise DoclstmError(
+            f"register: {model_dir} gives several labels a document, and the registry, gate "
+            f"and scoring take models of one label a document; {NOT_REGISTERED} "
+            f"(its evaluation is in {reports_dir})"
+        )
     eval_manifest = StageManifest.load(reports_dir, EVALUATE_MANIFEST)
     eval_manifest.require_intact(reports_dir, f"rerun `doclstm stage evaluate`; {NOT_REGISTERED}")
     fingerprint = sha256_json(

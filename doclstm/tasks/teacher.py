@@ -35,6 +35,7 @@ import torch
 
 from doclstm.config.params import TeacherParams, TrainParams
 from doclstm.config.tracking import TrackingTarget
+from doclstm.errors import DoclstmError
 from doclstm.models.device import pick_device
 from doclstm.models.loss import ClassificationLoss
 from doclstm.models.teacher_model import (
@@ -113,6 +114,11 @@ def fine_tune_teacher(
         if fresh_manifest(transfer_dir, fingerprint) is None:
             disabled_transfer_set(transfer_dir, fingerprint)
         return TeacherResult(out_dir, transfer_dir, enabled=False, cached=cached)
+    if upstream.summary.get("task") == "multi":
+        raise DoclstmError(
+            f"teacher: {tokens_dir} holds several labels a document, and the teacher "
+            "fine-tunes for one label a document; set teacher.enabled: false"
+        )
     device = pick_device(params.device)
     teacher = fresh_manifest(out_dir, fingerprint)
     cached = teacher is not None

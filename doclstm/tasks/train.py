@@ -145,6 +145,8 @@ def train_model(
             tokens_dir / TOKENIZER_FILE,
             tokenize_params.max_tokens,
             tokenize_params.truncation,
+            result.thresholds,
+            params.top_label_fallback,
         )
         write_json(tmp / HISTORY, result.history)
         profile = split_profile(
@@ -163,6 +165,7 @@ def train_model(
             "resumed_at_step": result.resumed_at_step,
             "bag": result.bag,
             "calibration": result.calibration,
+            **({"thresholds": result.thresholds} if result.thresholds is not None else {}),
             "distillation": _distillation(params, transfer_dir, transfer_manifest),
             "train_documents_over_max_chunks": documents_over_max_chunks(config, train.lengths),
             "initialized_from": str(encoder_dir) if initialized else None,

@@ -46,7 +46,12 @@ def split_profile(
         .row(0, named=True)
     )
     labels: list[str] = manifest.summary["labels"]
-    counts = frame.group_by("label_id").len().collect(engine="streaming")
+    # several labels a document (label_ids, a list): a document counts for each label
+    column = "label_ids" if manifest.summary.get("task") == "multi" else "label_id"
+    ids = pl.col(column).explode() if column == "label_ids" else pl.col(column)
+    counts = (
+        frame.select(ids.alias("label_id")).group_by("label_id").len().collect(engine="streaming")
+    )
     by_label = dict(zip(counts["label_id"].to_list(), counts["len"].to_list(), strict=True))
     top = (
         frame.select(pl.col("input_ids").explode().alias("id"))

@@ -11,6 +11,9 @@ what that baseline does, around the RNN's epochs:
    penalty strength, as in scikit-learn: C * summed log loss + |W|^2 / 2),
    full-batch L-BFGS on train from the previous C's optimum; the C with the
    best val accuracy (ties: lower val log loss) is kept and the bag frozen.
+   With several labels a document it is one-vs-rest: a logistic regression a
+   label (their objectives summed, which leaves each label's optimum its own),
+   judged by micro-F1 at probability 0.5 where a single label is by accuracy.
    The RNN then trains on its own loss, its epochs judged by its own val
    score (with the bag in it, an untrained RNN can look best).
 2. `choose_rnn_share`: with the RNN's best epoch loaded, the share of the RNN
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from doclstm.evaluation.multilabel_metrics import f1_scores
 from doclstm.models.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.loss import ClassificationLoss, probabilities
@@ -108,7 +112,7 @@ def choose_rnn_share(
     # its own sparse rows, without running the RNN a second time.
     model.expert_weights.copy_(torch.tensor([1.0, 0.0]))
     probs = predict_probabilities(model, val.sequences, batch_tokens, device)
-    rnn = logits_of(probs, model.config.num_outputs)
+    rnn = logits_of(probs, model.config.num_outputs, model.config.multi_label)
     bag = _logits(model.bag, _design(model.bag, _ngrams(model.bag, val.sequences), len(val)))
     share, accuracy, log_loss = pick_rnn_share(rnn, bag.cpu().numpy(), np.asarray(val.label_ids))
     if model.config.rnn_share != "auto":
@@ -197,7 +201,9 @@ def _design(bag: TokenBag, rows: tuple[torch.Tensor, torch.Tensor], documents: i
 
 
 def _labels(split: TokenSplit, bag: TokenBag) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(split.label_ids), dtype=torch.long, device=bag.idf.device)
+    """Label ids (long), or for several labels a document the 0/1 matrix (float)."""
+    dtype = torch.float32 if split.multi_label else torch.long
+    return torch.as_tensor(np.asarray(split.label_ids), dtype=dtype, device=bag.idf.device)
 
 
 def _logits(bag: TokenBag, x: _Design) -> torch.Tensor:
@@ -226,14 +232,17 @@ def _lbfgs(bag: TokenBag, x: _Design, y: torch.Tensor, c: float) -> None:
     )
     n = max(len(y), 1)
     penalty = 1.0 / (2.0 * c * n)
-    if weight.size(1) == 1:
+    sigmoid = y.dim() == 2 or weight.size(1) == 1  # one-vs-rest, or the binary logit
+    if y.dim() == 2:
+        target = y
+    elif weight.size(1) == 1:
         target = y.float()[:, None]
     else:
         target = torch.nn.functional.one_hot(y, weight.size(1)).float()
 
     def closure() -> torch.Tensor:
         logits = _logits(bag, x)
-        probs = torch.sigmoid(logits) if weight.size(1) == 1 else torch.softmax(logits, 1)
+        probs = torch.sigmoid(logits) if sigmoid else torch.softmax(logits, 1)
         residual = (probs - target) / n
         weight.grad = torch.sparse.mm(x.xt, residual) + 2 * penalty * weight.detach()
         bias.grad = residual.sum(0)
@@ -244,7 +253,13 @@ def _lbfgs(bag: TokenBag, x: _Design, y: torch.Tensor, c: float) -> None:
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    return float((probabilities(logits).argmax(1) == y).float().mean()) if len(y) else 0.0
+    """Accuracy; with several labels a document, micro-F1 at probability 0.5."""
+    if not len(y):
+        return 0.0
+    if y.dim() == 2:
+        predicted = (torch.sigmoid(logits.float()) >= 0.5).cpu().numpy()
+        return f1_scores(y.cpu().numpy() > 0, predicted)["micro_f1"]
+    return float((probabilities(logits).argmax(1) == y).float().mean())
 
 
 def _log_loss(logits: torch.Tensor, y: torch.Tensor) -> float:

@@ -7,7 +7,10 @@ likelihood of softmax(z / T) is convex in 1 / T, so a golden-section search over
 1 / T finds its minimum. The model keeps T as its `temperature` buffer (saved with
 its weights; doclstm/training/trainer.py fits it); every path that turns logits
 into probabilities divides by it (doclstm/models/inference.py), so evaluate, score,
-predict and the pyfunc all report calibrated probabilities.
+predict and the pyfunc all report calibrated probabilities. With several labels a
+document (2-D targets) the same T divides every label's logit, the log loss is the
+labels' binary ones summed (the training loss), and the calibration error is each
+label's probability against how often the label is there.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from doclstm.evaluation.metrics import calibration
+from doclstm.evaluation.multilabel_metrics import label_calibration
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.loss import probabilities
 from doclstm.models.model import SequenceClassifier
@@ -30,17 +34,29 @@ _LOWEST_INVERSE, _HIGHEST_INVERSE = 0.05, 20.0
 _STEPS = 60  # golden-section steps: the bracket shrinks to 1e-12 of its width
 
 
-def logits_of(probs: np.ndarray, outputs: int) -> np.ndarray:
+def logits_of(probs: np.ndarray, outputs: int, multi_label: bool = False) -> np.ndarray:
     """Logits with these softmax probabilities, up to a constant per row (which neither a
-    softmax nor an argmax sees); one column in the binary case, as the model has."""
+    softmax nor an argmax sees); one column in the binary case, as the model has. With
+    `multi_label`, each label's own logit (the inverse of its sigmoid)."""
+    if multi_label:
+        p = np.clip(probs.astype(np.float64), 1e-15, 1 - 1e-15)
+        return np.log(p) - np.log1p(-p)
     logs = np.log(np.clip(probs, 1e-30, None))
     return logs[:, 1:] - logs[:, :1] if outputs == 1 else logs
 
 
 def log_loss_at(logits: np.ndarray, label_ids: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of `label_ids` under softmax(logits / temperature);
-    one logit column is the binary case (sigmoid)."""
-    probs = probabilities(torch.as_tensor(logits, dtype=torch.float64) / temperature).double()
+    one logit column is the binary case (sigmoid). With 2-D `label_ids` (several labels a
+    document), the labels' binary log losses summed, averaged over the documents."""
+    scaled = torch.as_tensor(logits, dtype=torch.float64) / temperature
+    if label_ids.ndim == 2:
+        target = torch.as_tensor(label_ids, dtype=torch.float64)
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(
+            scaled, target, reduction="none"
+        )
+        return float(losses.sum(1).mean())
+    probs = probabilities(scaled).double()
     picked = probs[torch.arange(len(label_ids)), torch.as_tensor(label_ids)]
     return float(-torch.log(picked.clamp_min(1e-300)).mean())
 
@@ -76,8 +92,12 @@ def calibration_summary(
     """The val figures a training records: log loss and expected calibration error
     before (T = 1) and after scaling by `temperature`."""
 
+    multi = label_ids.ndim == 2
+
     def ece(t: float) -> float:
-        probs = probabilities(torch.as_tensor(logits, dtype=torch.float32) / t).numpy()
+        probs = probabilities(torch.as_tensor(logits, dtype=torch.float32) / t, multi).numpy()
+        if multi:
+            return float(label_calibration(label_ids > 0, probs)["ece"])
         return float(calibration(label_ids, probs)["ece"])
 
     return {
@@ -96,7 +116,7 @@ def calibrate(
     and set it; returns `calibration_summary`."""
     model.temperature.fill_(1.0)
     probs = predict_probabilities(model, val.sequences, batch_tokens, device)
-    logits = logits_of(probs, model.config.num_outputs)
+    logits = logits_of(probs, model.config.num_outputs, model.config.multi_label)
     temperature = fit_temperature(logits, val.label_ids)
     model.temperature.fill_(temperature)
     summary = calibration_summary(logits, val.label_ids, temperature)

@@ -21,9 +21,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from doclstm.config.params import DistillParams, TrainParams
 from doclstm.evaluation.metrics import classification_metrics
+from doclstm.evaluation.multilabel_metrics import DEFAULT_THRESHOLD, f1_scores, label_log_loss
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens, segment_starts
-from doclstm.models.loss import ClassificationLoss, balanced_class_weights
+from doclstm.models.loss import ClassificationLoss, balanced_class_weights, positive_weights
 from doclstm.storage.token_data import TokenSplit
 from doclstm.text.batching import BucketBatchSampler, pad_batch
 
@@ -72,7 +73,9 @@ class ClassifierObjective:
         device: torch.device,
     ) -> ClassifierObjective:
         weights = None
-        if params.class_weights == "balanced":
+        if params.class_weights == "balanced" and train_label_ids.ndim == 2:
+            weights = positive_weights(train_label_ids)  # each label's positives
+        elif params.class_weights == "balanced":
             weights = balanced_class_weights(train_label_ids, len(labels))
         criterion = ClassificationLoss(num_outputs, weights, params.label_smoothing).to(device)
         return cls(
@@ -133,7 +136,19 @@ class ClassifierObjective:
 
 
 def val_metrics(label_ids: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, float]:
-    """What a classifier's epoch is judged by (`train.monitor` names one)."""
+    """What a classifier's epoch is judged by (`train.monitor` names one). With several
+    labels a document (2-D `label_ids`), each label predicted at probability 0.5 (the
+    thresholds are tuned after the last epoch): accuracy is every label right
+    (subset accuracy), macro-F1 the labels' mean F1, and the micro-F1 is added."""
+    if label_ids.ndim == 2:
+        targets = label_ids > 0
+        scores = f1_scores(targets, probs >= DEFAULT_THRESHOLD)
+        return {
+            "val_accuracy": scores["subset_accuracy"],
+            "val_macro_f1": scores["macro_f1"],
+            "val_micro_f1": scores["micro_f1"],
+            "val_log_loss": label_log_loss(targets, probs),
+        }
     metrics = classification_metrics(label_ids, probs, labels)
     return {
         "val_accuracy": metrics["accuracy"],

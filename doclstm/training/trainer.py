@@ -40,7 +40,9 @@ from doclstm.config.params import TrainParams
 from doclstm.console.log_text import figures
 from doclstm.console.progress import EpochProgress, due
 from doclstm.errors import DoclstmError
+from doclstm.evaluation.multilabel_metrics import tune_thresholds
 from doclstm.models.cuts import batch_lengths
+from doclstm.models.inference import predict_probabilities
 from doclstm.models.model import SequenceClassifier
 from doclstm.storage.token_data import TokenSplit
 from doclstm.text.batching import Batch, BucketBatchSampler, batch_loader, close_loader
@@ -68,6 +70,7 @@ class FitResult:
     resumed_at_step: int | None  # the optimizer step a checkpoint brought us back to
     bag: dict[str, Any] | None = None  # what fitting the token bag chose (BagFit.summary)
     calibration: dict[str, float] | None = None  # the temperature fitted on val, and its effect
+    thresholds: list[float] | None = None  # several labels a document: each label's, on val
 
 
 @dataclass
@@ -241,7 +244,7 @@ def fit(
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", objective.monitor, params.patience)
-    calibrated = None
+    calibrated, thresholds = None, None
     if isinstance(model, SequenceClassifier) and isinstance(objective, ClassifierObjective):
         model.load_state_dict(best_state)
         if bag_fit is not None:
@@ -252,7 +255,14 @@ def fit(
                 figures(bag_fit.val_log_loss_by_rnn_share or {}),
             )
         calibrated = calibrate(model, val, objective.batch_tokens, device)
-        if bag_fit is not None:  # val is trained on from here: nothing more is chosen
+        if val.multi_label:
+            thresholds = label_thresholds(
+                model, val, labels, params, objective.batch_tokens, device
+            )
+        # Val is trained on from here: nothing more is chosen. Not with several labels a
+        # document: each label's threshold is a cut of the probabilities val saw, which a
+        # bag refitted on more documents would move.
+        if bag_fit is not None and not val.multi_label:
             bag_fit = finish_bag(model, bag_fit, train, val)
             log.info("train: bag refitted on %d train + val documents", bag_fit.refit_documents)
         best_state = copy.deepcopy(model.state_dict())
@@ -263,7 +273,27 @@ def fit(
         resumed_at,
         bag_fit.summary() if bag_fit is not None else None,
         calibrated,
+        thresholds,
     )
+
+
+def label_thresholds(
+    model: SequenceClassifier,
+    val: TokenSplit,
+    labels: list[str],
+    params: TrainParams,
+    batch_tokens: int,
+    device: torch.device,
+) -> list[float]:
+    """Several labels a document: each label's threshold, the best val F1 of its calibrated
+    probability (doclstm/evaluation/multilabel_metrics.py), chosen before val is trained on."""
+    probs = predict_probabilities(model, val.sequences, batch_tokens, device)
+    thresholds = tune_thresholds(val.label_ids > 0, probs, params.threshold_floor)
+    log.info(
+        "train: each label's threshold, best val F1: %s",
+        ", ".join(f"{name} {t:.2f}" for name, t in zip(labels, thresholds, strict=True)),
+    )
+    return [float(t) for t in thresholds]
 
 
 def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagFit | None:

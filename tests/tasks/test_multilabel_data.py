@@ -222,7 +222,7 @@ def test_rare_labels_fail_by_name_or_are_taken_off_their_documents(tmp_path: Pat
     assert summary["dropped_labels"] == {"mining": 2, "transport": 1}
 
 
-def test_token_shards_keep_every_label_of_a_document_and_training_refuses_them(
+def test_token_shards_keep_every_label_of_a_document_and_load_as_a_label_matrix(
     tmp_path: Path,
 ) -> None:
     source = _write_sources(tmp_path)["parquet"]
@@ -239,10 +239,7 @@ def test_token_shards_keep_every_label_of_a_document_and_training_refuses_them(
     assert len(rows) == result.documents == len(PAIRS) * 8
     expected = {r["id"]: sorted(r["tags"]) for r in _records()}
     assert {d: sorted(names[i] for i in r["label_ids"]) for d, r in rows.items()} == expected
-    with pytest.raises(DoclstmError) as refused:
-        load_split(tokens, "train", manifest)
-    assert str(refused.value) == (
-        f"{tokens}/train: the shards hold several labels a document (validate.task multi), "
-        "and this version trains one label a document; if each document has one label, set "
-        "validate.task: single"
-    )
+    train = load_split(tokens, "train", manifest)
+    assert train.multi_label and train.label_ids.shape == (len(train), len(names))
+    for doc_id, row in zip(train.doc_ids, train.label_ids, strict=True):
+        assert sorted(names[i] for i in row.nonzero()[0]) == expected[doc_id]

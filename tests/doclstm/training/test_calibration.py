@@ -113,3 +113,17 @@ def test_a_state_saved_before_calibration_loads_with_temperature_one() -> None:
     model.temperature.fill_(3.0)
     model.load_state_dict(legacy_state(old), strict=True)
     assert float(model.temperature) == 1.0
+
+
+def test_several_labels_a_document_fit_the_temperature_they_were_drawn_with() -> None:
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 3, size=(8_000, 5))
+    for truth in (0.5, 2.0):
+        targets = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits / truth))).astype(np.float32)
+        assert abs(fit_temperature(logits, targets) - truth) < 0.1 * truth
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.as_tensor(logits / truth), torch.as_tensor(targets, dtype=torch.float64)
+        )
+        assert log_loss_at(logits, targets, truth) == pytest.approx(5 * float(bce), rel=1e-9)
+    probs = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(logits_of(probs, 5, multi_label=True), logits, atol=1e-6)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional
 
-from doclstm.models.loss import ClassificationLoss, balanced_class_weights
+from doclstm.models.loss import ClassificationLoss, balanced_class_weights, positive_weights
 
 
 def test_multiclass_matches_cross_entropy_with_weights_and_smoothing() -> None:
@@ -38,3 +38,22 @@ def test_balanced_weights_equalise_class_mass() -> None:
     counts = np.array([90, 10, 0])
     np.testing.assert_allclose(weights.numpy()[:2] * counts[:2], [50, 50])
     assert weights[2] == 0
+
+
+def test_several_labels_a_document_sum_each_labels_binary_loss() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    targets = (torch.rand(6, 4) > 0.6).float()
+    expected = functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / 6
+    assert float(ClassificationLoss(4)(logits, targets)) == pytest.approx(float(expected))
+    weights = positive_weights(targets.numpy())
+    positives, negatives = targets.sum(0), (1 - targets).sum(0)
+    np.testing.assert_allclose(
+        weights.numpy(), torch.where(positives > 0, negatives / positives.clamp_min(1), 1.0)
+    )
+    weighted = functional.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=weights, reduction="sum"
+    )
+    assert float(ClassificationLoss(4, weights)(logits, targets)) == pytest.approx(
+        float(weighted) / 6
+    )
