@@ -109,8 +109,12 @@ def calibration(
 ) -> dict[str, Any]:
     """Top-label reliability: per equal-width confidence bin, the mean confidence, the
     accuracy and the count; `ece` is their count-weighted mean absolute gap."""
-    confidence = probs.max(1)
-    correct = probs.argmax(1) == label_ids
+    return reliability(probs.max(1), probs.argmax(1) == label_ids, bins)
+
+
+def reliability(confidence: np.ndarray, outcome: np.ndarray, bins: int) -> dict[str, Any]:
+    """Per equal-width bin of `confidence`, its mean, the share of `outcome` that came
+    true and the count (`documents`); `ece`: their count-weighted mean absolute gap."""
     index = np.minimum((confidence * bins).astype(np.int64), bins - 1)
     rows = []
     gap = 0.0
@@ -118,10 +122,10 @@ def calibration(
         mask = index == b
         if not mask.any():
             continue
-        conf, acc = float(confidence[mask].mean()), float(correct[mask].mean())
+        conf, acc = float(confidence[mask].mean()), float(outcome[mask].mean())
         rows.append({"bin": b, "confidence": conf, "accuracy": acc, "documents": int(mask.sum())})
         gap += mask.sum() * abs(conf - acc)
-    return {"ece": float(gap / max(len(label_ids), 1)), "bins": rows}
+    return {"ece": float(gap / max(len(outcome), 1)), "bins": rows}
 
 
 def calibration_floor(

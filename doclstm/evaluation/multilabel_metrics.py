@@ -30,8 +30,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-BOOTSTRAP_SAMPLES = 1_000
-CALIBRATION_BINS = 15
+from doclstm.evaluation.metrics import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, reliability
+
 DEFAULT_THRESHOLD = 0.5
 HEADLINE = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy")
 
@@ -128,21 +128,11 @@ def label_log_loss(targets: np.ndarray, probs: np.ndarray) -> float:
 def label_calibration(
     targets: np.ndarray, probs: np.ndarray, bins: int = CALIBRATION_BINS
 ) -> dict[str, Any]:
-    """Each label's probability against how often the label is there: per equal-width
-    probability bin over every (document, label), the mean probability, the share that
-    have the label and the count; `ece` is their count-weighted mean absolute gap."""
+    """Each label's probability against how often the label is there: `reliability` over
+    every (document, label) pair (its `confidence` is the probability, its `accuracy` the
+    share of pairs that have the label, its `documents` the pairs)."""
     p = np.asarray(probs, dtype=np.float64).ravel()
-    y = np.asarray(targets, dtype=bool).ravel()
-    index = np.minimum((p * bins).astype(np.int64), bins - 1)
-    rows, gap = [], 0.0
-    for b in range(bins):
-        mask = index == b
-        if not mask.any():
-            continue
-        conf, freq = float(p[mask].mean()), float(y[mask].mean())
-        rows.append({"bin": b, "probability": conf, "frequency": freq, "pairs": int(mask.sum())})
-        gap += mask.sum() * abs(conf - freq)
-    return {"ece": float(gap / max(len(p), 1)), "bins": rows}
+    return reliability(p, np.asarray(targets, dtype=bool).ravel(), bins)
 
 
 def label_calibration_floor(probs: np.ndarray, seed: int = 0, samples: int = 100) -> float:

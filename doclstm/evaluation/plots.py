@@ -123,8 +123,14 @@ def plot_precision_recall(
     return _save(fig, dest)
 
 
-def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path:
-    """Reliability diagram: accuracy against mean confidence per confidence bin."""
+def plot_reliability(
+    bins: list[dict[str, Any]],
+    ece: float,
+    dest: Path,
+    axes: tuple[str, str, str] = ("confidence (top-class probability)", "accuracy", "documents"),
+) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin (`axes`:
+    what the x and y axes and the counts are)."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
     ax.plot(
@@ -141,13 +147,8 @@ def plot_reliability(bins: list[dict[str, Any]], ece: float, dest: Path) -> Path
             xytext=(3, -9),
             textcoords="offset points",
         )
-    _unit_axes(
-        ax,
-        "confidence (top-class probability)",
-        "accuracy",
-        "Reliability (test; numbers: documents per bin)",
-        "upper left",
-    )
+    title = f"Reliability (test; numbers: {axes[2]} per bin)"
+    _unit_axes(ax, axes[0], axes[1], title, "upper left")
     return _save(fig, dest)
 
 

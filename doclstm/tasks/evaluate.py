@@ -200,11 +200,9 @@ def _evaluate_multilabel(
     plot_label_f1(metrics["per_label"], plots["label_f1"])
     plot_label_counts(targets, predicted, plots["labels_per_document"])
     plot_label_precision_recall(targets, probs, labels, plots["precision_recall"])
-    bins = [
-        {"confidence": b["probability"], "accuracy": b["frequency"], "documents": b["pairs"]}
-        for b in metrics["calibration_bins"]
-    ]
-    plot_reliability(bins, metrics["expected_calibration_error"], plots["reliability"])
+    ece = metrics["expected_calibration_error"]
+    axes = ("a label's probability", "share that have the label", "(document, label) pairs")
+    plot_reliability(metrics["calibration_bins"], ece, plots["reliability"], axes)
     names = np.array(labels, dtype=object)
     table = pa.table(
         {
