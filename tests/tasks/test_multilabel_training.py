@@ -128,3 +128,25 @@ def test_registering_or_scoring_a_multilabel_model_says_why_not_in_one_line(
     params = tiny_params(trained, trained / "tagged.jsonl", "train.epochs=4")
     with pytest.raises(DoclstmError, match=r"^register: .* several labels a document"):
         run_stage("register", params)
+
+
+def test_the_benchmarks_baseline_reads_the_validated_splits_and_goemotions_files(
+    trained: Path, tmp_path: Path
+) -> None:
+    from benchmarks.multilabel_quality import goemotions_jsonl, tfidf_one_vs_rest
+
+    labels = json.loads((trained / "models/main/labels.json").read_text())
+    baseline = tfidf_one_vs_rest(trained / "data/validated", labels)
+    # whole articles: well above giving every document every label (about 0.39 here)
+    assert 0.6 < baseline["micro_f1"] <= 1 and baseline["c"] in (1, 4, 16, 64)
+    (tmp_path / "labels.txt").write_text("joy\nfear\nneutral")
+    (tmp_path / "train.tsv").write_text("so happy\t0\tc1\nscared and glad\t0,1\tc2\n")
+    (tmp_path / "dev.tsv").write_text("hm\t2\tc3\n")
+    (tmp_path / "test.tsv").write_text("eek\t1\tc4\n")
+    assert goemotions_jsonl(tmp_path, tmp_path / "out.jsonl", train_docs=1) == 3
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows == [
+        {"id": "c1", "text": "so happy", "label": ["joy"], "split": "train"},
+        {"id": "c3", "text": "hm", "label": ["neutral"], "split": "val"},
+        {"id": "c4", "text": "eek", "label": ["fear"], "split": "test"},
+    ]
