@@ -50,9 +50,12 @@ def tune_thresholds(targets: np.ndarray, probs: np.ndarray, floor: float = 0.05)
         if not len(candidates):
             chosen[j] = floor
             continue
-        passed = probs[:, j][None, :] >= candidates[:, None]  # (candidates, documents)
-        tp = (passed & positive).sum(1)
-        denom = passed.sum(1) + positive.sum()  # 2tp + fp + fn
+        # documents, and positive ones, at or over each candidate: by sorting, not a
+        # candidates x documents matrix (val splits of thousands, every epoch)
+        everyone, positives = np.sort(probs[:, j]), np.sort(probs[positive, j])
+        passed = len(everyone) - np.searchsorted(everyone, candidates, "left")
+        tp = len(positives) - np.searchsorted(positives, candidates, "left")
+        denom = passed + len(positives)  # 2tp + fp + fn
         f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
         best = np.flatnonzero(f1 == f1.max())
         chosen[j] = candidates[best[np.argmin(np.abs(candidates[best] - DEFAULT_THRESHOLD))]]

@@ -13,7 +13,8 @@ what that baseline does, around the RNN's epochs:
    best val accuracy (ties: lower val log loss) is kept and the bag frozen.
    With several labels a document it is one-vs-rest: a logistic regression a
    label (their objectives summed, which leaves each label's optimum its own),
-   judged by micro-F1 at probability 0.5 where a single label is by accuracy.
+   judged by micro-F1 (each label at its best threshold on val) where a single
+   label is by accuracy.
    The RNN then trains on its own loss, its epochs judged by its own val
    score (with the bag in it, an untrained RNN can look best).
 2. `choose_rnn_share`: with the RNN's best epoch loaded, the share of the RNN
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from doclstm.evaluation.multilabel_metrics import f1_scores
+from doclstm.evaluation.multilabel_metrics import decide, f1_scores, tune_thresholds
 from doclstm.models.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.loss import ClassificationLoss, probabilities
@@ -253,12 +254,14 @@ def _lbfgs(bag: TokenBag, x: _Design, y: torch.Tensor, c: float) -> None:
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy; with several labels a document, micro-F1 at probability 0.5."""
+    """Accuracy; with several labels a document, micro-F1 with each label at its best
+    threshold on these documents (as the model's are tuned on val)."""
     if not len(y):
         return 0.0
     if y.dim() == 2:
-        predicted = (torch.sigmoid(logits.float()) >= 0.5).cpu().numpy()
-        return f1_scores(y.cpu().numpy() > 0, predicted)["micro_f1"]
+        probs, targets = torch.sigmoid(logits.float()).cpu().numpy(), y.cpu().numpy() > 0
+        predicted = decide(probs, tune_thresholds(targets, probs))
+        return f1_scores(targets, predicted)["micro_f1"]
     return float((probabilities(logits).argmax(1) == y).float().mean())
 
 

@@ -21,7 +21,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from doclstm.config.params import DistillParams, TrainParams
 from doclstm.evaluation.metrics import classification_metrics
-from doclstm.evaluation.multilabel_metrics import DEFAULT_THRESHOLD, f1_scores, label_log_loss
+from doclstm.evaluation.multilabel_metrics import (
+    decide,
+    f1_scores,
+    label_log_loss,
+    tune_thresholds,
+)
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens, segment_starts
 from doclstm.models.loss import ClassificationLoss, balanced_class_weights, positive_weights
@@ -137,12 +142,13 @@ class ClassifierObjective:
 
 def val_metrics(label_ids: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, float]:
     """What a classifier's epoch is judged by (`train.monitor` names one). With several
-    labels a document (2-D `label_ids`), each label predicted at probability 0.5 (the
-    thresholds are tuned after the last epoch): accuracy is every label right
-    (subset accuracy), macro-F1 the labels' mean F1, and the micro-F1 is added."""
+    labels a document (2-D `label_ids`) each label is decided at its best threshold on
+    these documents (as the thresholds are tuned after the last epoch): accuracy is every
+    label right (subset accuracy), macro-F1 the labels' mean F1, and the micro-F1 is
+    added; the log loss is the labels' binary ones summed."""
     if label_ids.ndim == 2:
         targets = label_ids > 0
-        scores = f1_scores(targets, probs >= DEFAULT_THRESHOLD)
+        scores = f1_scores(targets, decide(probs, tune_thresholds(targets, probs)))
         return {
             "val_accuracy": scores["subset_accuracy"],
             "val_macro_f1": scores["macro_f1"],
