@@ -9,7 +9,10 @@ change to what the code does changes the digest, and a reworded docstring, a com
 a reformatted line does not. It reads source files and imports nothing, so a stage pays
 a few milliseconds a module, once a process (the answers are cached, and computed under
 a lock: CPython 3.11's parser fails when two threads parse at once, and the score
-flow's shard tasks ask from threads).
+flow's shard tasks ask from threads). A parse can still meet one that another library
+runs in another thread; before 3.11.8 the parser then raises a spurious SystemError
+("AST constructor recursion depth mismatch", CPython gh-106905), and the parse is tried
+again.
 
 A stage fingerprint holds the digest of its stage module: editing `bag_fit.py` reruns
 train and what follows it, while editing the command line's help, the README or a
@@ -134,11 +137,25 @@ def _normalized(path: Path) -> str:
 Imports = tuple[tuple[int, str, tuple[str, ...]], ...]  # (level, module, names) each
 
 
+PARSE_TRIES = 5
+
+
+def _parse(source: str) -> ast.Module:
+    """`ast.parse`, tried again when another thread's parse broke its state (gh-106905)."""
+    for attempt in range(PARSE_TRIES):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            if attempt == PARSE_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @cache
 def _analysed(path: Path) -> tuple[Imports, str]:
     """What one parse of a module gives: its import statements, and its syntax tree
     without docstrings or positions as text."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _parse(path.read_text(encoding="utf-8"))
     imports: list[tuple[int, str, tuple[str, ...]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

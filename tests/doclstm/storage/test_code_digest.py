@@ -117,3 +117,25 @@ def test_threads_asking_at_once_get_one_answer() -> None:
         gc.callbacks.remove(switch_threads)
         gc.set_threshold(*threshold)
         digest_module.clear_cache()
+
+
+def test_a_parse_broken_by_another_threads_parse_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = digest_module.ast.parse
+    failures = iter([True, True])
+
+    def flaky(source: str) -> object:
+        if next(failures, False):
+            raise SystemError("AST constructor recursion depth mismatch (before=111, after=77)")
+        return real(source)
+
+    monkeypatch.setattr(digest_module.ast, "parse", flaky)
+    assert digest_module._parse("x = 1").body  # two spurious failures, then the tree
+
+    def broken(source: str) -> object:
+        raise SystemError("AST constructor recursion depth mismatch")
+
+    monkeypatch.setattr(digest_module.ast, "parse", broken)
+    with pytest.raises(SystemError):
+        digest_module._parse("x = 1")
