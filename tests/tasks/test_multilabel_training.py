@@ -39,7 +39,7 @@ def _tagged(corpus: Path) -> list[dict]:
 
 def _run(root: Path, rows: list[dict], stages: tuple[str, ...]) -> None:
     (root / "tagged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    params = tiny_params(root, root / "tagged.jsonl", "train.epochs=4")
+    params = tiny_params(root, root / "tagged.jsonl")
     for stage in stages:
         run_stage(stage, params)
 
@@ -125,7 +125,7 @@ def test_registering_or_scoring_a_multilabel_model_says_why_not_in_one_line(
 ) -> None:
     with pytest.raises(DoclstmError, match="several labels a document"):
         TextPredictor(load_model_dir(trained / "models/main"))
-    params = tiny_params(trained, trained / "tagged.jsonl", "train.epochs=4")
+    params = tiny_params(trained, trained / "tagged.jsonl")
     with pytest.raises(DoclstmError, match=r"^register: .* several labels a document"):
         run_stage("register", params)
 
