@@ -62,6 +62,12 @@ def tune_thresholds(targets: np.ndarray, probs: np.ndarray, floor: float = 0.05)
     return chosen
 
 
+def tuned_f1_scores(targets: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """`f1_scores` with each label at its best threshold on these same documents: how a
+    model scores on val once its thresholds are tuned there (epochs, the bag's C)."""
+    return f1_scores(targets, decide(probs, tune_thresholds(targets, probs)))
+
+
 def decide(probs: np.ndarray, thresholds: np.ndarray, top_label: bool = True) -> np.ndarray:
     """The predicted labels (bool, documents x labels): each label at or over its
     threshold; with `top_label`, the most probable label where none is."""

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from doclstm.evaluation.multilabel_metrics import decide, f1_scores, tune_thresholds
+from doclstm.evaluation.multilabel_metrics import tuned_f1_scores
 from doclstm.models.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.loss import ClassificationLoss, probabilities
@@ -259,9 +259,8 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     if not len(y):
         return 0.0
     if y.dim() == 2:
-        probs, targets = torch.sigmoid(logits.float()).cpu().numpy(), y.cpu().numpy() > 0
-        predicted = decide(probs, tune_thresholds(targets, probs))
-        return f1_scores(targets, predicted)["micro_f1"]
+        probs = torch.sigmoid(logits.float()).cpu().numpy()
+        return tuned_f1_scores(y.cpu().numpy() > 0, probs)["micro_f1"]
     return float((probabilities(logits).argmax(1) == y).float().mean())
 
 

@@ -21,12 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from doclstm.config.params import DistillParams, TrainParams
 from doclstm.evaluation.metrics import classification_metrics
-from doclstm.evaluation.multilabel_metrics import (
-    decide,
-    f1_scores,
-    label_log_loss,
-    tune_thresholds,
-)
+from doclstm.evaluation.multilabel_metrics import label_log_loss, tuned_f1_scores
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.language_model import EncoderLanguageModel, predicted_tokens, segment_starts
 from doclstm.models.loss import ClassificationLoss, balanced_class_weights, positive_weights
@@ -148,7 +143,7 @@ def val_metrics(label_ids: np.ndarray, probs: np.ndarray, labels: list[str]) -> 
     added; the log loss is the labels' binary ones summed."""
     if label_ids.ndim == 2:
         targets = label_ids > 0
-        scores = f1_scores(targets, decide(probs, tune_thresholds(targets, probs)))
+        scores = tuned_f1_scores(targets, probs)
         return {
             "val_accuracy": scores["subset_accuracy"],
             "val_macro_f1": scores["macro_f1"],
