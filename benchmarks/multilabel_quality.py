@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from doclstm.config.params import load_params
-from doclstm.evaluation.multilabel_metrics import decide, f1_scores, tune_thresholds
+from doclstm.evaluation.label_decisions import decide
+from doclstm.evaluation.multilabel_metrics import f1_scores, tune_thresholds
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.tables import iter_verified_batches
 from doclstm.tasks.table import run_stage

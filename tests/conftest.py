@@ -47,6 +47,7 @@ TINY = [
     # with it; the gate's own tests set their thresholds.
     "gate.min_accuracy=0.0",
     "gate.min_macro_f1=0.0",
+    "gate.min_micro_f1=0.0",
     "score.docs_per_shard=70",  # several output shards from 300 documents
 ]
 # The stages and flows end to end (tests/tasks, tests/flows): `make test-fast` leaves them

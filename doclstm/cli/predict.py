@@ -126,8 +126,13 @@ def print_predictions(
         ranked = sorted(record["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         table.add_row(
             escape(shown),
-            f"[bold]{escape(record['predicted'])}[/]",
+            f"[bold]{escape(_shown(record['predicted']))}[/]",
             f"{record['confidence']:.3f}",
             ", ".join(f"{escape(label)} {p:.3f}" for label, p in ranked),
         )
     console.print(table)
+
+
+def _shown(predicted: str | list[str]) -> str:
+    """A label, or the labels of a model of several labels a document."""
+    return predicted if isinstance(predicted, str) else ", ".join(predicted)

@@ -50,8 +50,7 @@ def run_table(result: Any, params: Params) -> Table:
         ),
         (
             "test",
-            f"accuracy {evaluate.accuracy:.4f}, macro-F1 {evaluate.macro_f1:.4f} "
-            f"(report: {evaluate.report_file})",
+            f"{evaluate.headline} (report: {evaluate.report_file})",
         ),
         (
             "MLflow",

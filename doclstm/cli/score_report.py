@@ -40,7 +40,8 @@ def print_score_report(summary: dict[str, Any], console: Console) -> None:
     )
     for reason, n in summary["unscored"].items():
         console.print(f"    not scored: {escape(str(reason))}: {n:,}")
-    table = Table(title="predicted labels")
+    several = " (a document counts for each of its labels)" if summary["multi_label"] else ""
+    table = Table(title=f"predicted labels{several}")
     table.add_column("label")
     table.add_column("documents", justify="right")
     table.add_column("share", justify="right")
@@ -48,8 +49,9 @@ def print_score_report(summary: dict[str, Any], console: Console) -> None:
         table.add_row(escape(label), f"{found['documents']:,}", f"{found['share']:.1%}")
     console.print(table)
     unsure = summary["unsure"]
+    what = "of the predicted list" if summary["multi_label"] else "top probability"
     console.print(
-        "  confidence (top probability) "
+        f"  confidence ({what}) "
         + ", ".join(f"p{float(q) * 100:g} {v:.3f}" for q, v in summary["confidence"].items())
         + f"; {unsure['documents']:,} ({unsure['documents'] / scored:.1%}) under "
         f"score.drift.confidence {unsure['threshold']}"

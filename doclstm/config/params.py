@@ -450,14 +450,20 @@ class GateParams(_Group):
     """When the challenger replaces the champion (doclstm/registry/gate_rules.py)."""
 
     # With no champion yet, the challenger becomes champion if it meets these.
+    # With several labels a document: min_micro_f1 and min_macro_f1.
     min_accuracy: float = Field(0.9, ge=0, le=1)
     min_macro_f1: float = Field(0.9, ge=0, le=1)
-    # Against a champion: test accuracy higher by at least this much...
+    min_micro_f1: float = Field(0.9, ge=0, le=1)
+    # Against a champion: test accuracy (several labels a document: micro-F1) higher by at
+    # least this much...
     min_improvement: float = Field(0.0, ge=0, le=1)
-    # ...with a one-sided exact McNemar p-value below this...
+    # ...with a one-sided p-value below this (exact McNemar; several labels a document: a
+    # paired bootstrap of the micro-F1 difference)...
     alpha: float = Field(0.05, gt=0, lt=1)
-    # ...and no class's recall lower than the champion's by more than this.
+    # ...and no class's recall lower than the champion's by more than this (several labels
+    # a document: no F1 of a label with at least min_label_support test documents).
     max_recall_drop: float = Field(0.05, ge=0, le=1)
+    min_label_support: int = Field(20, ge=1)
 
 
 class DriftParams(_Group):

@@ -4,8 +4,7 @@ A multi-label model gives each label its own probability; a label is predicted
 where its probability reaches that label's threshold. `tune_thresholds` picks
 each label's threshold on val, the one that maximises that label's F1 there (ties:
 the one closest to 0.5), never below `floor`; a label with no val positives keeps
-0.5. `decide` applies them, and with `top_label` predicts a document's most
-probable label when no label passes.
+0.5; `decide` (doclstm/evaluation/label_decisions.py) applies them.
 
 `multilabel_metrics` is what `metrics.json` holds for such a model, under the
 names the single-label metrics use where they mean the same thing: micro-, macro-
@@ -30,6 +29,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from doclstm.evaluation.label_decisions import decide
 from doclstm.evaluation.metrics import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, reliability
 
 DEFAULT_THRESHOLD = 0.5
@@ -66,16 +66,6 @@ def tuned_f1_scores(targets: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """`f1_scores` with each label at its best threshold on these same documents: how a
     model scores on val once its thresholds are tuned there (epochs, the bag's C)."""
     return f1_scores(targets, decide(probs, tune_thresholds(targets, probs)))
-
-
-def decide(probs: np.ndarray, thresholds: np.ndarray, top_label: bool = True) -> np.ndarray:
-    """The predicted labels (bool, documents x labels): each label at or over its
-    threshold; with `top_label`, the most probable label where none is."""
-    predicted = probs >= thresholds[None, :]
-    if top_label and len(probs):
-        empty = ~predicted.any(1)
-        predicted[empty, probs[empty].argmax(1)] = True
-    return predicted
 
 
 def multilabel_metrics(

@@ -54,8 +54,7 @@ def training_markdown(run: TrainingRun) -> str:
             f"{t.truncated} truncated{_reused(t.cached)} |",
             f"| train | best epoch {tr.best_epoch}, val accuracy {tr.val_accuracy:.4f}, "
             f"val macro-F1 {tr.val_macro_f1:.4f}, {tr.seconds:.0f} s{_reused(tr.cached)} |",
-            f"| evaluate | test accuracy {e.accuracy:.4f}, macro-F1 {e.macro_f1:.4f}"
-            f"{_reused(e.cached)} |",
+            f"| evaluate | test {e.headline}{_reused(e.cached)} |",
             f"| register | run {r.run_id}, {r.model_uri}{_reused(r.cached)} |",
             f"| gate | {g.decision}: {g.reason}; champion {g.champion or 'none'} |",
             *(f"| warning | ingest: {w} |" for w in i.warnings),

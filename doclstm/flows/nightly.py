@@ -56,7 +56,7 @@ class NightlyRun:
         if self.training is not None:
             r, g = self.training["register"], self.training["gate"]
             lines.append(f"- trained {r.model_uri}: {g.decision} ({g.reason})")
-            lines.append(f"- test accuracy {self.training['evaluate'].accuracy:.4f}")
+            lines.append(f"- test {self.training['evaluate'].headline}")
         if self.score is not None:
             lines.append(
                 f"- scored {self.score.documents} documents into `{self.score.out_dir}` "

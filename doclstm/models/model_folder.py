@@ -57,6 +57,10 @@ class LoadedModel:
     thresholds: list[float] | None = None
     top_label_fallback: bool = True
 
+    @property
+    def multi_label(self) -> bool:
+        return self.thresholds is not None
+
 
 def save_model_dir(
     out_dir: Path,

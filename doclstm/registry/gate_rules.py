@@ -9,18 +9,27 @@ fairly). The challenger wins only if all three hold:
   documents (challenger right and champion wrong, or the reverse), p < alpha;
 - no class's recall drops by more than `max_recall_drop` (a guardrail: a
   better average must not hide a class the new model has stopped finding).
+
+Models of several labels a document compare on micro-F1 by a paired bootstrap, with
+a guardrail on each frequent label's F1 (doclstm/registry/multilabel_gate_rules.py);
+`judge` picks the comparison, and rejects a challenger of the other task.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score, recall_score
 
 from doclstm.config.params import GateParams
+from doclstm.registry.multilabel_gate_rules import (
+    compare_multilabel,
+    meets_multilabel_thresholds,
+    multilabel_challenger_wins,
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,34 @@ def compare(truth: list[str], challenger: list[str], champion: list[str]) -> Com
     )
 
 
+Labels = list[str] | list[list[str]]  # a label a document, or with several, a list
+
+
+def judge(
+    truth: Labels, challenger: Labels, champion: Labels, params: GateParams
+) -> tuple[bool, str, dict[str, Any]]:
+    """The paired comparison of the two models' predictions: the decision, its reason and
+    evidence. Two models of different tasks (one label a document, several) do not
+    compare: the challenger is rejected, saying so."""
+    several = [bool(labels) and isinstance(labels[0], list) for labels in (challenger, champion)]
+    if several[0] != several[1]:
+        tasks = ["several labels a document" if s else "one label a document" for s in several]
+        return (
+            False,
+            f"challenger rejected: it gives {tasks[0]} and the champion {tasks[1]}, so they "
+            "do not compare on the same test; register it under another register.model_name",
+            {},
+        )
+    if several[0]:
+        lists = cast(list[list[str]], truth), cast(list[list[str]], challenger)
+        found = compare_multilabel(
+            *lists, cast(list[list[str]], champion), params.min_label_support
+        )
+        return (*multilabel_challenger_wins(found, params), found.evidence())
+    comparison = compare(*(cast(list[str], labels) for labels in (truth, challenger, champion)))
+    return (*challenger_wins(comparison, params), comparison.evidence())
+
+
 def mcnemar_greater(only_challenger: int, only_champion: int) -> float:
     """One-sided exact McNemar p-value for "the challenger is right more often": the
     chance of at least `only_challenger` wins among the discordant documents if
@@ -114,6 +151,8 @@ def challenger_wins(comparison: Comparison, params: GateParams) -> tuple[bool, s
 
 def meets_thresholds(metrics: dict[str, Any], params: GateParams) -> tuple[bool, str]:
     """With no champion yet: the absolute test-metric thresholds."""
+    if "per_label" in metrics:  # several labels a document
+        return meets_multilabel_thresholds(metrics["micro_f1"], metrics["macro_f1"], params)
     accuracy, f1 = metrics["accuracy"], metrics["macro_f1"]
     if accuracy >= params.min_accuracy and f1 >= params.min_macro_f1:
         return True, (

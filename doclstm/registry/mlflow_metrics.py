@@ -15,22 +15,48 @@ from doclstm.config.tracking import flatten, metric_name, param_text
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
 
+SCALARS = (
+    "accuracy",
+    "macro_f1",
+    "log_loss",
+    "roc_auc",
+    "pr_auc",
+    "expected_calibration_error",
+)
+# several labels a document; `accuracy` is the subset accuracy (every label right), as
+# scikit-learn's accuracy_score reads label matrices
+MULTILABEL_SCALARS = (
+    "micro_f1",
+    "macro_f1",
+    "samples_f1",
+    "hamming_loss",
+    "label_ranking_average_precision",
+    "log_loss",
+    "expected_calibration_error",
+)
+
+
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The scalar test metrics, named for MLflow's sections (`test/accuracy`,
     `test/accuracy_ci95_low`, `test_f1/<class>`); an AUC undefined on this split (None)
-    is left out."""
-    scalars = (
-        "accuracy",
-        "macro_f1",
-        "log_loss",
-        "roc_auc",
-        "pr_auc",
-        "expected_calibration_error",
-    )
-    final = {f"test/{k}": float(metrics[k]) for k in scalars if metrics[k] is not None}
-    for key, (low, high) in metrics["intervals_95"].items():
+    is left out. A model of several labels a document adds micro- and samples-F1, the
+    Hamming loss and the label-ranking average precision, and its per-label figures go
+    where the classes' do."""
+    if "per_label" in metrics:
+        scalars = {k: metrics[k] for k in MULTILABEL_SCALARS}
+        scalars["accuracy"] = metrics["subset_accuracy"]
+        intervals = {
+            ("accuracy" if k == "subset_accuracy" else k): v
+            for k, v in metrics["intervals_95"].items()
+        }
+        classes = metrics["per_label"]
+    else:
+        scalars = {k: metrics[k] for k in SCALARS}
+        intervals, classes = metrics["intervals_95"], metrics["per_class"]
+    final = {f"test/{k}": float(v) for k, v in scalars.items() if v is not None}
+    for key, (low, high) in intervals.items():
         final |= {f"test/{key}_ci95_low": low, f"test/{key}_ci95_high": high}
-    for name, values in metrics["per_class"].items():
+    for name, values in classes.items():
         for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
             if values[key] is not None:
                 final[f"test_{key}/{name}"] = float(values[key])

@@ -14,6 +14,16 @@ from typing import Any
 CARD_FILE = "model_card.md"
 DECISION_HEADING = "## Gate decision"
 NOT_JUDGED = "Not judged yet: `doclstm stage gate` compares it with the champion."
+HEADLINE = ("accuracy", "macro_f1", "log_loss", "expected_calibration_error", "roc_auc")
+MULTILABEL_HEADLINE = (
+    "micro_f1",
+    "macro_f1",
+    "samples_f1",
+    "subset_accuracy",
+    "hamming_loss",
+    "log_loss",
+    "expected_calibration_error",
+)
 
 
 def model_card(
@@ -32,14 +42,23 @@ def model_card(
     labels = tokens["labels"]
     splits = tokens["splits"]
     census = validation.get("census", {}).get("splits", {})
+    multi = "per_label" in metrics  # several labels a document
+    listed = ", ".join(f"`{label}`" for label in labels)
+    what = (
+        f"Gives a document any of {len(labels)} labels: {listed}, each at or over its own "
+        "threshold (tuned on val). It takes raw text (the MLflow pyfunc's `text` column) and "
+        "returns `predicted` (a list of labels), `confidence` (the probability that the list "
+        "is exactly right) and one `prob_<label>` column a label"
+        if multi
+        else f"Classifies a document into one of {len(labels)} classes: {listed}. It takes "
+        "raw text (the MLflow pyfunc's `text` column) and returns `predicted`, `confidence` "
+        "and one `prob_<class>` column a class"
+    )
     lines = [
         f"# {name}: a {'bidirectional ' if net['bidirectional'] else ''}"
         f"{net['cell'].upper()} document classifier",
         "",
-        f"Classifies a document into one of {len(labels)} classes: "
-        + ", ".join(f"`{label}`" for label in labels)
-        + ". It takes raw text (the MLflow pyfunc's `text` column) and returns `predicted`, "
-        "`confidence` and one `prob_<class>` column a class; an empty text is not scored.",
+        f"{what}; an empty text is not scored.",
         "",
         "## Data",
         "",
@@ -84,14 +103,15 @@ def model_card(
         "|---|---|---|",
     ]
     intervals = metrics["intervals_95"]
-    for key in ("accuracy", "macro_f1", "log_loss", "expected_calibration_error", "roc_auc"):
+    for key in MULTILABEL_HEADLINE if multi else HEADLINE:
         if metrics.get(key) is None:
             continue
         low_high = intervals.get(key)
         shown = f"{low_high[0]:.4f} - {low_high[1]:.4f}" if low_high else "-"
         lines.append(f"| {key} | {metrics[key]:.4f} | {shown} |")
-    lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-    for label, values in metrics["per_class"].items():
+    kind = "label" if multi else "class"
+    lines += ["", f"| {kind} | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, values in metrics["per_label" if multi else "per_class"].items():
         lines.append(
             f"| {label} | {values['precision']:.4f} | {values['recall']:.4f} | "
             f"{values['f1']:.4f} | {values['support']} |"
@@ -178,8 +198,9 @@ def _limitations(
             "- Bidirectional: scoring truncates long documents as training did (a "
             "unidirectional model would read them whole, window by window)."
         )
+    kind = "labels" if "per_label" in metrics else "classes"
     found.append(
-        "- Trained on the classes above only: a document of another kind still gets one of "
+        f"- Trained on the {kind} above only: a document of another kind still gets one of "
         "them; read `confidence`, and the drift report of every scored archive."
     )
     return found

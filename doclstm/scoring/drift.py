@@ -3,15 +3,18 @@
 Each output shard records, in its completion marker, the counts of what it scored
 (`shard_counts`): the lengths the model read (tokens, cut at its window) on the fixed
 power-of-two edges of doclstm/text/histogram.py, unknown tokens, documents over the
-window, predicted labels, and a 100-bin histogram of the top probability. So the report
+window, predicted labels, and a 100-bin histogram of the confidence (the top
+probability; with several labels a document, that of the predicted list). So the report
 of a whole folder is the sum over its markers, whichever process scored each shard and
 however often the run was resumed, and it costs no second read of the archive.
 
 `drift_report` compares the sum with the model folder's `profile.json`
 (doclstm/text/profile.py): the population stability index (PSI) of the length
-distribution, and of the predicted labels against the training labels; the rise in
-the unknown-token share and in the share of documents over the window; and the share
-of unsure predictions (top probability under `score.drift.confidence`). Each
+distribution, and of the predicted labels against the training labels (with several
+labels a document, each label's share of documents on its own, and the label that
+moved most); the rise in the unknown-token share and in the share of documents over
+the window; and the share of unsure predictions (confidence under
+`score.drift.confidence`). Each
 threshold of `score.drift` passed is an alert; `drifted` is whether there is any.
 """
 
@@ -21,13 +24,17 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from doclstm.config.params import DriftParams
+from doclstm.evaluation.label_decisions import confidence, most_probable
 from doclstm.storage.atomic import write_json
 from doclstm.text.histogram import length_histogram
+
+if TYPE_CHECKING:  # torch: only where a model runs
+    from doclstm.scoring.predictor import Scores
 
 DRIFT_DIR = "_drift"  # underscore: Arrow and Spark skip it when they read the output folder
 DRIFT_JSON, DRIFT_PNG = "drift.json", "drift.png"
@@ -36,24 +43,24 @@ MEASURES = ("length_psi", "label_psi", "unknown_increase", "over_window_increase
 PSI_FLOOR = 1e-4  # a bucket empty on one side counts as this share, so the PSI is finite
 
 
-def shard_counts(
-    probabilities: np.ndarray, tokens: np.ndarray, unknown: int, window: int, labels: list[str]
-) -> dict[str, Any]:
+def shard_counts(scores: Scores, window: int, labels: list[str]) -> dict[str, Any]:
     """What one shard's scored documents hold: the report's sums (`merge_counts`)."""
-    probs = np.asarray(probabilities, dtype=np.float64).reshape(len(tokens), len(labels))
-    whole = np.asarray(tokens, dtype=np.int64)
+    multi = scores.chosen is not None
+    probs = np.asarray(scores.probabilities, dtype=np.float64).reshape(-1, len(labels))
+    chosen = most_probable(probs) if scores.chosen is None else scores.chosen
+    whole = np.asarray(scores.tokens, dtype=np.int64)
     read = np.minimum(whole, window)
-    top = probs.max(axis=1) if len(probs) else np.zeros(0)
-    bins = np.minimum((top * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
-    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
+    sure = confidence(probs, chosen, multi)
+    bins = np.minimum((sure * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
     return {
-        "documents": len(tokens),
+        "documents": len(whole),
         "tokens": int(read.sum()),
-        "unknown": unknown,
+        "unknown": int(scores.unknown.sum()),
         "over_window": int((whole > window).sum()),
         "lengths": length_histogram(read.tolist()),
-        "labels": {name: int((predicted == i).sum()) for i, name in enumerate(labels)},
+        "labels": {name: int(chosen[:, i].sum()) for i, name in enumerate(labels)},
         "confidence": np.bincount(bins, minlength=CONFIDENCE_BINS).tolist(),
+        "multi_label": multi,
     }
 
 
@@ -68,6 +75,7 @@ def merge_counts(counts: list[dict[str, Any]]) -> dict[str, Any] | None:
     for key in ("lengths", "labels"):
         total[key] = {k: sum(c[key].get(k, 0) for c in counts) for k in counts[0][key]}
     total["confidence"] = np.sum([c["confidence"] for c in counts], axis=0).tolist()
+    total["multi_label"] = any(c.get("multi_label", False) for c in counts)
     return total
 
 
@@ -80,6 +88,25 @@ def psi(expected: Mapping[str, float], actual: Mapping[str, float]) -> float:
         a = max(actual.get(key, 0.0), PSI_FLOOR)
         total += (a - e) * math.log(a / e)
     return total
+
+
+def label_psi(
+    expected: Mapping[str, float], actual: Mapping[str, float], multi_label: bool
+) -> tuple[float, str | None]:
+    """The PSI of the predicted labels against the training labels, and for several labels
+    a document the label it comes from: each label's shares (of documents that have it,
+    and not) compared on their own, the largest PSI kept."""
+    if not multi_label:
+        return psi(expected, actual), None
+    each = {
+        name: psi(
+            {"yes": expected.get(name, 0.0), "no": 1 - expected.get(name, 0.0)},
+            {"yes": actual.get(name, 0.0), "no": 1 - actual.get(name, 0.0)},
+        )
+        for name in sorted(expected.keys() | actual.keys())
+    }
+    worst = max(each, key=lambda name: each[name], default=None)
+    return (each[worst], worst) if worst is not None else (0.0, None)
 
 
 def drift_report(
@@ -105,9 +132,12 @@ def drift_report(
         note = "the model folder has no profile.json (trained before profiles): retrain it"
         return _report(scored, None, params, [], note)
     trained_lengths = _shares(training["length_histogram"], training["documents"])
+    by_label, moved = label_psi(
+        training["label_shares"], labels, bool(counts.get("multi_label", False))
+    )
     measures = {
         "length_psi": psi(trained_lengths, lengths),
-        "label_psi": psi(training["label_shares"], labels),
+        "label_psi": by_label,
         "unknown_increase": scored["unknown_token_share"] - training["unknown_token_share"],
         "over_window_increase": scored["over_window_share"] - training["truncated_share"],
         "unsure_share": scored["unsure_share"],
@@ -118,6 +148,8 @@ def drift_report(
         if value > getattr(params, f"max_{name}")
     ]
     compared = {"training_length_shares": trained_lengths, **measures}
+    if moved is not None:  # several labels a document: the label whose share moved most
+        compared["label_psi_label"] = moved
     return _report({**scored, **compared}, training, params, alerts, None)
 
 

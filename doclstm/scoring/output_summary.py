@@ -5,10 +5,12 @@ one dataset, its complete shards only (each with a marker that verifies,
 doclstm/scoring/shard_markers.py, written by this doclstm's scoring code: a shard
 scored by other code may have other columns, and the next score run writes it again), in one
 streaming pass over the columns needed:
-the documents, scored and unscored (each reason counted), the predicted labels, the
-confidence of the predictions (the top probability: quantiles and the share under
-`score.drift.confidence`), the tokens read (quantiles), the long documents (read in
-windows, cut, or read whole), and when they were scored. The folder's drift verdict
+the documents, scored and unscored (each reason counted), the predicted labels (with
+several labels a document, each label's share of the documents that have it), the
+confidence of the predictions (the top probability, or the probability of the predicted
+list: quantiles and the share under `score.drift.confidence`), the tokens read
+(quantiles), the long documents (read in windows, cut, or read whole), and when they
+were scored. The folder's drift verdict
 comes from `_drift/drift.json` when the run wrote one.
 """
 
@@ -51,7 +53,10 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
     if not done:
         return summary | {"documents": 0}
     frame = pl.scan_parquet(done)
+    multi = isinstance(frame.collect_schema()[PREDICTED], pl.List)
     scored = frame.filter(pl.col(PREDICTED).is_not_null())
+    # several labels a document: a document counts for each label it was given
+    predicted = scored.select(pl.col(PREDICTED).explode()) if multi else scored
     top = pl.col(CONFIDENCE)
     queries = [
         frame.select(
@@ -70,7 +75,7 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
                 for q in QUANTILES
             ),
         ),
-        scored.group_by(PREDICTED).len().sort("len", PREDICTED, descending=[True, False]),
+        predicted.group_by(PREDICTED).len().sort("len", PREDICTED, descending=[True, False]),
         frame.filter(pl.col(PREDICTED).is_null()).group_by("reason").len().sort("len", "reason"),
         frame.drop_nulls("long_document").group_by("long_document").len().sort("long_document"),
     ]
@@ -81,6 +86,7 @@ def summarize_scores(folder: Path, confidence: float) -> dict[str, Any]:
     return summary | {
         "documents": int(counts["documents"]),
         "scored": n,
+        "multi_label": multi,
         "unscored": dict(reasons.iter_rows()),
         "models": counts["models"],
         "versions": counts["versions"],

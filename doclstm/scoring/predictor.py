@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from doclstm.errors import DoclstmError
+from doclstm.evaluation.label_decisions import decide
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import LoadedModel
 from doclstm.models.windowed import can_window
@@ -25,6 +25,9 @@ from doclstm.text.tokenizer import UNK_ID, encode_ids, truncate
 @dataclass(frozen=True)
 class Scores:
     probabilities: np.ndarray  # (documents, labels), float32
+    # several labels a document: the labels each document gets (bool, documents x labels,
+    # doclstm/evaluation/label_decisions.py); None for a model of one label a document
+    chosen: np.ndarray | None
     tokens: np.ndarray  # each document's whole length in tokens, before any cut
     unknown: np.ndarray  # each document's unknown tokens among those the model read
     # What happened to documents over the window: windowed, truncated, or whole (a
@@ -41,16 +44,13 @@ class TextPredictor:
     precision: Literal["fp32", "bf16"] = "fp32"
     on_batch: Callable[[int], None] | None = None  # documents each batch scored
 
-    def __post_init__(self) -> None:
-        if self.loaded.thresholds is not None:
-            raise DoclstmError(
-                "this model gives several labels a document; scoring, predict, the gate and "
-                "the MLflow model take models of one label a document (evaluate reads it)"
-            )
-
     @property
     def labels(self) -> list[str]:
         return self.loaded.labels
+
+    @property
+    def multi_label(self) -> bool:
+        return self.loaded.multi_label
 
     @property
     def windows(self) -> bool:
@@ -78,7 +78,11 @@ class TextPredictor:
                     precision=self.precision,
                     on_batch=self.on_batch,
                 )
-        return Scores(probs, tokens, unknown, self._long_documents())
+        chosen = None
+        if self.loaded.thresholds is not None:  # several labels a document
+            thresholds = np.asarray(self.loaded.thresholds)
+            chosen = decide(probs, thresholds, self.loaded.top_label_fallback)
+        return Scores(probs, chosen, tokens, unknown, self._long_documents())
 
     def _long_documents(self) -> str:
         if self.windows:

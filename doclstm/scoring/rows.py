@@ -1,10 +1,10 @@
 """The rows scoring writes: one per document, scored or with the reason it was not.
 
 An output shard's schema (`output_schema`): doc_id, the prediction columns
-(doclstm/scoring/prediction_columns.py: predicted, confidence, prob_<label> a
-class, probabilities), model_name, model_version, scored_at, reason, tokens,
-long_document. A staged input shard
-(`STAGED`) keeps a document as its source gave it, bytes or text, or its refusal,
+(doclstm/scoring/prediction_columns.py: predicted, a label or with several labels a
+document a list, confidence, prob_<label> a class, probabilities), model_name,
+model_version, scored_at, reason, tokens, long_document. A staged input shard (`STAGED`)
+keeps a document as its source gave it, bytes or text, or its refusal,
 so any process can score it later.
 """
 
@@ -20,7 +20,8 @@ from doclstm.scoring.drift import shard_counts
 from doclstm.scoring.prediction_columns import (
     EMPTY_DOCUMENT,
     prediction_fields,
-    prediction_row,
+    prediction_rows,
+    unscored_row,
 )
 from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.documents import RawDocument, decode_text
@@ -35,11 +36,11 @@ STAGED = pa.schema(
 )
 
 
-def output_schema(labels: list[str]) -> pa.Schema:
+def output_schema(labels: list[str], multi_label: bool = False) -> pa.Schema:
     return pa.schema(
         [
             ("doc_id", pa.string()),
-            *prediction_fields(labels),
+            *prediction_fields(labels, multi_label),
             ("model_name", pa.string()),
             ("model_version", pa.string()),
             ("scored_at", pa.timestamp("us", tz="UTC")),
@@ -70,7 +71,7 @@ def score_rows(
         rows.append(
             {
                 "doc_id": raw.doc_id,
-                **prediction_row(None, predictor.labels),
+                **unscored_row(predictor.labels),
                 "model_name": name,
                 "model_version": version,
                 "scored_at": now,
@@ -81,16 +82,15 @@ def score_rows(
         )
     scores = predictor.score(texts)
     window = predictor.loaded.max_tokens
-    scored = iter(zip(scores.probabilities, scores.tokens.tolist(), strict=True))
+    predictions = prediction_rows(scores.probabilities, predictor.labels, scores.chosen)
+    scored = iter(zip(predictions, scores.tokens.tolist(), strict=True))
     for row in rows:
         if row["reason"] is None:
-            p, tokens = next(scored)
-            row.update(prediction_row(p, predictor.labels))
+            prediction, tokens = next(scored)
+            row.update(prediction)
             row["tokens"] = tokens
             row["long_document"] = scores.long_documents if tokens > window else None
-    counts = shard_counts(
-        scores.probabilities, scores.tokens, int(scores.unknown.sum()), window, predictor.labels
-    )
+    counts = shard_counts(scores, window, predictor.labels)
     return rows, counts
 
 

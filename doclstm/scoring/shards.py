@@ -111,7 +111,7 @@ def write_output_shard(
     bad = sum(r[PREDICTED] is None for r in rows)
     long = {k: sum(r["long_document"] == k for r in rows) for k in ("windowed", "truncated")}
     shard_markers.write_shard(
-        pa.Table.from_pylist(rows, schema=output_schema(scorer.labels)),
+        pa.Table.from_pylist(rows, schema=output_schema(scorer.labels, scorer.multi_label)),
         job.out_dir / part_name(index),
         {
             "input_source": job.source.name,

@@ -35,8 +35,9 @@ import torch
 
 from doclstm.config.params import EvaluateParams
 from doclstm.config.workspace import EVALUATION_REPORT
+from doclstm.evaluation.label_decisions import decide
 from doclstm.evaluation.metrics import accuracy_by_length, classification_metrics
-from doclstm.evaluation.multilabel_metrics import decide, multilabel_metrics
+from doclstm.evaluation.multilabel_metrics import multilabel_metrics
 from doclstm.evaluation.plots import (
     plot_accuracy_by_length,
     plot_confusion_matrix,
@@ -51,7 +52,7 @@ from doclstm.evaluation.report_page import evaluation_page, multilabel_page, sur
 from doclstm.models.cuts import documents_over_max_chunks
 from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import WEIGHTS, LoadedModel, load_model_dir, verify_model_dir
-from doclstm.scoring.prediction_columns import multilabel_prediction_table, prediction_table
+from doclstm.scoring.prediction_columns import prediction_table
 from doclstm.storage.atomic import atomic_path, write_json
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
 from doclstm.storage.tables import write_table
@@ -84,9 +85,20 @@ class EvaluateResult:
     plots: list[Path]
     predictions_file: Path
     report_file: Path
-    accuracy: float
+    accuracy: float  # several labels a document: the subset accuracy (every label right)
     macro_f1: float
     cached: bool
+    micro_f1: float | None = None  # several labels a document
+
+    @property
+    def headline(self) -> str:
+        """The test figures a summary shows."""
+        if self.micro_f1 is None:
+            return f"accuracy {self.accuracy:.4f}, macro-F1 {self.macro_f1:.4f}"
+        return (
+            f"micro-F1 {self.micro_f1:.4f}, macro-F1 {self.macro_f1:.4f}, subset accuracy "
+            f"{self.accuracy:.4f}"
+        )
 
 
 def evaluate_model(
@@ -208,7 +220,7 @@ def _evaluate_multilabel(
         {
             "doc_id": pa.array(test.doc_ids, pa.string()),
             "labels": pa.array([list(names[row]) for row in targets], pa.list_(pa.string())),
-            **multilabel_prediction_table(probs, labels, predicted),
+            **prediction_table(probs, labels, predicted),
         }
     ).replace_schema_metadata({"labels": json.dumps(labels)})
     write_table(table, out_dir / PREDICTIONS)
@@ -242,4 +254,5 @@ def _result(out_dir: Path, manifest: StageManifest, cached: bool) -> EvaluateRes
         accuracy=manifest.summary["accuracy"],
         macro_f1=manifest.summary["macro_f1"],
         cached=cached,
+        micro_f1=manifest.summary.get("micro_f1"),
     )

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -31,7 +32,7 @@ from doclstm.config.workspace import REGISTRATION_FILE
 from doclstm.errors import DoclstmError
 from doclstm.models.device import pick_device
 from doclstm.models.model_folder import load_model_dir
-from doclstm.registry.gate_rules import challenger_wins, compare, meets_thresholds
+from doclstm.registry.gate_rules import Labels, judge, meets_thresholds
 from doclstm.registry.model_registry import Registry
 from doclstm.scoring.model_ref import resolve_model
 from doclstm.scoring.predictor import TextPredictor
@@ -97,18 +98,15 @@ def gate_challenger(
     metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
     if champion is None:
         wins, reason = meets_thresholds(metrics, params)
-        evidence: dict[str, Any] = {
-            "challenger_accuracy": metrics["accuracy"],
-            "challenger_macro_f1": metrics["macro_f1"],
-        }
+        headline = ("micro_f1", "macro_f1") if "per_label" in metrics else ("accuracy", "macro_f1")
+        evidence: dict[str, Any] = {f"challenger_{k}": metrics[k] for k in headline}
     else:
         doc_ids, truth, challenger_labels = _challenger_predictions(reports_dir)
         champion_labels = _champion_predictions(
             uri, name, champion, doc_ids, validated_dir, model_cache, batch_tokens
         )
-        comparison = compare(truth, challenger_labels, champion_labels)
-        wins, reason = challenger_wins(comparison, params)
-        evidence = {"champion_version": champion, **comparison.evidence()}
+        wins, reason, found = judge(truth, challenger_labels, champion_labels, params)
+        evidence = {"champion_version": champion, **found}
     if wins:
         _verify_registered(registry, challenger, model_cache)
     act = registry.promote if wins else registry.reject
@@ -146,12 +144,14 @@ def _already_champion(
     return _result(name, uri, challenger, challenger, "unchanged", "already champion", {})
 
 
-def _challenger_predictions(reports_dir: Path) -> tuple[list[str], list[str], list[str]]:
-    columns = ["doc_id", "label", "predicted"]
-    table = pq.read_table(reports_dir / "test_predictions.parquet", columns=columns)
+def _challenger_predictions(reports_dir: Path) -> tuple[list[str], Labels, Labels]:
+    path = reports_dir / "test_predictions.parquet"
+    # several labels a document: the true `labels` and `predicted` are lists
+    truth = "labels" if "labels" in pq.read_schema(path).names else "label"
+    table = pq.read_table(path, columns=["doc_id", truth, "predicted"])
     return (
         table["doc_id"].to_pylist(),
-        table["label"].to_pylist(),
+        table[truth].to_pylist(),
         table["predicted"].to_pylist(),
     )
 
@@ -164,14 +164,18 @@ def _champion_predictions(
     validated_dir: Path,
     model_cache: Path,
     batch_tokens: int,
-) -> list[str]:
-    """The champion's labels for `doc_ids`, in that order, from the validated text."""
+) -> Labels:
+    """The champion's labels for `doc_ids`, in that order, from the validated text: one
+    a document, or with several labels a document, a list of them."""
     texts = _test_texts(validated_dir, doc_ids)
     resolved = resolve_model(f"models:/{name}/{version}", uri, model_cache)
     device = pick_device("auto")
     predictor = TextPredictor(load_model_dir(resolved.model_dir, device), batch_tokens, str(device))
-    probs = predictor.predict(texts)
-    return [predictor.labels[i] for i in probs.argmax(1)]
+    scores = predictor.score(texts)
+    names = np.array(predictor.labels, dtype=object)
+    if scores.chosen is not None:
+        return [list(names[row]) for row in scores.chosen]
+    return [predictor.labels[i] for i in scores.probabilities.argmax(1)]
 
 
 def _test_texts(validated_dir: Path, doc_ids: list[str]) -> list[str]:

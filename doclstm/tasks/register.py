@@ -45,7 +45,6 @@ from doclstm.config.tracking import (
     TrackingTarget,
     mlflow_hints_silenced,
 )
-from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import verify_model_dir
 from doclstm.registry.lineage import encoder_tags, lineage_tags
 from doclstm.registry.mlflow_datasets import log_split_datasets
@@ -96,12 +95,6 @@ def register_model(
     """Log, register and alias the trained model; idempotent for an unchanged model, and
     resumable: a rerun after a crash at any step ends with one version for the model."""
     model_manifest = verify_model_dir(model_dir, f"rerun `doclstm stage train`; {NOT_REGISTERED}")
-    if model_manifest.summary.get("thresholds") is not None:
-        raise DoclstmError(
-            f"register: {model_dir} gives several labels a document, and the registry, gate "
-            f"and scoring take models of one label a document; {NOT_REGISTERED} "
-            f"(its evaluation is in {reports_dir})"
-        )
     eval_manifest = StageManifest.load(reports_dir, EVALUATE_MANIFEST)
     eval_manifest.require_intact(reports_dir, f"rerun `doclstm stage evaluate`; {NOT_REGISTERED}")
     fingerprint = sha256_json(
@@ -112,6 +105,8 @@ def register_model(
         }
     )
     metrics = json.loads((reports_dir / "metrics.json").read_text(encoding="utf-8"))
+    multi_label = "per_label" in metrics  # several labels a document
+    labels = list(metrics["per_label" if multi_label else "per_class"])
     uri = target.uri
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
@@ -153,7 +148,7 @@ def register_model(
                 name="model",
                 python_model=str(PYFUNC_CODE),
                 artifacts={"model_dir": str(model_dir)},
-                signature=pyfunc_signature(list(metrics["per_class"])),
+                signature=pyfunc_signature(labels, multi_label),
                 input_example=pd.DataFrame({"text": ["Shares rose after the results."]}),
                 code_paths=[str(Path(doclstm.__file__).parent)],
                 pip_requirements=_requirements(model_dir),
@@ -163,8 +158,10 @@ def register_model(
         # never exists, so a rerun always finds the version a crashed run created.
         version_tags = {
             REGISTER_FINGERPRINT_TAG: fingerprint,
-            "test_accuracy": metrics["accuracy"],
+            "test_accuracy": metrics["subset_accuracy" if multi_label else "accuracy"],
             "test_macro_f1": metrics["macro_f1"],
+            **({"test_micro_f1": metrics["micro_f1"]} if multi_label else {}),
+            "task": "multi" if multi_label else "single",
             "run_id": run_id,
             # Whether it was fine-tuned, visible where models are picked: the registry.
             "pretrained_encoder": encoder.get("pretrain.encoder_fingerprint", "none"),

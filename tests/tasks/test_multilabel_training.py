@@ -7,15 +7,16 @@ with their topic and, where the article names the UK or Britain, also "uk".
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from doclstm.errors import DoclstmError
 from doclstm.models.model_folder import load_model_dir
-from doclstm.scoring.predictor import TextPredictor
 from doclstm.sources.splits import assign_split
 from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
@@ -120,14 +121,116 @@ def test_a_document_gets_the_same_probabilities_alone_and_in_a_batch(trained: Pa
         np.testing.assert_allclose(alone[0], batched[i], rtol=1e-5, atol=1e-6)
 
 
-def test_registering_or_scoring_a_multilabel_model_says_why_not_in_one_line(
-    trained: Path,
+# A barely trained RNN alone: the first champion, which a trained model then replaces.
+WEAK = ("train.learning_rate=1e-5", "train.epochs=1", "train.model.bag_buckets=0")
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A copy of `trained` through the rest of the stages: a weak model registered and
+    made champion by the first-champion thresholds, the trained one registered and gated
+    against it, then the archive scored with the champion."""
+    root = tmp_path_factory.mktemp("multilabel_scored")
+    shutil.copytree(trained, root, dirs_exist_ok=True)
+    corpus = root / "tagged.jsonl"
+    weak = tiny_params(root, corpus, *WEAK)
+    for stage in ("train", "evaluate", "register"):
+        run_stage(stage, weak)
+    first = run_stage("gate", weak)
+    params = tiny_params(root, corpus)
+    for stage in ("train", "evaluate", "register"):
+        run_stage(stage, params)
+    guarded = run_stage("gate", params)
+    # The weak model gives most documents "uk", so its F1 there is one a model of 128-token
+    # snippets need not match; without the guardrail the paired test alone decides.
+    params = tiny_params(root, corpus, "gate.max_recall_drop=1.0")
+    second = run_stage("gate", params)
+    return {"root": root, "first": first, "guarded": guarded, "second": second, "params": params}
+
+
+def test_the_gate_promotes_a_clearly_better_model_on_a_paired_bootstrap_of_micro_f1(
+    scored: dict[str, Any],
 ) -> None:
-    with pytest.raises(DoclstmError, match="several labels a document"):
-        TextPredictor(load_model_dir(trained / "models/main"))
-    params = tiny_params(trained, trained / "tagged.jsonl")
-    with pytest.raises(DoclstmError, match=r"^register: .* several labels a document"):
-        run_stage("register", params)
+    first, guarded, second = scored["first"], scored["guarded"], scored["second"]
+    assert (first.challenger, first.decision) == ("1", "promoted")
+    assert "micro-F1" in first.reason and "gate.min_micro_f1 0.0" in first.reason
+    assert (guarded.decision, guarded.champion) == ("rejected", "1")
+    assert "F1 of label 'uk' drops by" in guarded.reason  # a frequent label: 20+ documents
+    assert (second.challenger, second.decision, second.champion) == ("2", "promoted", "2")
+    evidence = second.evidence
+    assert evidence["champion_version"] == "1"
+    assert evidence["challenger_micro_f1"] > evidence["champion_micro_f1"] + 0.1
+    assert evidence["p_value"] < 0.05 and "paired bootstrap" in second.reason
+    metrics = json.loads((scored["root"] / "reports/metrics.json").read_text())
+    assert evidence["challenger_micro_f1"] == pytest.approx(metrics["micro_f1"], abs=1e-9)
+
+
+def test_the_registered_model_logs_multilabel_metrics_and_its_pyfunc_predicts_lists(
+    scored: dict[str, Any],
+) -> None:
+    import mlflow
+    import pandas as pd
+
+    registration = json.loads((scored["root"] / "reports/registration.json").read_text())
+    client = mlflow.MlflowClient(registration["tracking_uri"])
+    run = client.get_run(registration["run_id"])
+    for key in ("micro_f1", "macro_f1", "samples_f1", "hamming_loss", "accuracy"):
+        assert f"test/{key}" in run.data.metrics, key
+    assert "test_f1/uk" in run.data.metrics
+    version = client.get_model_version(registration["model_name"], registration["version"])
+    assert version.tags["task"] == "multi" and "test_micro_f1" in version.tags
+    assert "any of 6 labels" in version.description
+
+    mlflow.set_tracking_uri(registration["tracking_uri"])
+    model = mlflow.pyfunc.load_model(f"models:/{registration['model_name']}@champion")
+    texts = ["The UK striker scored twice for Britain.", "Shares fell 5%.", "  "]
+    out = model.predict(pd.DataFrame({"text": texts}))
+    labels = json.loads((scored["root"] / "models/main/labels.json").read_text())
+    assert list(out.columns) == [
+        "predicted",
+        "confidence",
+        *(f"prob_{n}" for n in labels),
+        "reason",
+    ]
+    assert all(isinstance(p, list) and p and set(p) <= set(labels) for p in out["predicted"][:2])
+    predicted = model.metadata.signature.outputs.input_dict()["predicted"]
+    assert predicted.type.to_dict()["items"] == {"type": "string"}
+    assert out["reason"][2] == "empty document" and out["predicted"][2] is None
+
+
+def test_a_multilabel_table_is_scored_with_a_list_of_labels_and_a_drift_report_by_label(
+    scored: dict[str, Any],
+) -> None:
+    from doclstm.cli.predict import Document, predictions
+    from doclstm.scoring.output_summary import summarize_scores
+
+    params = scored["params"]
+    result = run_stage("score", params)
+    table = pq.read_table(result.out_dir)
+    assert pa.types.is_list(table.schema.field("predicted").type)
+    labels = json.loads(table.schema.metadata[b"labels"])
+    rows = table.to_pylist()
+    assert len(rows) == len(_tagged_lines(scored["root"])) and rows[0]["model_version"] == "2"
+    for row in rows:
+        probs = np.array(row["probabilities"])
+        chosen = np.array([name in row["predicted"] for name in labels])
+        assert row["predicted"] and [row[f"prob_{n}"] for n in labels] == row["probabilities"]
+        assert row["confidence"] == pytest.approx(np.where(chosen, probs, 1 - probs).prod(), 1e-5)
+    drift = json.loads((result.out_dir / "_drift/drift.json").read_text())
+    assert drift["scored"]["label_psi_label"] in labels
+    summary = summarize_scores(result.out_dir, params.score.drift.confidence)
+    assert summary["multi_label"] is True and summary["scored"] == len(rows)
+    tagged = sum("uk" in row["predicted"] for row in rows)
+    assert summary["predicted"]["uk"]["documents"] == tagged > 0
+    text = "The UK striker scored twice for Britain."
+    found = predictions(
+        [Document("argument 1", text)], scored["root"] / "models/main", 4096, "truncate"
+    )
+    assert isinstance(found[0]["predicted"], list)
+
+
+def _tagged_lines(root: Path) -> list[str]:
+    return (root / "tagged.jsonl").read_text().splitlines()
 
 
 def test_the_benchmarks_baseline_reads_the_validated_splits_and_goemotions_files(

@@ -9,12 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.metrics import accuracy_score, f1_score
 
-from doclstm.evaluation.multilabel_metrics import (
-    decide,
-    f1_scores,
-    multilabel_metrics,
-    tune_thresholds,
-)
+from doclstm.evaluation.label_decisions import decide
+from doclstm.evaluation.multilabel_metrics import f1_scores, multilabel_metrics, tune_thresholds
 
 
 @st.composite

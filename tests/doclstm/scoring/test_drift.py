@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from doclstm.config.params import DriftParams
 from doclstm.scoring.drift import drift_report, merge_counts, psi, shard_counts
+from doclstm.scoring.predictor import Scores
 
 LABELS = ["a", "b", "c"]
 
@@ -36,7 +37,9 @@ def _counts(docs: list[tuple[int, int, float]], unknown: int = 0, window: int = 
         probs[i] = (1 - top) / 2
         probs[i, label] = top
     tokens = np.array([t for t, _, _ in docs], dtype=np.int64)
-    return shard_counts(probs, tokens, unknown, window, LABELS)
+    unknowns = np.zeros(len(docs), dtype=np.int64)
+    unknowns[:1] = unknown
+    return shard_counts(Scores(probs, None, tokens, unknowns, "truncated"), window, LABELS)
 
 
 @settings(max_examples=60, deadline=None)
@@ -78,6 +81,37 @@ def test_the_same_documents_raise_no_alert_and_shifted_ones_each_their_own() -> 
         report["alerts"][0]
         == "over_window_increase 1.000 > score.drift.max_over_window_increase 0.1"
     )
+
+
+def _multilabel_counts(chosen: list[list[bool]], sure: float = 0.9) -> dict:
+    picked = np.array(chosen, dtype=bool)
+    probs = np.where(picked, sure, 1 - sure)
+    n = len(chosen)
+    tokens = np.resize(np.array([20, 40], dtype=np.int64), n)  # as in training
+    unknown = np.zeros(n, dtype=np.int64)
+    return shard_counts(Scores(probs, picked, tokens, unknown, "truncated"), 512, LABELS)
+
+
+def test_several_labels_a_document_compare_each_labels_share_and_name_the_one_that_moved() -> None:
+    # training: a on half the documents, b and c on a quarter each, some on two
+    training = _training()
+    as_trained = [[True, True, False], [True, False, True], [False, False, False]] * 2
+    as_trained += [[False, False, False], [False, False, False]]
+    counts = merge_counts([_multilabel_counts(as_trained[:4]), _multilabel_counts(as_trained[4:])])
+    assert counts is not None and counts["multi_label"] is True
+    assert counts["labels"] == {"a": 4, "b": 2, "c": 2}  # a document counts for each label
+    # confidence: the chance the predicted list is exactly right, 0.9 ** 3 for each
+    assert sum(counts["confidence"][72:73]) == 8
+    quiet = drift_report(counts, training, DriftParams(confidence=0.5))
+    assert quiet["scored"]["label_psi"] == 0.0 and not quiet["drifted"], quiet["alerts"]
+    assert quiet["scored"]["label_shares"] == {"a": 0.5, "b": 0.25, "c": 0.25}
+
+    c_everywhere = [[row[0], row[1], True] for row in as_trained]
+    loud = drift_report(_multilabel_counts(c_everywhere), training, DriftParams(confidence=0.5))
+    assert loud["scored"]["label_psi_label"] == "c"
+    by_hand = (1 - 0.25) * math.log(1 / 0.25) + (1e-4 - 0.75) * math.log(1e-4 / 0.75)
+    assert math.isclose(loud["scored"]["label_psi"], by_hand)
+    assert [alert.split()[0] for alert in loud["alerts"]] == ["label_psi"]
 
 
 def test_a_model_without_a_training_profile_reports_without_alerts() -> None:
