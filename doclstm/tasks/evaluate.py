@@ -207,6 +207,9 @@ def _evaluate_multilabel(
         targets, probs, predicted, labels, BOOTSTRAP_SEED, params.bootstrap_samples
     )
     metrics["thresholds"] = dict(zip(labels, loaded.thresholds, strict=True))
+    metrics["documents_over_max_chunks"] = documents_over_max_chunks(
+        loaded.model.config, test.lengths
+    )
     write_json(out_dir / METRICS, metrics)
     plots = {name: out_dir / rel for name, rel in MULTILABEL_PLOTS.items()}
     plot_label_f1(metrics["per_label"], plots["label_f1"])
@@ -240,6 +243,7 @@ def _evaluate_multilabel(
         "macro_f1": metrics["macro_f1"],
         "micro_f1": metrics["micro_f1"],
         "documents": metrics["documents"],
+        "documents_over_max_chunks": metrics["documents_over_max_chunks"],
         "files": {n: file_entry(out_dir / n) for n in MULTILABEL_OUTPUTS},
     }
 

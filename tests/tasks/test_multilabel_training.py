@@ -229,6 +229,23 @@ def test_a_multilabel_table_is_scored_with_a_list_of_labels_and_a_drift_report_b
     assert isinstance(found[0]["predicted"], list)
 
 
+def test_a_hierarchical_model_gives_several_labels_a_document_too(
+    trained: Path, tmp_path: Path
+) -> None:
+    from tests.tasks.test_hierarchical import HIERARCHICAL
+
+    shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
+    params = tiny_params(tmp_path, tmp_path / "tagged.jsonl", *HIERARCHICAL)
+    run_stage("train", params)
+    run_stage("evaluate", params)
+    loaded = load_model_dir(tmp_path / "models/main")
+    assert loaded.model.windows is not None and loaded.multi_label
+    metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
+    assert 0 <= metrics["micro_f1"] <= 1 and metrics["documents_over_max_chunks"] > 0
+    predictions = pq.read_table(tmp_path / "reports/test_predictions.parquet")
+    assert pa.types.is_list(predictions.schema.field("predicted").type)
+
+
 def _tagged_lines(root: Path) -> list[str]:
     return (root / "tagged.jsonl").read_text().splitlines()
 
