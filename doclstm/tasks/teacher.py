@@ -35,9 +35,8 @@ import torch
 
 from doclstm.config.params import TeacherParams, TrainParams
 from doclstm.config.tracking import TrackingTarget
-from doclstm.errors import DoclstmError
 from doclstm.models.device import pick_device
-from doclstm.models.loss import ClassificationLoss
+from doclstm.models.loss import ClassificationLoss, output_count
 from doclstm.models.teacher_model import (
     TEACHER_CONFIG,
     TEACHER_WEIGHTS,
@@ -114,11 +113,6 @@ def fine_tune_teacher(
         if fresh_manifest(transfer_dir, fingerprint) is None:
             disabled_transfer_set(transfer_dir, fingerprint)
         return TeacherResult(out_dir, transfer_dir, enabled=False, cached=cached)
-    if upstream.summary.get("task") == "multi":
-        raise DoclstmError(
-            f"teacher: {tokens_dir} holds several labels a document, and the teacher "
-            "fine-tunes for one label a document; set teacher.enabled: false"
-        )
     device = pick_device(params.device)
     teacher = fresh_manifest(out_dir, fingerprint)
     cached = teacher is not None
@@ -164,7 +158,8 @@ def _fine_tune(
     started = time.perf_counter()
     tokenizer = load_tokenizer(tokens_dir / TOKENIZER_FILE)
     labels: list[str] = upstream.summary["labels"]
-    outputs = 1 if len(labels) == 2 else len(labels)
+    multi = upstream.summary.get("task") == "multi"  # several labels a document
+    outputs = output_count(len(labels), multi)
     train = load_split(tokens_dir, "train", upstream)
     val = load_split(tokens_dir, "val", upstream)
     train_windows = split_windows(tokenizer, train, params)
@@ -181,6 +176,7 @@ def _fine_tune(
         params.batch_size * params.window_tokens * 4,
         params.monitor,
         params.monitor == "val_log_loss",
+        multi,
     )
     log.info(
         "teacher: MiniLM fine-tuned on %d windows of %d train documents, judged on %d val "
@@ -242,19 +238,20 @@ def _fine_tune(
             seed,
             device,
         )
-        val_metrics = teacher_metrics(
+        val_metrics, thresholds = teacher_metrics(
             objective, model, judge, val_windows.owner, val.label_ids, device
         )
         # Everything is chosen: the test split is read once, to report, never to choose.
         test = load_split(tokens_dir, "test", upstream)
         test_windows = split_windows(tokenizer, test, params)
-        test_metrics = teacher_metrics(
+        test_metrics, _ = teacher_metrics(
             objective,
             model,
             windows_split(test_windows, test.label_ids, test.doc_ids),
             test_windows.owner,
             test.label_ids,
             device,
+            thresholds,  # several labels a document: each label's, tuned on val
         )
         if run is not None:
             for split, metrics in (("val", val_metrics), ("test", test_metrics)):
@@ -273,6 +270,7 @@ def _fine_tune(
                 "learning_rate": rate,
                 "best_epoch": chosen.best_epoch,
                 "combine": combination.chosen,
+                "multi_label": multi,
                 **minilm_identity(),
             }
             if combination.chosen == "recurrence":

@@ -116,13 +116,15 @@ class ClassifierObjective:
     ) -> torch.Tensor:
         """Tang et al. 2019: a labelled document's loss is `weight` x cross-entropy on its
         label + (1 - weight) x the distillation loss; a document without a label (an
-        augmented copy, unlabelled text: label -1) has the distillation loss alone. The
-        batch's loss is the mean over its documents."""
+        augmented copy, unlabelled text: label -1, or with several labels a document a
+        row of -1) has the distillation loss alone. The batch's loss is the mean over its
+        documents."""
         logits = logits.float()
+        multi = labels.dim() == 2
         soft = distillation_losses(
-            logits, teacher.float(), self.distill.loss, self.distill.temperature
+            logits, teacher.float(), self.distill.loss, self.distill.temperature, multi
         )
-        labelled = labels >= 0
+        labelled = (labels >= 0).all(1) if multi else labels >= 0
         w = self.distill.weight
         total = torch.where(labelled, (1 - w) * soft, soft).sum()
         if bool(labelled.any()) and w > 0:
@@ -159,21 +161,26 @@ def val_metrics(label_ids: np.ndarray, probs: np.ndarray, labels: list[str]) -> 
 
 
 def distillation_losses(
-    student: torch.Tensor, teacher: torch.Tensor, kind: str, temperature: float
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    kind: str,
+    temperature: float,
+    multi_label: bool = False,
 ) -> torch.Tensor:
     """Per document: `mse`, the mean squared difference of the logits (Tang et al.);
     `kl`, KL(teacher || student) of the distributions at `temperature`, times its square
-    (Hinton et al. 2015), with one logit the binary case (sigmoid)."""
+    (Hinton et al. 2015), with one logit the binary case (sigmoid). With several labels a
+    document each logit is its label's own sigmoid: the labels' binary KLs, summed."""
     if kind == "mse":
         return (student - teacher).pow(2).mean(1)
     t = temperature
-    if student.size(1) == 1:
-        p = torch.sigmoid(teacher[:, 0] / t)
-        log_q1 = nn.functional.logsigmoid(student[:, 0] / t)
-        log_q0 = nn.functional.logsigmoid(-student[:, 0] / t)
-        log_p1 = nn.functional.logsigmoid(teacher[:, 0] / t)
-        log_p0 = nn.functional.logsigmoid(-teacher[:, 0] / t)
-        kl = p * (log_p1 - log_q1) + (1 - p) * (log_p0 - log_q0)
+    if student.size(1) == 1 or multi_label:
+        p = torch.sigmoid(teacher / t)
+        log_q1 = nn.functional.logsigmoid(student / t)
+        log_q0 = nn.functional.logsigmoid(-student / t)
+        log_p1 = nn.functional.logsigmoid(teacher / t)
+        log_p0 = nn.functional.logsigmoid(-teacher / t)
+        kl = (p * (log_p1 - log_q1) + (1 - p) * (log_p0 - log_q0)).sum(1)
     else:
         log_p = torch.log_softmax(teacher / t, 1)
         log_q = torch.log_softmax(student / t, 1)

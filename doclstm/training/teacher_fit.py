@@ -22,7 +22,9 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from doclstm.config.params import TeacherParams, TrainParams
+from doclstm.evaluation.label_decisions import decide
 from doclstm.evaluation.metrics import classification_metrics
+from doclstm.evaluation.multilabel_metrics import f1_scores, label_log_loss, tune_thresholds
 from doclstm.models.loss import ClassificationLoss, probabilities
 from doclstm.models.teacher_model import Windows, document_windows, mean_by_owner, spread
 from doclstm.storage.token_data import TokenSplit, offsets_of
@@ -134,6 +136,7 @@ class TeacherObjective:
     batch_tokens: int
     monitor: str
     lower_is_better: bool
+    multi_label: bool = False  # several labels a document: a sigmoid a label
 
     def backward(
         self,
@@ -153,7 +156,7 @@ class TeacherObjective:
 
     def evaluate(self, model: nn.Module, val: TokenSplit, device: torch.device) -> dict[str, float]:
         logits = document_logits(model, val.sequences, self.val_owner, self.batch_tokens, device)
-        probs = probabilities(torch.as_tensor(logits)).numpy()
+        probs = probabilities(torch.as_tensor(logits), self.multi_label).numpy()
         return val_metrics(self.val_labels, probs, self.labels)
 
 
@@ -204,10 +207,21 @@ def teacher_metrics(
     owner: np.ndarray,
     label_ids: np.ndarray,
     device: torch.device,
-) -> dict[str, Any]:
-    """Accuracy, macro-F1, log loss and calibration error of whole documents."""
+    thresholds: np.ndarray | None = None,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Accuracy, macro-F1, log loss and calibration error of whole documents. With several
+    labels a document: micro- and macro-F1, subset accuracy (as `accuracy`) and the log
+    loss, each label decided at `thresholds`, or when None at its best threshold on these
+    documents (val's, returned for test)."""
     logits = document_logits(model, windows.sequences, owner, objective.batch_tokens, device)
-    probs = probabilities(torch.as_tensor(logits)).numpy()
+    probs = probabilities(torch.as_tensor(logits), objective.multi_label).numpy()
+    if objective.multi_label:
+        targets = label_ids > 0
+        if thresholds is None:
+            thresholds = tune_thresholds(targets, probs)
+        scores = f1_scores(targets, decide(probs, thresholds))
+        scores["accuracy"] = scores.pop("subset_accuracy")
+        return {**scores, "log_loss": label_log_loss(targets, probs)}, thresholds
     metrics = classification_metrics(label_ids, probs, objective.labels)
     keep = ("accuracy", "macro_f1", "log_loss", "expected_calibration_error")
-    return {k: metrics[k] for k in keep}
+    return {k: metrics[k] for k in keep}, None

@@ -62,6 +62,8 @@ SCHEMA = pa.schema(
         ("teacher_logits", pa.list_(pa.float32())),
     ]
 )
+# Several labels a document: each document's label ids, null where it has no gold labels.
+MULTILABEL_SCHEMA = SCHEMA.set(2, pa.field("label_ids", pa.list_(pa.int32())))
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def transfer_documents(
         parts.append(
             TokenSplit(
                 [f"{d}#aug{k}" for d in train.doc_ids],
-                np.full(len(train), -1, dtype=np.int64),
+                _no_labels(len(train), train.label_ids),
                 np.concatenate(copies) if copies else train.tokens[:0],
                 offsets_of(np.array([len(c) for c in copies], dtype=np.int64)),
             )
@@ -104,13 +106,29 @@ def transfer_documents(
         parts.append(
             TokenSplit(
                 unlabelled.doc_ids,
-                np.full(len(unlabelled), -1, dtype=np.int64),
+                _no_labels(len(unlabelled), train.label_ids),
                 unlabelled.tokens,
                 unlabelled.offsets,
             )
         )
         origins += [ORIGIN_UNLABELLED] * len(unlabelled)
     return TransferDocuments(concat_splits(parts), origins)
+
+
+def _no_labels(documents: int, like: np.ndarray) -> np.ndarray:
+    """No gold label for `documents` documents, as `like` holds labels: -1 each, or with
+    several labels a document a row of -1 each."""
+    return np.full((documents, *like.shape[1:]), -1, dtype=like.dtype)
+
+
+def _label_column(label_ids: np.ndarray) -> pa.Array:
+    """`label_id`, or with several labels a document the `label_ids` list (null: none)."""
+    if label_ids.ndim == 1:
+        return pa.array(label_ids.astype(np.int32), pa.int32())
+    return pa.array(
+        [None if (row < 0).any() else np.flatnonzero(row).tolist() for row in label_ids],
+        pa.list_(pa.int32()),
+    )
 
 
 @dataclass(frozen=True)
@@ -174,11 +192,12 @@ def build_transfer_set(
 
 def _table(shard: TokenSplit, origins: list[str], logits: np.ndarray) -> pa.Table:
     lengths = shard.lengths
+    multi = shard.label_ids.ndim == 2  # several labels a document
     return pa.table(
         {
             "doc_id": shard.doc_ids,
             "origin": origins,
-            "label_id": shard.label_ids.astype(np.int32),
+            "label_ids" if multi else "label_id": _label_column(shard.label_ids),
             "length": lengths.astype(np.int32),
             "input_ids": pa.ListArray.from_arrays(
                 pa.array(shard.offsets.astype(np.int32)), pa.array(shard.tokens, pa.int32())
@@ -188,7 +207,7 @@ def _table(shard: TokenSplit, origins: list[str], logits: np.ndarray) -> pa.Tabl
                 pa.array(logits.reshape(-1).astype(np.float32)),
             ),
         },
-        schema=SCHEMA,
+        schema=MULTILABEL_SCHEMA if multi else SCHEMA,
     )
 
 
@@ -216,7 +235,8 @@ def load_transfer_set(
                 f"{out_dir}: a transfer set made for other {what} ({str(made)[:12]}, these "
                 f"are {wanted[:12]}); run the teacher stage again (doclstm stage teacher)"
             )
-    split = split_of_batches(iter_verified_batches(out_dir, manifest), str(out_dir), True)
+    batches = iter_verified_batches(out_dir, manifest)
+    split = split_of_batches(batches, str(out_dir), True, summary.get("multi_label_count"))
     if not split.doc_ids or not data_parts(manifest, ""):
         raise DoclstmError(f"{out_dir}: an empty transfer set; run the teacher stage again")
     return split, manifest
@@ -252,6 +272,8 @@ def teacher_transfer_set(
         "teacher": {k: teacher.summary[k] for k in ("learning_rate", "best_epoch", "val", "test")},
         "augmented_copies": params.augmented_copies,
     }
+    if upstream.summary.get("task") == "multi":  # several labels a document: label lists
+        identity["multi_label_count"] = len(upstream.summary["labels"])
 
     def documents() -> TransferDocuments:
         train = load_split(tokens_dir, "train", upstream)

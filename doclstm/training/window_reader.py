@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from doclstm.config.params import TeacherParams
-from doclstm.models.loss import ClassificationLoss, probabilities
+from doclstm.models.loss import ClassificationLoss, output_count, probabilities
 from doclstm.models.teacher_model import TeacherClassifier, WindowReader, mean_by_owner
 from doclstm.training.objectives import val_metrics
 from doclstm.training.teacher_fit import reader_logits, window_outputs
@@ -36,7 +36,11 @@ class DocumentWindows:
 
     ids: list[np.ndarray]
     owner: np.ndarray
-    label_ids: np.ndarray  # per document
+    label_ids: np.ndarray  # per document (several labels a document: documents x labels)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_ids.ndim == 2
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def _mean_logits(model: TeacherClassifier, vectors: np.ndarray, owner: np.ndarra
 
 
 def _metrics(logits: np.ndarray, split: DocumentWindows, labels: list[str]) -> dict[str, float]:
-    probs = probabilities(torch.as_tensor(logits)).numpy()
+    probs = probabilities(torch.as_tensor(logits), split.multi_label).numpy()
     return val_metrics(split.label_ids, probs, labels)
 
 
@@ -106,7 +110,7 @@ def fit_reader(
     device: torch.device,
 ) -> tuple[WindowReader, int, dict[str, float]]:
     """The reader at its best val epoch, that epoch, and its val metrics."""
-    outputs = 1 if len(labels) == 2 else len(labels)
+    outputs = output_count(len(labels), train.multi_label)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     reader = WindowReader(params.reader_hidden, outputs, params.dropout).to(device)

@@ -18,6 +18,7 @@ import pytest
 
 from doclstm.models.model_folder import load_model_dir
 from doclstm.sources.splits import assign_split
+from doclstm.storage.manifest import StageManifest
 from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
 
@@ -244,6 +245,32 @@ def test_a_hierarchical_model_gives_several_labels_a_document_too(
     assert 0 <= metrics["micro_f1"] <= 1 and metrics["documents_over_max_chunks"] > 0
     predictions = pq.read_table(tmp_path / "reports/test_predictions.parquet")
     assert pa.types.is_list(predictions.schema.field("predicted").type)
+
+
+def test_a_teacher_of_several_labels_a_document_teaches_a_student(
+    trained: Path, tmp_path: Path
+) -> None:
+    """MiniLM fine-tuned with a sigmoid a label, its transfer set holding label lists (null
+    for the augmented copies), and a student distilled from it by the labels' binary KLs."""
+    from doclstm.config.workspace import teacher_folder
+    from tests.tasks.test_teacher import TEACHER
+
+    shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
+    # one epoch, the mean of windows: the wiring, not the teacher's quality (test_teacher.py)
+    quick = ("teacher.epochs=1", "teacher.combine=mean", "train.epochs=1")
+    params = tiny_params(tmp_path, tmp_path / "tagged.jsonl", *TEACHER, *quick)
+    run_stage("teacher", params)
+    summary = StageManifest.load(teacher_folder(params)).summary
+    for split in ("val", "test"):  # test at val's thresholds
+        assert 0 < summary[split]["micro_f1"] <= 1 and 0 <= summary[split]["accuracy"] <= 1
+    transfer = pq.read_table(sorted((tmp_path / "data/transfer").glob("*.parquet")))
+    rows = zip(transfer["label_ids"].to_pylist(), transfer["origin"].to_pylist(), strict=True)
+    assert all((ids is None) == (origin == "augmented") for ids, origin in rows)
+    assert len(transfer["teacher_logits"][0]) == 6  # a logit a label
+    run_stage("train", params)
+    distilled = StageManifest.load(tmp_path / "models/main").summary
+    assert distilled["distillation"]["transfer_fingerprint"]
+    assert load_model_dir(tmp_path / "models/main").multi_label
 
 
 def _tagged_lines(root: Path) -> list[str]:

@@ -34,6 +34,35 @@ def test_the_distillation_loss_is_zero_only_at_the_teachers_logits(kind: str, ou
     assert bool((other > 0).all())
 
 
+def test_several_labels_a_document_distil_each_labels_own_probability() -> None:
+    """The labels' binary KLs at the temperature, summed; a row of -1 (no gold labels)
+    learns from the teacher alone, a labelled one also from its labels' BCE."""
+    torch.manual_seed(0)
+    student, teacher = torch.randn(5, 4), torch.randn(5, 4) * 2
+    t = 2.0
+    found = distillation_losses(student, teacher, "kl", t, multi_label=True)
+    p, q = torch.sigmoid(teacher / t), torch.sigmoid(student / t)
+    by_hand = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).sum(1) * t * t
+    assert torch.allclose(found, by_hand, atol=1e-5)
+    assert torch.allclose(
+        distillation_losses(teacher, teacher, "kl", t, multi_label=True), torch.zeros(5), atol=1e-6
+    )
+    # not the softmax KL of the same logits
+    assert not torch.allclose(found, distillation_losses(student, teacher, "kl", t), atol=1e-3)
+
+    objective = _objective(4, "train.distill.weight=0.4", "train.distill.loss=kl")
+    labels = torch.tensor([[1, 0, 0, 1], [-1, -1, -1, -1], [0, 1, 0, 0], [-1] * 4, [0, 0, 1, 0]])
+    labels = labels.float()
+    loss = objective.distilled(student, labels, teacher)
+    soft = distillation_losses(student, teacher, "kl", objective.distill.temperature, True)
+    gold = [0, 2, 4]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        student[gold], labels[gold], reduction="none"
+    ).sum(1)
+    expected = (soft[[1, 3]].sum() + 0.6 * soft[gold].sum() + 0.4 * bce.sum()) / 5
+    assert torch.isclose(loss, expected, atol=1e-5)
+
+
 def test_a_document_without_a_label_learns_from_the_teacher_alone() -> None:
     objective = _objective(3, "train.distill.weight=0.7")
     student = torch.randn(4, 3)
