@@ -34,6 +34,15 @@ def most_probable(probs: np.ndarray) -> np.ndarray:
     return chosen
 
 
+CONFIDENCE_BINS = 100
+
+
+def confidence_histogram(sure: np.ndarray) -> list[int]:
+    """Counts of confidences in 100 equal bins over [0, 1] (1 falls in the last)."""
+    bins = np.minimum((np.asarray(sure) * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
+    return np.bincount(bins, minlength=CONFIDENCE_BINS).tolist()
+
+
 def confidence(probs: np.ndarray, chosen: np.ndarray, multi_label: bool) -> np.ndarray:
     """Each document's confidence in its decision `chosen` (float64, documents)."""
     probs = np.asarray(probs, dtype=np.float64)

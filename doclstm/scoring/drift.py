@@ -14,8 +14,10 @@ distribution, and of the predicted labels against the training labels (with seve
 labels a document, each label's share of documents on its own, and the label that
 moved most); the rise in the unknown-token share and in the share of documents over
 the window; and the share of unsure predictions (confidence under
-`score.drift.confidence`). Each
-threshold of `score.drift` passed is an alert; `drifted` is whether there is any.
+`score.drift.confidence`; with several labels a document, its rise over the share of
+val at training, kept in the profile, as a whole list is exactly right less often by
+nature). Each threshold of `score.drift` passed is an alert; `drifted` is whether there
+is any.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doclstm.config.params import DriftParams
-from doclstm.evaluation.label_decisions import confidence, most_probable
+from doclstm.evaluation.label_decisions import (
+    CONFIDENCE_BINS,
+    confidence,
+    confidence_histogram,
+    most_probable,
+)
 from doclstm.storage.atomic import write_json
 from doclstm.text.histogram import length_histogram
 
@@ -38,7 +45,6 @@ if TYPE_CHECKING:  # torch: only where a model runs
 
 DRIFT_DIR = "_drift"  # underscore: Arrow and Spark skip it when they read the output folder
 DRIFT_JSON, DRIFT_PNG = "drift.json", "drift.png"
-CONFIDENCE_BINS = 100
 MEASURES = ("length_psi", "label_psi", "unknown_increase", "over_window_increase", "unsure_share")
 PSI_FLOOR = 1e-4  # a bucket empty on one side counts as this share, so the PSI is finite
 
@@ -50,8 +56,6 @@ def shard_counts(scores: Scores, window: int, labels: list[str]) -> dict[str, An
     chosen = most_probable(probs) if scores.chosen is None else scores.chosen
     whole = np.asarray(scores.tokens, dtype=np.int64)
     read = np.minimum(whole, window)
-    sure = confidence(probs, chosen, multi)
-    bins = np.minimum((sure * CONFIDENCE_BINS).astype(np.int64), CONFIDENCE_BINS - 1)
     return {
         "documents": len(whole),
         "tokens": int(read.sum()),
@@ -59,7 +63,7 @@ def shard_counts(scores: Scores, window: int, labels: list[str]) -> dict[str, An
         "over_window": int((whole > window).sum()),
         "lengths": length_histogram(read.tolist()),
         "labels": {name: int(chosen[:, i].sum()) for i, name in enumerate(labels)},
-        "confidence": np.bincount(bins, minlength=CONFIDENCE_BINS).tolist(),
+        "confidence": confidence_histogram(confidence(probs, chosen, multi)),
         "multi_label": multi,
     }
 
@@ -135,12 +139,16 @@ def drift_report(
     by_label, moved = label_psi(
         training["label_shares"], labels, bool(counts.get("multi_label", False))
     )
+    # Several labels a document: a whole list is exactly right less often by nature, so
+    # unsure predictions count over the share the model gave val at training.
+    usual = training.get("confidence_histogram")
+    trained_unsure = sum(usual[:unsure_bins]) / max(sum(usual), 1) if usual else 0.0
     measures = {
         "length_psi": psi(trained_lengths, lengths),
         "label_psi": by_label,
         "unknown_increase": scored["unknown_token_share"] - training["unknown_token_share"],
         "over_window_increase": scored["over_window_share"] - training["truncated_share"],
-        "unsure_share": scored["unsure_share"],
+        "unsure_share": scored["unsure_share"] - trained_unsure,
     }
     alerts = [  # each measure's limit is the setting max_<measure>
         f"{name} {value:.3f} > score.drift.max_{name} {getattr(params, f'max_{name}')}"
@@ -148,6 +156,11 @@ def drift_report(
         if value > getattr(params, f"max_{name}")
     ]
     compared = {"training_length_shares": trained_lengths, **measures}
+    if usual:  # the measure is the rise; both shares beside it
+        compared |= {
+            "training_unsure_share": trained_unsure,
+            "scored_unsure_share": scored["unsure_share"],
+        }
     if moved is not None:  # several labels a document: the label whose share moved most
         compared["label_psi_label"] = moved
     return _report({**scored, **compared}, training, params, alerts, None)

@@ -152,6 +152,8 @@ def train_model(
         profile = split_profile(
             tokens_dir, "train", upstream, load_tokenizer(tokens_dir / TOKENIZER_FILE)
         )
+        if result.val_confidence is not None:  # several labels a document (drift.py)
+            profile["confidence_histogram"] = result.val_confidence
         write_json(tmp / PROFILE_FILE, profile)
         summary: dict[str, Any] = {
             "best_epoch": result.best_epoch,

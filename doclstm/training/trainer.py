@@ -40,6 +40,7 @@ from doclstm.config.params import TrainParams
 from doclstm.console.log_text import figures
 from doclstm.console.progress import EpochProgress, due
 from doclstm.errors import DoclstmError
+from doclstm.evaluation.label_decisions import confidence, confidence_histogram, decide
 from doclstm.evaluation.multilabel_metrics import tune_thresholds
 from doclstm.models.cuts import batch_lengths
 from doclstm.models.inference import predict_probabilities
@@ -71,6 +72,9 @@ class FitResult:
     bag: dict[str, Any] | None = None  # what fitting the token bag chose (BagFit.summary)
     calibration: dict[str, float] | None = None  # the temperature fitted on val, and its effect
     thresholds: list[float] | None = None  # several labels a document: each label's, on val
+    # several labels a document: val's confidence histogram at those thresholds (the
+    # drift report's usual share of unsure predictions)
+    val_confidence: list[int] | None = None
 
 
 @dataclass
@@ -244,7 +248,7 @@ def fit(
         close_loader(loader)
     if stopped and state.epoch <= params.epochs:
         log.info("early stop: no %s gain for %d epochs", objective.monitor, params.patience)
-    calibrated, thresholds = None, None
+    calibrated, thresholds, val_confidence = None, None, None
     if isinstance(model, SequenceClassifier) and isinstance(objective, ClassifierObjective):
         model.load_state_dict(best_state)
         if bag_fit is not None:
@@ -256,7 +260,7 @@ def fit(
             )
         calibrated = calibrate(model, val, objective.batch_tokens, device)
         if val.multi_label:
-            thresholds = label_thresholds(
+            thresholds, val_confidence = label_thresholds(
                 model, val, labels, params, objective.batch_tokens, device
             )
         # Val is trained on from here: nothing more is chosen. Not with several labels a
@@ -274,6 +278,7 @@ def fit(
         bag_fit.summary() if bag_fit is not None else None,
         calibrated,
         thresholds,
+        val_confidence,
     )
 
 
@@ -284,16 +289,18 @@ def label_thresholds(
     params: TrainParams,
     batch_tokens: int,
     device: torch.device,
-) -> list[float]:
+) -> tuple[list[float], list[int]]:
     """Several labels a document: each label's threshold, the best val F1 of its calibrated
-    probability (doclstm/evaluation/multilabel_metrics.py), chosen before val is trained on."""
+    probability (doclstm/evaluation/multilabel_metrics.py), chosen before val is trained on;
+    and the histogram of val's confidence in the lists they give."""
     probs = predict_probabilities(model, val.sequences, batch_tokens, device)
     thresholds = tune_thresholds(val.label_ids > 0, probs, params.threshold_floor)
+    chosen = decide(probs, thresholds, params.top_label_fallback)
     log.info(
         "train: each label's threshold, best val F1: %s",
         ", ".join(f"{name} {t:.2f}" for name, t in zip(labels, thresholds, strict=True)),
     )
-    return [float(t) for t in thresholds]
+    return [float(t) for t in thresholds], confidence_histogram(confidence(probs, chosen, True))
 
 
 def _fit_bag(model: torch.nn.Module, train: TokenSplit, val: TokenSplit) -> BagFit | None:

@@ -19,6 +19,7 @@ import pytest
 from doclstm.models.model_folder import load_model_dir
 from doclstm.sources.splits import assign_split
 from doclstm.storage.manifest import StageManifest
+from doclstm.storage.token_data import load_split
 from doclstm.tasks.table import run_stage
 from tests.conftest import tiny_params
 
@@ -219,6 +220,9 @@ def test_a_multilabel_table_is_scored_with_a_list_of_labels_and_a_drift_report_b
         assert row["confidence"] == pytest.approx(np.where(chosen, probs, 1 - probs).prod(), 1e-5)
     drift = json.loads((result.out_dir / "_drift/drift.json").read_text())
     assert drift["scored"]["label_psi_label"] in labels
+    profile = json.loads((scored["root"] / "models/main/profile.json").read_text())
+    assert sum(profile["confidence_histogram"]) == _split_documents(scored["root"], "val")
+    assert 0 <= drift["scored"]["training_unsure_share"] <= 1
     summary = summarize_scores(result.out_dir, params.score.drift.confidence)
     assert summary["multi_label"] is True and summary["scored"] == len(rows)
     tagged = sum("uk" in row["predicted"] for row in rows)
@@ -271,6 +275,10 @@ def test_a_teacher_of_several_labels_a_document_teaches_a_student(
     distilled = StageManifest.load(tmp_path / "models/main").summary
     assert distilled["distillation"]["transfer_fingerprint"]
     assert load_model_dir(tmp_path / "models/main").multi_label
+
+
+def _split_documents(root: Path, split: str) -> int:
+    return len(load_split(root / "data/tokens", split))
 
 
 def _tagged_lines(root: Path) -> list[str]:

@@ -113,6 +113,15 @@ def test_several_labels_a_document_compare_each_labels_share_and_name_the_one_th
     assert math.isclose(loud["scored"]["label_psi"], by_hand)
     assert [alert.split()[0] for alert in loud["alerts"]] == ["label_psi"]
 
+    # Every list 0.729 sure, under a 0.8 line: unsure against an absolute share, but as
+    # usual against the model's val at training (its profile's confidence histogram).
+    strict = DriftParams(confidence=0.8)
+    assert drift_report(counts, training, strict)["alerts"][0].startswith("unsure_share 1.000")
+    usual = training | {"confidence_histogram": counts["confidence"]}
+    calm = drift_report(counts, usual, strict)
+    assert calm["alerts"] == [] and calm["scored"]["unsure_share"] == 0.0
+    assert calm["scored"]["training_unsure_share"] == calm["scored"]["scored_unsure_share"] == 1
+
 
 def test_a_model_without_a_training_profile_reports_without_alerts() -> None:
     report = drift_report(_counts([(20, 0, 0.9)]), None, DriftParams())
