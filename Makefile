@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    create .venv, install pinned deps, run the pipeline on the built-in corpus
-#   make test   create .venv if needed, lint, type-check and run the test suite
+#   make test   create .venv if needed, lint, type-check, build the docs and run the tests
+#   make docs   build the documentation site into site/ (strict)
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ export MLFLOW_ENABLE_TELEMETRY ?= false
 export DO_NOT_TRACK ?= 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 
-.PHONY: install run test test-fast lint clean
+.PHONY: install run test test-fast lint docs clean
 
 install: $(STAMP)
 
@@ -34,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check doclstm tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint docs
 	$(BIN)/pytest -q --durations=15 -n $(TEST_WORKERS) --dist worksteal
 
 # The lane to run while working: the units and property tests, no lint. It leaves out the
@@ -43,5 +44,10 @@ test: lint
 test-fast: $(STAMP)
 	$(BIN)/pytest -q --durations=10 -n $(TEST_WORKERS) --dist worksteal -m "not slow and not stage"
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link or
+# anchor, or a reference page that no longer builds, fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf data models reports predictions .prefect
+	rm -rf data models reports predictions .prefect site
