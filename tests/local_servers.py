@@ -72,15 +72,17 @@ def prefect_env(
 
 @contextmanager
 def prefect_server(
-    root: Path, timeout: float = 180.0, auth_string: str | None = None
+    root: Path, timeout: float = 180.0, auth_string: str | None = None, ui: bool = False
 ) -> Iterator[str]:
     """A Prefect server (SQLite) on loopback, which with `auth_string` ("user:password")
-    refuses any API call without it; yields its API URL."""
+    refuses any API call without it, and with `ui` serves its UI too; yields its API URL."""
     port = free_port()
     prefect = str(Path(sys.executable).parent / "prefect")
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     api = f"http://127.0.0.1:{port}/api"
     env = prefect_env(root)
+    if ui:  # the UI's pages call this server's API, not the default port's
+        env |= {"PREFECT_UI_ENABLED": "true", "PREFECT_UI_API_URL": api}
     if auth_string is not None:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     with _running(command, env, f"{api}/health", root, timeout):
