@@ -219,10 +219,10 @@ class ModelParams(_Group):
     # hashed into bag_buckets rows (doclstm/models/bag.py), fitted as a logistic regression
     # (doclstm/training/bag_fit.py). 0: the RNN alone.
     bag_buckets: int = Field(262_144, ge=0)
-    # With a bag: the RNN's share of the summed logits, the bag's the rest (0.1: the one
-    # share above TF-IDF + LR on all five corpora of BENCHMARKS.md, "Quality across
-    # corpora"); auto: the share with the lowest val log loss, picked after training (the
-    # RNN's epochs are judged by it alone).
+    # With a bag: the RNN's share of the summed logits, the bag's the rest; auto: the
+    # share with the lowest val log loss, picked after training (the RNN's epochs are
+    # judged by it alone; BENCHMARKS.md, "Quality across corpora", has the share each
+    # corpus got).
     rnn_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = "auto"
     # > 0 (flat): the RNN reads at most this many tokens of a document, the first and
     # last halves, while the bag reads all tokenize.max_tokens. 0: the RNN reads them all.
@@ -282,15 +282,15 @@ class TrainParams(_Group):
     max_batch_size: int = Field(512, ge=1)
     # ...and at most train documents / min_steps_per_epoch (0: no such cap), so that a small
     # corpus of short texts still gets enough optimizer steps (2,732 train sentences in
-    # batches of 512 took 6 steps an epoch and lost 6 points of test accuracy: BENCHMARKS.md).
+    # batches of 512 would take 6 steps an epoch).
     min_steps_per_epoch: int = Field(50, ge=0)
     # Early stopping and best-epoch selection.
     monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
     patience: int = Field(6, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Autocast: bf16 on CUDA or on a CPU with AMX/AVX512-BF16 (there 1.3-1.7x fp32's step,
-    # accuracy within the seed spread: BENCHMARKS.md), fp16 on CUDA only (with a gradient
-    # scaler); auto is fp32.
+    # accuracy within the seed spread: BENCHMARKS.md, "Training speed"), fp16 on CUDA only
+    # (with a gradient scaler); auto is fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Fine-tuning (ULMFiT): each layer group below the head learns at the rate of the one
     # above divided by layer_lr_decay (2.6 in ULMFiT); `gradual` trains only the top
@@ -498,7 +498,7 @@ class ScoreParams(_Group):
     docs_per_shard: int = Field(1_000, ge=1)
     batch_tokens: int = Field(65_536, ge=1)
     # bf16: the model runs under bf16 autocast, about twice fp32's speed on a CPU with AMX
-    # or AVX512-BF16; on IMDB it changed 6 labels in 24,888 (BENCHMARKS.md, "bf16 on the CPU").
+    # or AVX512-BF16; on IMDB it changed 6 labels in 24,888 (BENCHMARKS.md, "Training speed").
     precision: Literal["fp32", "bf16"] = "fp32"
     # Documents over the model's window (tokenize.max_tokens at training): `window` reads
     # them whole, window by window with the state carried (exact; unidirectional models,

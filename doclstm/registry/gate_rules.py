@@ -25,6 +25,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import f1_score, recall_score
 
 from doclstm.config.params import GateParams
+from doclstm.registry.gate_decision import gate_decision
 from doclstm.registry.multilabel_gate_rules import (
     compare_multilabel,
     meets_multilabel_thresholds,
@@ -131,22 +132,9 @@ def challenger_wins(comparison: Comparison, params: GateParams) -> tuple[bool, s
         f"{c.challenger_only_correct}, champion alone on {c.champion_only_correct}, "
         f"McNemar p={c.p_value:.3g}"
     )
-    failures = []
-    if c.improvement < params.min_improvement or c.improvement <= 0:
-        failures.append(
-            f"accuracy gain {c.improvement:+.4f} is not above gate.min_improvement "
-            f"{params.min_improvement}"
-        )
-    if c.p_value >= params.alpha:
-        failures.append(f"not significant (p={c.p_value:.3g} >= gate.alpha {params.alpha})")
-    if worst_drop > params.max_recall_drop:
-        failures.append(
-            f"recall of class {worst_class!r} drops by {worst_drop:.4f} > "
-            f"gate.max_recall_drop {params.max_recall_drop}"
-        )
-    if failures:
-        return False, f"challenger rejected: {'; '.join(failures)}. {summary}"
-    return True, f"challenger is better: {summary}; worst recall drop {worst_drop:+.4f}"
+    guard = (f"recall of class {worst_class!r}", worst_drop)
+    wins, reason = gate_decision("accuracy", c.improvement, c.p_value, guard, summary, params)
+    return wins, f"{reason}; worst recall drop {worst_drop:+.4f}" if wins else reason
 
 
 def meets_thresholds(metrics: dict[str, Any], params: GateParams) -> tuple[bool, str]:

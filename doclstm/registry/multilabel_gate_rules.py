@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from doclstm.config.params import GateParams
+from doclstm.registry.gate_decision import gate_decision
 
 
 def meets_multilabel_thresholds(micro: float, macro: float, params: GateParams) -> tuple[bool, str]:
@@ -128,22 +129,9 @@ def multilabel_challenger_wins(
         f"{c.champion_macro_f1:.4f}, on {c.documents} documents; paired bootstrap "
         f"p={c.p_value:.3g}"
     )
-    failures = []
-    if c.improvement < params.min_improvement or c.improvement <= 0:
-        failures.append(
-            f"micro-F1 gain {c.improvement:+.4f} is not above gate.min_improvement "
-            f"{params.min_improvement}"
-        )
-    if c.p_value >= params.alpha:
-        failures.append(f"not significant (p={c.p_value:.3g} >= gate.alpha {params.alpha})")
-    if drop > params.max_recall_drop:
-        failures.append(
-            f"F1 of label {worst!r} drops by {drop:.4f} > gate.max_recall_drop "
-            f"{params.max_recall_drop}"
-        )
-    if failures:
-        return False, f"challenger rejected: {'; '.join(failures)}. {summary}"
-    return True, f"challenger is better: {summary}; worst frequent-label F1 drop {drop:+.4f}"
+    guard = None if worst is None else (f"F1 of label {worst!r}", drop)
+    wins, reason = gate_decision("micro-F1", c.improvement, c.p_value, guard, summary, params)
+    return wins, f"{reason}; worst frequent-label F1 drop {drop:+.4f}" if wins else reason
 
 
 def _indicators(rows: list[list[str]], names: list[str]) -> np.ndarray:

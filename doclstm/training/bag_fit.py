@@ -3,8 +3,7 @@
 A linear model over sparse n-grams is convex: fitted to its optimum with an
 L2 penalty it is the TF-IDF + logistic-regression baseline users compare us
 with, which an early-stopped first-order optimiser shared with the RNN does
-not reach (BENCHMARKS.md, "Quality across corpora": 4 points below it on
-long reviews). So the classifier's training (`doclstm.training.trainer.fit`) does
+not reach. So the classifier's training (`doclstm.training.trainer.fit`) does
 what that baseline does, around the RNN's epochs:
 
 1. `fit_bag`: the idf from train; then, for each C in `C_GRID` (the inverse

@@ -39,7 +39,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     `auto` is float32 until a GPU measurement says otherwise (BENCHMARKS.md):
     the cuDNN LSTM under autocast runs in fp16 whatever dtype is asked for.
     bf16 also runs on the CPU, where oneDNN's LSTM takes it: 1.3-1.7x fp32's
-    step with AMX (BENCHMARKS.md, "bf16 on the CPU").
+    step with AMX (BENCHMARKS.md, "Training speed").
     """
     if precision in ("auto", "fp32"):
         return None

@@ -38,8 +38,8 @@ def test_bf16_scores_stay_close_to_fp32_and_do_not_mix_with_them_in_a_folder(
     p16 = np.array([r["probabilities"] for r in half])
     gap = np.abs(p16 - p32)
     # bf16 ran on nearly every document (a calibrated model's smallest probabilities can
-    # round to the same float either way), and stayed close (BENCHMARKS.md, "bf16 on the
-    # CPU", counts the labels it changes on a trained model).
+    # round to the same float either way), and stayed close (BENCHMARKS.md, "Training
+    # speed", counts the labels it changes on a trained model).
     assert (gap > 0).any(axis=1).mean() > 0.9 and gap.max() < 0.02
 
     # Finishing the bf16 folder in fp32 would mix the two: refused, naming the way out.
