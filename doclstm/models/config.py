@@ -16,6 +16,11 @@ from doclstm.config.params import ModelParams
 from doclstm.errors import DoclstmError
 
 
+def output_count(num_labels: int, multi_label: bool = False) -> int:
+    """The logits a classifier gives: one for two classes (a sigmoid), else one a label."""
+    return 1 if num_labels == 2 and not multi_label else num_labels
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network's shape: the vocabulary and labels of a tokens folder, plus the typed
@@ -48,7 +53,7 @@ class ModelConfig:
 
     @property
     def num_outputs(self) -> int:
-        return 1 if self.num_labels == 2 and not self.multi_label else self.num_labels
+        return output_count(self.num_labels, self.multi_label)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

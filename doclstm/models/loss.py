@@ -79,11 +79,6 @@ def positive_weights(targets: np.ndarray) -> torch.Tensor:
     )
 
 
-def output_count(num_labels: int, multi_label: bool = False) -> int:
-    """The logits a classifier gives: one for two classes (a sigmoid), else one a label."""
-    return 1 if num_labels == 2 and not multi_label else num_labels
-
-
 def probabilities(logits: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
     """Per-class probabilities: sigmoid for the single binary logit, softmax otherwise;
     with several labels a document, each label's own sigmoid."""

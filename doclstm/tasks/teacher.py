@@ -35,8 +35,9 @@ import torch
 
 from doclstm.config.params import TeacherParams, TrainParams
 from doclstm.config.tracking import TrackingTarget
+from doclstm.models.config import output_count
 from doclstm.models.device import pick_device
-from doclstm.models.loss import ClassificationLoss, output_count
+from doclstm.models.loss import ClassificationLoss
 from doclstm.models.teacher_model import (
     TEACHER_CONFIG,
     TEACHER_WEIGHTS,

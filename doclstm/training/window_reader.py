@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from doclstm.config.params import TeacherParams
-from doclstm.models.loss import ClassificationLoss, output_count, probabilities
+from doclstm.models.config import output_count
+from doclstm.models.loss import ClassificationLoss, probabilities
 from doclstm.models.teacher_model import TeacherClassifier, WindowReader, mean_by_owner
 from doclstm.training.objectives import val_metrics
 from doclstm.training.teacher_fit import reader_logits, window_outputs
