@@ -82,6 +82,22 @@ def test_the_settings_reference_lists_every_key_with_its_default() -> None:
     assert set(rows) == set(expected) | set(listed) | required | {"ingest.source", "score.input"}
 
 
+def test_the_settings_page_describes_every_key() -> None:
+    """As the docs site renders it: the schema's comments, else the shipped params.yaml's."""
+    import importlib.util
+
+    from doclstm.config.params_reference import reference_markdown
+
+    spec = importlib.util.spec_from_file_location("hooks", ROOT / "docs/hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = reference_markdown(hooks.yaml_comments(ROOT / "params.yaml"))
+    rows = [line.split(" | ") for line in page.splitlines() if line.startswith("| `")]
+    assert len(rows) > 150
+    assert [row[0] for row in rows if row[-1].strip(" |") == ""] == []
+
+
 def test_the_command_reference_holds_every_command_and_option_that_help_shows() -> None:
     from typer.testing import CliRunner
 

@@ -37,7 +37,7 @@ class _Group(BaseModel):
 
 
 class BaseParams(_Group):
-    seed: int = 1234
+    seed: int = 1234  # seeds every random choice: weights, batches, augmentation, bootstraps
     workspace: Path = Path(".")
     # A second run on a busy workspace waits this long for it, then fails (0: at once).
     lock_wait_seconds: float = Field(0.0, ge=0)
@@ -48,18 +48,22 @@ class SourceParams(_Group):
 
     # A folder, a .tar/.tar.gz/.tar.xz/.zip, a .csv/.jsonl/.parquet, or builtin:<name>.
     path: str
+    # How to read path; auto: by its suffix, or a folder.
     format: Literal["auto", "folder", "tar", "zip", "csv", "jsonl", "parquet"] = "auto"
     name: str = ""  # the `source` of every row; empty: `path` as given
     # Folders and archives: the folder holding the label (or train/test) folders, and
     # which levels the tree has; both inferred when left at their defaults.
     root: str = ""
+    # Splits (train/, test/), labels (<label>/*.txt) or files (unlabelled).
     layout: Literal["auto", "splits", "labels", "files"] = "auto"
     # Tables: which columns hold what; id_column/label_column/split_column may be absent.
     text_column: str = "text"
+    # A label, a list, or labels joined by label_separator; null: none.
     label_column: str | None = "label"
-    id_column: str | None = "id"
+    id_column: str | None = "id"  # each row's doc_id; null: <file>:line<N>
+    # Train/val/test, the source's own split; null: by doc_id's hash.
     split_column: str | None = None
-    csv_delimiter: str = Field(",", min_length=1, max_length=1)
+    csv_delimiter: str = Field(",", min_length=1, max_length=1)  # a CSV's field separator
     # Several labels a document: a list cell (JSON Lines array, Parquet list) is always
     # read as a list; a text cell is split on this separator when it is set ("|", ";").
     label_separator: str | None = Field(None, min_length=1)
@@ -85,7 +89,8 @@ class IngestParams(_Group):
     source: list[SourceParams] = [SourceParams(path="builtin:bbcnews")]
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)
-    rows_per_part: int = Field(50_000, gt=0)
+    rows_per_part: int = Field(50_000, gt=0)  # rows a Parquet part of data/ingested holds
+    # Rows a Parquet row group holds: what a reader streams at once.
     row_group_rows: int = Field(4_096, gt=0)
     # Archive-bomb and runaway-input limits (uncompressed bytes): a document over the
     # first is quarantined unread; past the second, the rest of that source is refused.
@@ -111,8 +116,8 @@ class ValidateParams(_Group):
     # single: one label a document; multi: any number (a sigmoid a label); auto: multi
     # when any document's labels come as a list, or as several, or as "no label".
     task: Literal["auto", "single", "multi"] = "auto"
-    min_chars: int = Field(1, ge=1)
-    max_chars: int = Field(2_000_000, gt=1)
+    min_chars: int = Field(1, ge=1)  # a shorter document is quarantined
+    max_chars: int = Field(2_000_000, gt=1)  # a longer document is quarantined
     # Fraction of rows that may be quarantined before the stage fails.
     failure_budget: float = Field(0.05, ge=0, le=1)
     # Warning level: the largest train class may be at most this many times the smallest.
@@ -138,17 +143,17 @@ class ValidateParams(_Group):
 
 class TokenizeParams(_Group):
     model: Literal["wordpiece", "bpe", "unigram", "wordlevel"] = "wordpiece"
-    vocab_size: int = Field(8_000, ge=100)
+    vocab_size: int = Field(8_000, ge=100)  # tokens the trained tokenizer keeps
     min_frequency: int = Field(2, ge=1)  # not used by unigram, whose trainer prunes by loss
-    lowercase: bool = True
+    lowercase: bool = True  # lower-case the text before tokenizing
     normalization: Literal["nfkc", "nfc", "nfkd", "nfd", "none"] = "nfkc"
-    strip_accents: bool = False
+    strip_accents: bool = False  # drop accents before tokenizing
     max_tokens: int = Field(2_048, ge=1)
     # none: keep whole documents (hierarchical models); longer ones are still counted.
     truncation: Literal["head", "tail", "head_tail", "none"] = "head_tail"
-    shard_tokens: int = Field(1_000_000, ge=1)
-    row_group_rows: int = Field(1_024, ge=1)
-    encode_batch_docs: int = Field(1_024, ge=1)
+    shard_tokens: int = Field(1_000_000, ge=1)  # tokens a token shard holds
+    row_group_rows: int = Field(1_024, ge=1)  # documents a token shard's row group holds
+    encode_batch_docs: int = Field(1_024, ge=1)  # documents the tokenizer encodes in one call
     # A tokenizer.json doclstm wrote (an earlier run's data/tokens/tokenizer.json, kept
     # aside), used as is instead of training one: the vocabulary then stays the same
     # from run to run, so a pretrained encoder (train.init_from) keeps fitting. Relative
@@ -191,9 +196,10 @@ HIERARCHICAL_SETTINGS = ("kind", "chunk_tokens", "chunk_stride", "max_chunks", "
 class ModelParams(_Group):
     cell: Literal["lstm", "gru"] = "lstm"
     embedding_dim: int = Field(256, ge=1)
-    hidden_size: int = Field(128, ge=1)
-    num_layers: int = Field(1, ge=1)
-    bidirectional: bool = True
+    hidden_size: int = Field(128, ge=1)  # the RNN's units a direction
+    num_layers: int = Field(1, ge=1)  # stacked RNN layers
+    bidirectional: bool = True  # read each document both ways
+    # Dropout on the embeddings, between layers and before the head.
     dropout: float = Field(0.4, ge=0, lt=1)
     pooling: Literal["last", "mean", "max", "attention", "concat"] = "max"
     # What the embedding starts from: random, or minilm, every token's vector distilled
@@ -261,19 +267,21 @@ class DistillParams(_Group):
     # x the distillation loss; an augmented or unlabelled one has the distillation loss only.
     weight: float = Field(0.0, ge=0, le=1)  # best val of 0 and 0.5 (BENCHMARKS.md)
     loss: Literal["mse", "kl"] = "mse"  # mse on the logits (Tang et al.), or kl at temperature
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0)  # kl: the temperature both distributions are softened at
 
 
 class TrainParams(_Group):
     run_name: str = Field("main", pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelParams = ModelParams()
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1)  # epochs at most; the best on val (monitor) is kept
     learning_rate: float = Field(3e-3, gt=0)  # the peak, after warmup
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0)  # AdamW's weight decay
     schedule: Literal["warmup_cosine", "one_cycle"] = "warmup_cosine"
+    # Share of the steps the learning rate warms up over.
     warmup_fraction: float = Field(0.05, ge=0, lt=1)
-    grad_clip: float = Field(1.0, gt=0)
+    grad_clip: float = Field(1.0, gt=0)  # gradients are clipped to this norm
     class_weights: Literal["none", "balanced"] = "none"
+    # Share of the target mass spread evenly over the labels.
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)
     # A batch holds documents of similar length up to batch_tokens padded tokens (longest
     # x count) and max_batch_size documents: high enough that short texts fill the token
@@ -286,7 +294,7 @@ class TrainParams(_Group):
     min_steps_per_epoch: int = Field(50, ge=0)
     # Early stopping and best-epoch selection.
     monitor: Literal["val_macro_f1", "val_accuracy", "val_log_loss"] = "val_macro_f1"
-    patience: int = Field(6, ge=1)
+    patience: int = Field(6, ge=1)  # epochs without a better val monitor before it stops
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Autocast: bf16 on CUDA or on a CPU with AMX/AVX512-BF16 (there 1.3-1.7x fp32's step,
     # accuracy within the seed spread: BENCHMARKS.md, "Training speed"), fp16 on CUDA only
@@ -334,19 +342,20 @@ class PretrainParams(_Group):
     """Language-model pretraining of `train.model`'s encoder on train + unlabelled text."""
 
     enabled: bool = False
+    # Passes over train + unlabelled text; the best held-out perplexity is kept.
     epochs: int = Field(2, ge=1)
-    learning_rate: float = Field(3e-3, gt=0)
+    learning_rate: float = Field(3e-3, gt=0)  # the language model's peak learning rate
     bptt: int = Field(128, ge=2)  # tokens per truncated-backprop segment, state carried
     samples: int = Field(1_024, ge=0)  # sampled-softmax words per step; 0: full softmax
-    batch_tokens: int = Field(16_384, ge=1)
-    max_batch_size: int = Field(64, ge=1)
+    batch_tokens: int = Field(16_384, ge=1)  # tokens a step reads
+    max_batch_size: int = Field(64, ge=1)  # sequences a step reads at most
     # The language model's own dropout (embeddings, between layers, output), not
     # train.model.dropout: on IMDB, 0.1 reached held-out perplexity 237 where the
     # classifier's 0.5 reached 295 after the same 300 steps (BENCHMARKS.md, "Pretraining").
     dropout: float = Field(0.1, ge=0, lt=1)
     # Held out of pretraining (by a hash of doc_id) to measure perplexity each epoch.
     held_out_fraction: float = Field(0.02, gt=0, lt=0.5)
-    patience: int = Field(2, ge=1)
+    patience: int = Field(2, ge=1)  # epochs without a better held-out perplexity before it stops
     checkpoint_steps: int = Field(200, ge=1)  # not part of the result
 
     def result_settings(self) -> dict[str, Any]:
@@ -369,7 +378,7 @@ class TeacherParams(_Group):
     """Fine-tuning the shipped all-MiniLM-L6-v2 as the student's teacher (Tang et al. 2019),
     and the transfer set of its logits that `train` distils (doclstm/tasks/teacher.py)."""
 
-    enabled: bool = False
+    enabled: bool = False  # fine-tune the teacher and distil it into the classifier
     # MiniLM word pieces a window holds, [CLS] and [SEP] included; a longer document is read
     # as windows every window_stride pieces (0: window_tokens - 2, no overlap), and its
     # logits are the mean of its windows'.
@@ -379,9 +388,10 @@ class TeacherParams(_Group):
     epochs: int = Field(3, ge=1)  # the best epoch on val is kept
     learning_rates: list[Annotated[float, Field(gt=0)]] = Field([5e-5], min_length=1)
     batch_size: int = Field(32, ge=1)  # windows a step
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0)  # AdamW's weight decay while fine-tuning
+    # Share of the steps the learning rate warms up over.
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)  # dropout before the teacher's head
     monitor: Literal["val_accuracy", "val_log_loss"] = "val_accuracy"
     # A long document's logits: the mean of its windows', a bidirectional GRU over its
     # windows' fine-tuned MiniLM vectors (fitted after MiniLM, for reader_epochs, the best
@@ -389,7 +399,7 @@ class TeacherParams(_Group):
     combine: Literal["auto", "mean", "recurrence"] = "auto"
     reader_hidden: int = Field(128, ge=1)
     reader_epochs: int = Field(20, ge=1)
-    reader_learning_rate: float = Field(1e-3, gt=0)
+    reader_learning_rate: float = Field(1e-3, gt=0)  # recurrence: the window reader's learning rate
     # The transfer set: each train document, augmented_copies copies of it (each word
     # masked with mask_probability; with ngram_probability the copy is an n-gram of 1 to
     # max_ngram words, or for a document longer than a window a random window's crop), and
@@ -397,7 +407,7 @@ class TeacherParams(_Group):
     augmented_copies: int = Field(4, ge=0)  # best val of 2, 4, 8 (BENCHMARKS.md)
     mask_probability: float = Field(0.1, ge=0, lt=1)
     ngram_probability: float = Field(0.25, ge=0, le=1)
-    max_ngram: int = Field(5, ge=1)
+    max_ngram: int = Field(5, ge=1)  # the longest n-gram of words an augmented copy may be
     unlabelled: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # auto: bf16 autocast on CUDA, fp32 on the CPU.
@@ -435,14 +445,15 @@ class TeacherParams(_Group):
 
 
 class EvaluateParams(_Group):
-    batch_tokens: int = Field(65_536, ge=1)
+    batch_tokens: int = Field(65_536, ge=1)  # tokens a batch of test documents holds
     bootstrap_samples: int = Field(1_000, ge=10)  # resamples for the 95% intervals
 
 
 class RegisterParams(_Group):
     # Empty: a SQLite store under <workspace>/data/mlflow.
     tracking_uri: str = ""
-    experiment: str = "doclstm"
+    experiment: str = "doclstm"  # the MLflow experiment the runs go to
+    # The registered model the versions belong to.
     model_name: str = Field("doclstm-bbcnews", pattern=r"^[A-Za-z0-9_.-]+$")
 
 
@@ -452,7 +463,8 @@ class GateParams(_Group):
     # With no champion yet, the challenger becomes champion if it meets these.
     # With several labels a document: min_micro_f1 and min_macro_f1.
     min_accuracy: float = Field(0.9, ge=0, le=1)
-    min_macro_f1: float = Field(0.9, ge=0, le=1)
+    min_macro_f1: float = Field(0.9, ge=0, le=1)  # a first champion's least test macro-F1
+    # Several labels a document: a first champion's least test micro-F1.
     min_micro_f1: float = Field(0.9, ge=0, le=1)
     # Against a champion: test accuracy (several labels a document: micro-F1) higher by at
     # least this much...
@@ -463,7 +475,7 @@ class GateParams(_Group):
     # ...and no class's recall lower than the champion's by more than this (several labels
     # a document: no F1 of a label with at least min_label_support test documents).
     max_recall_drop: float = Field(0.05, ge=0, le=1)
-    min_label_support: int = Field(20, ge=1)
+    min_label_support: int = Field(20, ge=1)  # a label's test documents for its F1 to be guarded
 
 
 class DriftParams(_Group):
@@ -490,13 +502,13 @@ class DriftParams(_Group):
 class ScoreParams(_Group):
     # Any ingest source (a path, or a mapping like one entry of ingest.source).
     input: SourceParams = SourceParams(path="builtin:bbcnews")
-    output: Path = Path("predictions")
+    output: Path = Path("predictions")  # the folder of predictions/<model>/<version>/
     # Empty: the registry's champion (models:/<register.model_name>@champion; in
     # `doclstm run`, the champion the gate left). Else models:/<name>/<version>,
     # models:/<name>@<alias>, or a model folder written by the train stage.
     model: str = ""
-    docs_per_shard: int = Field(1_000, ge=1)
-    batch_tokens: int = Field(65_536, ge=1)
+    docs_per_shard: int = Field(1_000, ge=1)  # documents an output shard holds: the unit of resume
+    batch_tokens: int = Field(65_536, ge=1)  # tokens a batch holds
     # bf16: the model runs under bf16 autocast, about twice fp32's speed on a CPU with AMX
     # or AVX512-BF16; on IMDB it changed 6 labels in 24,888 (BENCHMARKS.md, "Training speed").
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -523,7 +535,7 @@ class ScoreParams(_Group):
 class NightlyParams(_Group):
     """When `nightly_retrain` runs; infra/prefect.yaml carries the same schedule (tested)."""
 
-    cron: str = "0 2 * * *"
+    cron: str = "0 2 * * *"  # the deployment's schedule (cron syntax, in nightly.timezone)
     timezone: str = "UTC"  # an IANA name: cron times are local to it, DST included
 
     @field_validator("cron")
