@@ -94,8 +94,13 @@ def shard_logits(
 
 
 def _first_future(pending: list[Future[np.ndarray]]) -> tuple[Any, np.ndarray]:
-    done = next(iter(wait(pending, return_when=FIRST_COMPLETED).done))
-    return done, done.result()
+    """The first finished shard in the order they were submitted; one that failed only when
+    none finished well, so that every shard read before a failure is written (and kept for
+    the resume) before the failure is raised."""
+    done = wait(pending, return_when=FIRST_COMPLETED).done
+    finished = [future for future in pending if future in done]
+    chosen = next((f for f in finished if f.exception() is None), finished[0])
+    return chosen, chosen.result()
 
 
 def _bounded(

@@ -126,3 +126,20 @@ def test_a_set_for_other_tokens_or_another_teacher_is_refused_in_one_line(
 def test_a_disabled_teacher_leaves_no_transfer_set(tmp_path: Path) -> None:
     disabled_transfer_set(tmp_path / "transfer", "f" * 64)
     assert load_transfer_set(tmp_path / "transfer", "t" * 64) is None
+
+
+def test_shards_read_before_a_failure_are_handed_on_before_it() -> None:
+    """With threads, several shards can finish at once, one of them failed: the finished
+    ones come first, in the order they were submitted, so a killed run keeps them all."""
+    from concurrent.futures import Future
+
+    from doclstm.training.logit_workers import _first_future
+
+    failed, first, second = Future(), Future(), Future()
+    failed.set_exception(KeyboardInterrupt("killed"))
+    second.set_result(np.ones(1))
+    first.set_result(np.zeros(1))
+    chosen, logits = _first_future([failed, first, second])
+    assert chosen is first and logits.tolist() == [0.0]
+    with pytest.raises(KeyboardInterrupt):
+        _first_future([failed])
