@@ -26,6 +26,13 @@ def decide(probs: np.ndarray, thresholds: np.ndarray, top_label: bool = True) ->
     return predicted
 
 
+def label_lists(chosen: np.ndarray, labels: list[str]) -> list[list[str]]:
+    """Each document's labels by name, in the model's label order, from a decision (or a
+    0/1 matrix of given labels)."""
+    names = np.array(labels, dtype=object)
+    return [list(names[row]) for row in np.asarray(chosen, dtype=bool)]
+
+
 def most_probable(probs: np.ndarray) -> np.ndarray:
     """One label a document, the most probable (bool, documents x labels)."""
     chosen = np.zeros(probs.shape, dtype=bool)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from doclstm.evaluation.label_decisions import confidence, most_probable
+from doclstm.evaluation.label_decisions import confidence, label_lists, most_probable
 
 if TYPE_CHECKING:  # torch: only where a model runs
     from doclstm.scoring.predictor import TextPredictor
@@ -59,8 +59,7 @@ def prediction_table(
     if chosen is None:
         predicted = pa.array([labels[i] for i in probs.argmax(1)], pa.string())
     else:
-        names = np.array(labels, dtype=object)
-        predicted = pa.array([list(names[row]) for row in chosen], pa.list_(pa.string()))
+        predicted = pa.array(label_lists(chosen, labels), pa.list_(pa.string()))
     decision = most_probable(probs) if chosen is None else chosen
     return {
         PREDICTED: predicted,

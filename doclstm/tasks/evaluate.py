@@ -35,7 +35,7 @@ import torch
 
 from doclstm.config.params import EvaluateParams
 from doclstm.config.workspace import EVALUATION_REPORT
-from doclstm.evaluation.label_decisions import decide
+from doclstm.evaluation.label_decisions import decide, label_lists
 from doclstm.evaluation.metrics import accuracy_by_length, classification_metrics
 from doclstm.evaluation.multilabel_metrics import multilabel_metrics
 from doclstm.evaluation.plots import (
@@ -218,11 +218,10 @@ def _evaluate_multilabel(
     ece = metrics["expected_calibration_error"]
     axes = ("a label's probability", "share that have the label", "(document, label) pairs")
     plot_reliability(metrics["calibration_bins"], ece, plots["reliability"], axes)
-    names = np.array(labels, dtype=object)
     table = pa.table(
         {
             "doc_id": pa.array(test.doc_ids, pa.string()),
-            "labels": pa.array([list(names[row]) for row in targets], pa.list_(pa.string())),
+            "labels": pa.array(label_lists(targets, labels), pa.list_(pa.string())),
             **prediction_table(probs, labels, predicted),
         }
     ).replace_schema_metadata({"labels": json.dumps(labels)})

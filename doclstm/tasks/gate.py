@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from doclstm.config.params import GateParams
 from doclstm.config.workspace import REGISTRATION_FILE
 from doclstm.errors import DoclstmError
+from doclstm.evaluation.label_decisions import label_lists
 from doclstm.models.device import pick_device
 from doclstm.models.model_folder import load_model_dir
 from doclstm.registry.gate_rules import Labels, judge, meets_thresholds
@@ -172,9 +172,8 @@ def _champion_predictions(
     device = pick_device("auto")
     predictor = TextPredictor(load_model_dir(resolved.model_dir, device), batch_tokens, str(device))
     scores = predictor.score(texts)
-    names = np.array(predictor.labels, dtype=object)
     if scores.chosen is not None:
-        return [list(names[row]) for row in scores.chosen]
+        return label_lists(scores.chosen, predictor.labels)
     return [predictor.labels[i] for i in scores.probabilities.argmax(1)]
 
 
