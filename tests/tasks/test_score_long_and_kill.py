@@ -72,10 +72,12 @@ def test_a_bidirectional_model_truncates_and_counts(
 
 
 def _score_command(model: Path, corpus: Path, out: Path, runner: str = "inline") -> list[str]:
+    # Its own workspace beside the output: the checkout's is not this test's to lock,
+    # and the other runner's case may be scoring at the same time in another worker.
     return [
         *(sys.executable, "-m", "doclstm.cli", "score", "--runner", runner),
         *("--model", str(model), "--input", str(corpus), "--output", str(out)),
-        *("--params", str(ROOT / "params.yaml")),
+        *("--params", str(ROOT / "params.yaml"), "--set", f"base.workspace={out.parent}"),
         *("--set", "score.docs_per_shard=4", "--set", "score.batch_tokens=1024"),
     ]
 
