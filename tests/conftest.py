@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from doclstm.config.params import Params, SourceParams, load_params
 from doclstm.sources.resolve import resolve_source
+from doclstm.storage.manifest import StageManifest, file_entry
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
@@ -173,3 +176,23 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def permute_test_labels(tokens: Path) -> None:
+    """The test split's labels shuffled in place, the manifest's checksums updated (its
+    fingerprint, which stands for the validated data, stays)."""
+    manifest = StageManifest.load(tokens)
+    rng = np.random.default_rng(7)
+    for name in [n for n in manifest.files if n.startswith("test/")]:
+        table = pq.read_table(tokens / name)
+        labels = table["label_id"].to_numpy()
+        permuted = table.set_column(
+            table.schema.get_field_index("label_id"),
+            "label_id",
+            [rng.permutation(labels).astype(labels.dtype)],
+        )
+        pq.write_table(permuted, tokens / name)
+        manifest.files[name] = file_entry(
+            tokens / name, manifest.files[name].rows, manifest.files[name].tokens
+        )
+    manifest.write(tokens)

@@ -62,13 +62,24 @@ def _leaves(value: Any, prefix: str) -> dict[str, Any]:
 def test_the_settings_reference_lists_every_key_with_its_default() -> None:
     """Against the settings as pydantic loads them: every key of the defaults (a source's
     keys under `[]`), with the default a params file left empty gets."""
-    from doclstm.config.params import SourceParams, load_params
+    from doclstm.config.params import SearchRange, SourceParams, load_params
     from doclstm.config.params_reference import setting_rows, yaml_value
 
     rows = {row.key: row for row in setting_rows()}
     defaults = load_params(None).model_dump(mode="json", by_alias=True)
     expected = {k: v for k, v in _leaves(defaults, "").items() if k != "ingest.source"}
     expected.pop("score.input.path")  # required of a source given as a mapping
+    # the search space: one row, written as a params file would (each range's own keys)...
+    expected = {k: v for k, v in expected.items() if not k.startswith("tune.space.")}
+    expected["tune.space"] = {
+        key: {k: v for k, v in entry.items() if v not in (None, False)}
+        for key, entry in defaults["tune"]["space"].items()
+    }
+    # ...and the keys a range may hold, with theirs
+    fields = SearchRange.model_fields.items()
+    ranged = {f"tune.space.<setting>.{k}": f.default for k, f in fields}
+    for key, value in ranged.items():
+        assert rows[key].default == yaml_value(value), key
     for key, value in expected.items():
         assert key in rows, f"the reference has no {key}"
         assert rows[key].default == yaml_value(value), key
@@ -79,7 +90,9 @@ def test_the_settings_reference_lists_every_key_with_its_default() -> None:
         assert rows[key].default == yaml_value(value), key
     required = {"ingest.source[].path", "score.input.path"}
     assert all(rows[key].default == "required" for key in required)
-    assert set(rows) == set(expected) | set(listed) | required | {"ingest.source", "score.input"}
+    assert set(rows) == (
+        set(expected) | set(listed) | set(ranged) | required | {"ingest.source", "score.input"}
+    )
 
 
 def test_the_settings_page_describes_every_key() -> None:

@@ -14,11 +14,14 @@ import yaml
 
 from doclstm.config.params import Params, load_params
 from doclstm.config.workspace import Workspace, encoder_folder, teacher_folder, workspace
+from doclstm.storage.code_digest import relative_sources
 from doclstm.tasks.table import STAGES, TRAINING_STAGES, stage_arguments
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# `doclstm tune`, on demand: a dvc.yaml of its own, which `dvc repro` does not run.
+TUNE = yaml.safe_load((ROOT / "tuning/dvc.yaml").read_text())["stages"]
 
 
 def _declared(stage: dict) -> set[str]:
@@ -39,6 +42,21 @@ def test_dvc_stages_are_the_cli_stages_with_real_param_groups() -> None:
     for stage in DVC.values():
         for group in stage["params"]:
             assert group.split(".")[0] in groups, group
+
+
+def test_the_tune_stage_runs_on_demand_on_the_pipeline_s_outputs_and_its_code() -> None:
+    assert list(TUNE) == ["tune"] and "tune" not in DVC
+    tune = TUNE["tune"]
+    assert (tune["cmd"], tune["wdir"]) == ("doclstm tune", "..")
+    declared = [d for d in tune["deps"] if d.endswith(".py")]
+    expected = relative_sources("doclstm.tuning.search")
+    listing = "\n".join(f"      - {path}" for path in expected)
+    assert declared == expected, f"tuning/dvc.yaml: its code deps are\n{listing}"
+    # What train reads, as the pipeline's train stage declares it, and its params.
+    assert [d for d in tune["deps"] if not d.endswith(".py")] == [
+        d for d in DVC["train"]["deps"] if not d.endswith(".py")
+    ]
+    assert set(DVC["train"]["params"]) | {"tune"} == set(tune["params"])
 
 
 def test_each_stage_depends_on_exactly_the_code_its_fingerprint_covers() -> None:
@@ -74,7 +92,7 @@ def _workspace_paths(params: Params) -> list[Path]:
 
 def test_every_workspace_path_is_in_dvc_yaml_unless_the_workspace_says_why_not() -> None:
     params = load_params(ROOT / "params.yaml", ["base.workspace=."])
-    declared = set().union(*(_declared(stage) for stage in DVC.values()))
+    declared = set().union(*(_declared(stage) for stage in [*DVC.values(), *TUNE.values()]))
     untracked = workspace(params).untracked()
     for path in _workspace_paths(params):
         if path in untracked:
@@ -107,7 +125,8 @@ def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
 ) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore", "tuning/dvc.yaml"):
+        (repo / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     # The stages' code deps, as a checkout has them (the commands run the installed doclstm).
     shutil.copytree(
@@ -134,6 +153,14 @@ def test_dvc_repro_rests_plots_round_trips_and_reruns_only_dependents(
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for stage in STAGES:
         assert f"Running stage '{stage.name}'" in first.stdout
+    assert "'tune'" not in first.stdout  # a search runs only when asked for:
+    dry = subprocess.run(
+        ["dvc", "repro", "--dry", "tuning/dvc.yaml"], cwd=repo, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    # ...on the pipeline's outputs, which DVC sees as the upstream of its deps.
+    assert "Running stage 'tuning/dvc.yaml:tune':\n> doclstm tune" in dry.stdout, dry.stderr
+    assert "Stage 'tokenize' didn't change, skipping" in dry.stdout
     assert (repo / "reports/metrics.json").is_file() and (repo / "dvc.lock").is_file()
     # Under dvc repro, the MLflow run records the data hashes DVC locked for it.
     from mlflow import MlflowClient

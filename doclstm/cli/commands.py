@@ -3,6 +3,7 @@
     doclstm run                      the Prefect flow: train pipeline, then score
     doclstm nightly                  retrain if data or params changed; score on promotion
     doclstm stage NAME               one stage as a plain function (what dvc.yaml runs)
+    doclstm tune                     search train.* settings on val; write params.tuned.yaml
     doclstm score --model M --input SRC --output DIR
     doclstm predict "some text" ...  classify texts, files (--file) or stdin; --json
     doclstm promote VERSION --reason TEXT   make a version champion by hand
@@ -17,14 +18,12 @@ Problems a user can fix print as one line, without a traceback (exit 2).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.logging import RichHandler
 
 from doclstm.cli.common import (
     HELP,
@@ -32,14 +31,15 @@ from doclstm.cli.common import (
     ParamsFileOption,
     SetOption,
     console,
-    log_console,
     params_file_or_shipped,
     readable_metavars,
     registry_of,
 )
+from doclstm.cli.logs import log_to_console, prefect_logging
 from doclstm.cli.query_commands import inspect_app, models, predict
 from doclstm.cli.results import print_result
 from doclstm.cli.run_summary import drift_cell, run_table
+from doclstm.cli.tune_command import tune
 from doclstm.cli.ui_commands import ui_app
 from doclstm.config.params import Params, load_params
 from doclstm.errors import DoclstmError
@@ -52,8 +52,6 @@ app = typer.Typer(
     context_settings=HELP,
     help="Recurrent document classifiers as a batch pipeline.",
 )
-PROJECT_LOGGERS = ("doclstm",)
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 QUIET_ENVIRONMENT = {
     "GX_ANALYTICS_ENABLED": "false",
     "MLFLOW_ENABLE_TELEMETRY": "false",
@@ -96,7 +94,7 @@ def run(
     """Run the training pipeline flow, then score `score.input` with the champion the gate
     leaves (the new model when it was promoted)."""
     params = load_params(params_file_or_shipped(params_file), overrides)
-    _prefect_logging()
+    prefect_logging()
     from doclstm.flows.training import pipeline_then_score
 
     result = pipeline_then_score(params)
@@ -117,7 +115,7 @@ def nightly(
     """The nightly_retrain flow once: skip when nothing changed since the champion."""
     # A bad params file fails here, in one line.
     params = load_params(params_file_or_shipped(params_file), overrides)
-    _prefect_logging()
+    prefect_logging()
     from doclstm.flows.nightly import nightly_retrain
 
     result = nightly_retrain(params)
@@ -175,7 +173,7 @@ def stage(
     from doclstm.tasks.table import run_stage
 
     params = load_params(params_file_or_shipped(params_file), overrides)
-    _log_to_console()
+    log_to_console()
     result = run_stage(name, params, repair=repair)
     print_result(result, as_json, console)
 
@@ -212,9 +210,9 @@ def score(
     params = load_params(params_file_or_shipped(params_file), [*overrides, *given_settings])
     inline = params.score.runner == "inline"
     if inline:
-        _log_to_console()
+        log_to_console()
     else:  # a Prefect flow scores the shards: their lines go to its task runs' logs
-        _prefect_logging()
+        prefect_logging()
     from doclstm.config.workspace_lock import workspace_lock
     from doclstm.tasks.score import score_documents  # plain Python: no Prefect to import
     from doclstm.tasks.table import score_arguments
@@ -235,6 +233,7 @@ def score(
 
 
 app.command()(predict)
+app.command()(tune)
 app.command()(models)
 app.add_typer(inspect_app, name="inspect")
 app.add_typer(ui_app, name="ui")
@@ -263,7 +262,7 @@ def _verify_registered(params: Params, registry: Any, version: str) -> None:
 def _record_decision(model_name: str, decision: Any) -> None:
     """Print the decision, then publish it to Prefect like the gate's."""
     console.print(decision.markdown(model_name), highlight=False)
-    _prefect_logging()
+    prefect_logging()
     from doclstm.flows.registry import record_decision
 
     record_decision(
@@ -283,36 +282,3 @@ def prefect_environment() -> None:
     # With no PREFECT_API_URL a flow starts a temporary server and, by default, gives up
     # on it after 20 s; on a busy 2-core machine it took longer (twice in one CI run).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def _prefect_logging() -> None:
-    # Prefect forwards these standard loggers into flow-run logs (and its console). Only
-    # for commands that run flows: elsewhere Prefect warns at every line they log.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(PROJECT_LOGGERS))
-    for name in PROJECT_LOGGERS:  # Prefect adds handlers to them but keeps the root's level
-        logging.getLogger(name).setLevel(logging.INFO)
-    _quiet_libraries()
-
-
-def _log_to_console() -> None:
-    """One line per event, on standard error (standard output is for results): the
-    project's loggers write through this handler alone, not also through the handlers
-    Prefect's import puts on the root logger."""
-    handler: logging.Handler
-    if log_console.is_terminal:
-        handler = RichHandler(console=log_console, show_path=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:  # a log file: one unwrapped line an event
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    for name in PROJECT_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-        logger.propagate = False
-    _quiet_libraries()
-
-
-def _quiet_libraries() -> None:
-    for name in ("great_expectations", "mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)

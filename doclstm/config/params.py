@@ -555,6 +555,59 @@ class NightlyParams(_Group):
         return value
 
 
+class SearchRange(_Group):
+    """One setting's space in `tune.space`: `choices`, or a `low`..`high` range (an int
+    setting's is of ints; `log` samples evenly in log scale; `step` a grid)."""
+
+    choices: list[Any] | None = Field(None, min_length=1)  # the values to try, any type
+    low: float | None = None  # the range's least value, within the setting's own bounds
+    high: float | None = None  # the range's greatest value, within them too
+    log: bool = False  # sample evenly in log scale (a learning rate): low must be > 0
+    step: float | None = Field(None, gt=0)  # only multiples of it above low (no log scale)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.log or self.step:
+                raise ValueError("give choices, or low and high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give choices: [...], or both low and high")
+        if self.low >= self.high:
+            raise ValueError(f"low {self.low} must be under high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log scale needs low > 0, not {self.low}")
+        if self.log and self.step:
+            raise ValueError("a log scale takes no step")
+        return self
+
+
+# What `doclstm tune` searches unless params.yaml names its own: the settings that moved
+# val most between the benchmark corpora (BENCHMARKS.md, "Tuning").
+DEFAULT_SPACE: dict[str, SearchRange] = {
+    "train.learning_rate": SearchRange(low=1e-3, high=1e-2, log=True),
+    "train.model.dropout": SearchRange(low=0.1, high=0.6),
+    "train.model.hidden_size": SearchRange(choices=[64, 128, 256]),
+    "train.min_steps_per_epoch": SearchRange(low=20, high=200, log=True),
+    "train.model.pooling": SearchRange(choices=["max", "mean", "attention"]),
+}
+
+
+class TuneParams(_Group):
+    """`doclstm tune`: the search of train.* settings on val (doclstm/tuning/)."""
+
+    trials: int = Field(12, ge=1)  # trials the study holds at the end, however many runs
+    timeout: float = Field(0.0, ge=0)  # seconds; no trial starts after; 0: no limit
+    workers: int = Field(1, ge=1)  # trials trained at once, each in its own process
+    # Stops a trial whose val curve lags: `median` of the trials before at the same epoch,
+    # `successive_halving` keeps the best share at each rung of epochs; `none` runs all.
+    pruner: Literal["median", "successive_halving", "none"] = "median"
+    study: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$")  # "": named after data and settings
+    output: Path = Path("params.tuned.yaml")  # the best trial's settings, over the base file
+    # The train.* settings searched, each a SearchRange; a params file's replaces this one.
+    space: dict[str, SearchRange] = Field(default_factory=lambda: dict(DEFAULT_SPACE))
+
+
 class Params(_Group):
     base: BaseParams = BaseParams()
     ingest: IngestParams = IngestParams()
@@ -568,6 +621,7 @@ class Params(_Group):
     gate: GateParams = GateParams()
     score: ScoreParams = ScoreParams()
     nightly: NightlyParams = NightlyParams()
+    tune: TuneParams = TuneParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -575,12 +629,12 @@ class Params(_Group):
         self, tokenizer_sha256: str | None, encoder_fingerprint: str | None
     ) -> dict[str, Any]:
         """Every setting that shapes a trained model: the one definition of it, which the
-        nightly training key hashes. All groups but where or how long to wait (`score`,
-        `nightly`, `base.workspace`, `base.lock_wait_seconds`), with each stage's own
-        result settings for tokenize, pretrain and train; a kept tokenizer and a starting
-        encoder (`train.init_from`) by their content, not their paths."""
+        nightly training key hashes. All groups but where or how long to wait and the
+        search (`score`, `nightly`, `tune`, `base.workspace`, `base.lock_wait_seconds`),
+        with each stage's own result settings for tokenize, pretrain and train; a kept
+        tokenizer and a starting encoder (`train.init_from`) by their content, not their paths."""
         dump: dict[str, Any] = self.model_dump(
-            mode="json", by_alias=True, exclude={"score", "nightly"}
+            mode="json", by_alias=True, exclude={"score", "nightly", "tune"}
         )
         for key in ("workspace", "lock_wait_seconds"):
             dump["base"].pop(key)
@@ -601,20 +655,11 @@ class Params(_Group):
 
 
 def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
-    """Read params.yaml (or defaults when `path` is None) and apply `a.b=c` overrides."""
-    raw: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        if not path.is_file():
-            raise DoclstmError(f"{path}: params file not found; pass --params PATH")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise DoclstmError(f"{path}: not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise DoclstmError(f"{path}: the top level must be a mapping of groups")
-        raw = loaded or {}
+    """Read params.yaml (or defaults when `path` is None) and apply `a.b=c` overrides. A
+    file may start from another: `extends: other.yaml` (relative to the file) reads that
+    one first and this one's keys over it (what `doclstm tune` writes)."""
+    raw = _read_file(path, ()) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
     for item in overrides:
         _apply_override(raw, item)
     try:
@@ -623,6 +668,41 @@ def load_params(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         given = {item.partition("=")[0]: item for item in overrides}
         problems = "; ".join(_problem(err, given, source) for err in exc.errors())
         raise DoclstmError(f"invalid params: {problems}") from exc
+
+
+def _read_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """One params file's mapping, over the file it `extends` (read the same way)."""
+    if not path.is_file():
+        whose = f" (extended by {seen[-1]})" if seen else ""
+        raise DoclstmError(f"{path}: params file not found{whose}; pass --params PATH")
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise DoclstmError(f"{path}: params files extend each other in a loop: {chain}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DoclstmError(f"{path}: not valid YAML: {exc}") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise DoclstmError(f"{path}: the top level must be a mapping of groups")
+    raw: dict[str, Any] = loaded or {}
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise DoclstmError(f"{path}: extends names one params file, e.g. extends: params.yaml")
+    base = _read_file(path.parent / parent, (*seen, path.resolve()))
+    return _merged(base, raw)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over`'s keys over `base`'s, mappings merged key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _problem(err: Any, given: dict[str, str], source: str) -> str:

@@ -69,8 +69,9 @@ def _rows(model: type[BaseModel], prefix: str) -> Any:
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         nested = _nested(field)
-        if nested is not None and nested is not schema.SourceParams:
-            yield from _rows(nested, f"{key}.")
+        group = field.annotation is nested  # not a list or a mapping of them
+        if nested is not None and nested is not schema.SourceParams and group:
+            yield from _rows(nested, f"{key}.")  # a group: its keys, not itself
             continue
         yield Setting(
             key,
@@ -82,14 +83,17 @@ def _rows(model: type[BaseModel], prefix: str) -> Any:
         if nested is schema.SourceParams:  # a source (or a list of them: `[]`) and its keys
             listed = field.annotation is not schema.SourceParams
             yield from _rows(nested, f"{key}[]." if listed else f"{key}.")
+        elif nested is not None:  # a mapping of them (`tune.space`): each entry's keys
+            yield from _rows(nested, f"{key}.<setting>.")
 
 
 def _nested(field: FieldInfo) -> type[BaseModel] | None:
     annotation = field.annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if getattr(annotation, "__origin__", None) is list:
-        (item,) = annotation.__args__  # type: ignore[union-attr]
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list or origin is dict:
+        item = annotation.__args__[-1]  # type: ignore[union-attr]
         if isinstance(item, type) and issubclass(item, BaseModel):
             return item
     return None
@@ -103,6 +107,11 @@ def _default(field: FieldInfo) -> str:
         value = value.model_dump(mode="json", by_alias=True)
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    elif isinstance(value, dict):  # as a params file writes it: each entry's own keys only
+        value = {
+            k: v.model_dump(mode="json", exclude_defaults=True) if isinstance(v, BaseModel) else v
+            for k, v in value.items()
+        }
     return yaml_value(value)
 
 

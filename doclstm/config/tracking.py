@@ -27,6 +27,9 @@ class TrackingTarget:
     uri: str
     experiment: str
     artifact_location: str | None
+    # Tags a training's new run gets, and that its unfinished run is found again by (a
+    # tune trial's: its study's run as parent, and its settings' key).
+    run_tags: tuple[tuple[str, str], ...] = ()
 
 
 def tracking_target(configured_uri: str, experiment: str, mlflow_dir: Path) -> TrackingTarget:

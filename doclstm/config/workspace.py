@@ -98,6 +98,11 @@ class Workspace:
         return self.root / "reports"
 
     @property
+    def studies(self) -> Path:
+        """`doclstm tune`'s Optuna studies (doclstm/tuning/study.py): tuning/dvc.yaml's."""
+        return self.root / "studies"
+
+    @property
     def validation_reports(self) -> Path:
         return self.reports / "validation"
 

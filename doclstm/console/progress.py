@@ -32,6 +32,18 @@ from rich.progress import (
 
 REFRESH_SECONDS = 0.5  # how often the trainer reads its loss off the device for the bar
 LOGGERS = ("", "doclstm", "prefect")
+_inner_bars = [True]  # False while an outer bar (tune's trials) owns the terminal
+
+
+@contextmanager
+def inner_bars_off() -> Iterator[None]:
+    """Within the block no training or scoring bar is drawn: rich shows one live display
+    at a time, and `doclstm tune`'s bar of trials is the one to see."""
+    _inner_bars.append(False)
+    try:
+        yield
+    finally:
+        _inner_bars.pop()
 
 
 class _Bar:
@@ -39,7 +51,8 @@ class _Bar:
 
     def __init__(self, enabled: bool, *columns: str | ProgressColumn) -> None:
         self._console = Console(stderr=True)
-        self.enabled = enabled and self._console.is_terminal and sys.stderr.isatty()
+        terminal = self._console.is_terminal and sys.stderr.isatty()
+        self.enabled = enabled and terminal and _inner_bars[-1]
         self._progress = Progress(
             *columns, console=self._console, transient=True, disable=not self.enabled
         )
@@ -121,6 +134,34 @@ class ScoreProgress(_Bar):
         self._progress.update(
             self._task, advance=documents, rate=f"{self._scored / seconds:>7,.0f} docs/s"
         )
+
+
+class TrialProgress(_Bar):
+    """`doclstm tune`: trials done of the budget, the best val so far, the time left."""
+
+    def __init__(self, total: int, done: int, deadline: float | None) -> None:
+        super().__init__(
+            True,
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+        )
+        self._deadline = deadline  # a time.monotonic() reading: tune.timeout's end
+        self._task = self._progress.add_task("trials", total=total, completed=done, best="")
+        self._progress.update(self._task, left=self._left())
+
+    def update(self, done: int, best: str) -> None:
+        assert self._task is not None  # added in __init__
+        self._progress.update(self._task, completed=done, best=best, left=self._left())
+
+    def _left(self) -> str:
+        if self._deadline is None:
+            return ""
+        seconds = max(0, int(self._deadline - time.monotonic()))
+        return f"{seconds // 60}:{seconds % 60:02d} left"
 
 
 def due(last: float) -> bool:

@@ -176,7 +176,8 @@ class ScoreArguments(StageArguments):
     metrics_in_background: bool = False
 
 
-def _target(params: Params) -> TrackingTarget:
+def training_target(params: Params) -> TrackingTarget:
+    """Where trainings log: the configured MLflow store and experiment."""
     return tracking_target(
         params.register_.tracking_uri, params.register_.experiment, workspace(params).mlflow
     )
@@ -210,7 +211,7 @@ def _pretrain(params: Params) -> PretrainArguments:
         params.base.seed,
         workspace(params).tokens,
         encoder_folder(params),
-        _target(params),
+        training_target(params),
     )
 
 
@@ -222,7 +223,7 @@ def _teacher(params: Params) -> TeacherArguments:
         workspace(params).tokens,
         teacher_folder(params),
         workspace(params).transfer,
-        _target(params),
+        training_target(params),
     )
 
 
@@ -232,7 +233,7 @@ def _train(params: Params) -> TrainArguments:
         params.base.seed,
         workspace(params).tokens,
         _model_dir(params),
-        _target(params),
+        training_target(params),
         initial_encoder(params),
         teacher_transfer(params),
     )
@@ -252,7 +253,7 @@ def _register(params: Params) -> RegisterArguments:
         ws.reports,
         ws.tokens,
         ws.validation_reports,
-        _target(params),
+        training_target(params),
         ws.registration,
     )
 

@@ -52,7 +52,7 @@ from doclstm.text.profile import split_profile
 from doclstm.text.tokenizer import TOKENIZER_FILE, load_tokenizer
 from doclstm.training.distributed import Distributed
 from doclstm.training.stage_run import fit_stage
-from doclstm.training.trainer import FitResult, fit
+from doclstm.training.trainer import EpochCallback, FitResult, fit
 from doclstm.training.transfer_set import load_transfer_set
 from doclstm.training.window_cache import window_cache
 
@@ -79,10 +79,12 @@ def train_model(
     tracking: TrackingTarget | None = None,
     encoder_dir: Path | None = None,
     transfer_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Train on `tokens_dir` train/val splits; skipped when data, params and seed are unchanged.
     With `encoder_dir` (a pretrain stage output), the embedding and RNN start from it; with
-    `transfer_dir` (the teacher stage's transfer set), the model distils the teacher."""
+    `transfer_dir` (the teacher stage's transfer set), the model distils the teacher.
+    `on_epoch` gets each epoch's record (a tune trial's pruner: it may stop it by raising)."""
     upstream = StageManifest.load(tokens_dir)
     encoder = _pretrained(encoder_dir)
     loaded = load_transfer_set(transfer_dir, upstream.fingerprint) if transfer_dir else None
@@ -205,6 +207,7 @@ def train_model(
             transfer=transfer,
         ),
         write,
+        on_epoch,
     )
     return _result(out_dir, manifest, cached=False)
 

@@ -73,11 +73,12 @@ class TrackedRun:
 
         client = MlflowClient(target.uri)
         exp = experiment_id(client, target)
+        tags = {TRAIN_FINGERPRINT_TAG: fingerprint, **dict(target.run_tags)}
         unfinished = [
             run
             for run in client.search_runs(
                 [exp],
-                filter_string=f"tags.`{TRAIN_FINGERPRINT_TAG}` = '{fingerprint}'",
+                filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
                 order_by=["attributes.start_time DESC"],
             )
             if run.info.status != RunStatus.to_string(RunStatus.FINISHED)
@@ -87,7 +88,7 @@ class TrackedRun:
             client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(
-                exp, tags={TRAIN_FINGERPRINT_TAG: fingerprint}, run_name=f"{name}-{fingerprint[:6]}"
+                exp, tags=tags, run_name=f"{name}-{fingerprint[:6]}"
             ).info.run_id
             for key, value in flatten(settings).items():
                 client.log_param(run_id, key, param_text(value))
@@ -144,14 +145,22 @@ def fit_stage(
     rank: Distributed,
     fit: Fit,
     write: Write,
+    on_epoch: EpochCallback | None = None,
 ) -> StageManifest:
-    """Run `fit` (resuming from `resume_dir(out_dir)`, logging each epoch to the run) and,
+    """Run `fit` (resuming from `resume_dir(out_dir)`, logging each epoch to the run, then
+    passing it to `on_epoch`, which may stop the training by raising) and,
     on rank 0, `write` its outputs into `out_dir`, which appears whole with its manifest
     or not at all; then the resume checkpoint is removed. Other ranks wait for rank 0 and
     return the manifest it wrote."""
     # The run is named after the output folder: `train.run_name` (`<run_name>.encoder`).
     with tracked(tracking, fingerprint, settings, rank.is_main, out_dir.name) as run:
-        result = fit(resume_dir(out_dir), run.log_epoch if run else None)
+        callbacks = [c for c in (run.log_epoch if run else None, on_epoch) if c is not None]
+
+        def each_epoch(record: dict[str, Any]) -> None:
+            for callback in callbacks:
+                callback(record)
+
+        result = fit(resume_dir(out_dir), each_epoch if callbacks else None)
         if not rank.is_main:
             rank.barrier()
             return StageManifest.load(out_dir)

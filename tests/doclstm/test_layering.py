@@ -30,8 +30,9 @@ LIBRARY = {
 ALLOWED = {
     **LIBRARY,
     "tasks": set(LIBRARY),
-    "flows": {*LIBRARY, "tasks"},
-    "cli": {*LIBRARY, "tasks", "flows"},
+    "tuning": {*LIBRARY, "tasks"},  # trials run the train stage
+    "flows": {*LIBRARY, "tasks", "tuning"},
+    "cli": {*LIBRARY, "tasks", "tuning", "flows"},
 }
 LONG = 330  # lines: "about 300"
 STAGE_REFERENCE = re.compile(r"^(doclstm\.)?(tasks|flows)(\.\w+)+(:\w+)?$")

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -19,14 +18,14 @@ from doclstm.models.inference import predict_probabilities
 from doclstm.models.model_folder import load_model_dir
 from doclstm.models.teacher_model import document_windows, load_teacher
 from doclstm.storage.fingerprint import sha256_file
-from doclstm.storage.manifest import StageManifest, file_entry
+from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import concat_splits, load_split
 from doclstm.tasks.table import run_stage
 from doclstm.text.tokenizer import load_tokenizer
 from doclstm.training.checkpoint import resume_dir
 from doclstm.training.teacher_fit import decoded_texts, document_logits
 from doclstm.training.transfer_set import load_transfer_set, teacher_transfer_set
-from tests.conftest import stage_fixture, tiny_params
+from tests.conftest import permute_test_labels, stage_fixture, tiny_params
 from tests.stage_kills import kill_mid_epoch, run_to_the_end, write_params
 
 TEACHER = [
@@ -109,26 +108,6 @@ def test_a_distilled_student_agrees_with_its_teacher_more(taught: Params) -> Non
     assert with_teacher > without + 0.05, (with_teacher, without)
 
 
-def _permute_test_labels(tokens: Path) -> None:
-    """The test split's labels shuffled in place, the manifest's checksums updated (its
-    fingerprint, which stands for the validated data, stays)."""
-    manifest = StageManifest.load(tokens)
-    rng = np.random.default_rng(7)
-    for name in [n for n in manifest.files if n.startswith("test/")]:
-        table = pq.read_table(tokens / name)
-        labels = table["label_id"].to_numpy()
-        permuted = table.set_column(
-            table.schema.get_field_index("label_id"),
-            "label_id",
-            [rng.permutation(labels).astype(labels.dtype)],
-        )
-        pq.write_table(permuted, tokens / name)
-        manifest.files[name] = file_entry(
-            tokens / name, manifest.files[name].rows, manifest.files[name].tokens
-        )
-    manifest.write(tokens)
-
-
 @pytest.mark.slow
 def test_killed_on_permuted_test_labels_then_resumed_gives_the_same_teacher_and_student(
     taught: Params, tmp_path: Path
@@ -142,7 +121,7 @@ def test_killed_on_permuted_test_labels_then_resumed_gives_the_same_teacher_and_
     run_stage("train", taught)
     weights = workspace(taught).model_dir("main") / "model.safetensors"
     shutil.copytree(taught.base.workspace / "data/tokens", tmp_path / "data/tokens")
-    _permute_test_labels(tmp_path / "data/tokens")
+    permute_test_labels(tmp_path / "data/tokens")
     killed = tiny_params(tmp_path, Path("unused"), *TEACHER, "teacher.checkpoint_steps=3")
     out = teacher_folder(killed)
     seen = kill_mid_epoch(write_params(killed), "teacher", resume_dir(out) / "rate-0")

@@ -144,7 +144,7 @@ def test_a_stage_logs_each_event_once_even_with_prefects_handlers_installed() ->
     its console handler on the root logger: a line must not come out in both formats."""
     code = (
         "import logging, prefect.logging.configuration as c; c.setup_logging();"
-        "from doclstm.cli.commands import _log_to_console; _log_to_console();"
+        "from doclstm.cli.logs import log_to_console; log_to_console();"
         "logging.getLogger('doclstm.tasks.validate').info('validate: one event')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
