@@ -67,8 +67,11 @@ def run(name: str, trials: int, overrides: list[str], inputs: Inputs, work: Path
     result = tune_settings(params, base_file)
     minutes = (time.perf_counter() - started) / 60
     assert result.output is not None and result.best is not None
-    tuned_params = load_params(result.output, [*overrides, *where, "train.run_name=tuned"])
-    tuned = _trained(tuned_params, ("train", "evaluate"))
+    if result.changed:
+        tuned_params = load_params(result.output, [*overrides, *where, "train.run_name=tuned"])
+        tuned = _trained(tuned_params, ("train", "evaluate"))
+    else:  # the defaults were the best trial: the same training, the same figures
+        tuned = defaults
     states = [t.state for t in result.trials]
     return {
         "corpus": name,

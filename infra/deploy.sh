@@ -18,6 +18,6 @@ export DOCLSTM_WORKSPACE="${DOCLSTM_WORKSPACE:-.}"
 prefect work-pool create "$DOCLSTM_POOL" --type process --overwrite
 # Tag limit: at most one task tagged gpu (the train task) runs at a time on this server.
 prefect concurrency-limit create gpu 1
-# One process deploys all three: the flows' imports (torch, MLflow, Great Expectations)
+# One process deploys them all: the flows' imports (torch, MLflow, Great Expectations)
 # are paid once, and prefect.yaml reads the pool and the parameters from the variables.
 prefect deploy --prefect-file infra/prefect.yaml --all

@@ -273,7 +273,7 @@ def test_prefect_deployments_name_real_flows_and_the_params_schedule() -> None:
     spec = yaml.safe_load((INFRA / "prefect.yaml").read_text())
     params = load_params(ROOT / "params.yaml")
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert set(deployments) == {"nightly", "train", "score-archive"}
+    assert set(deployments) == {"nightly", "train", "score-archive", "tune"}
     for deployment in deployments.values():
         path, _, name = deployment["entrypoint"].partition(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # MLflow is imported only when a run is tracked: it takes sec
 # MLflow 3's UI opens an experiment by its kind; without the tag it shows the GenAI
 # "Overview/Traces" page, not the training runs.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's UI nests a run under the run it names
 
 
 def experiment_id(client: MlflowClient, target: TrackingTarget) -> str:
@@ -82,6 +83,9 @@ class TrackedRun:
                 order_by=["attributes.start_time DESC"],
             )
             if run.info.status != RunStatus.to_string(RunStatus.FINISHED)
+            # a pipeline's training never reopens a run nested under another (a tune
+            # trial of the same settings), nor a trial one of the pipeline's
+            and run.data.tags.get(PARENT_TAG) == tags.get(PARENT_TAG)
         ]
         if unfinished:
             run_id = unfinished[0].info.run_id

@@ -45,12 +45,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BASE_SETTINGS = "base_settings"  # the user attr of the trial of the base file's values
+LOST = "its worker process died (killed by the system: out of memory?)"
 
 
 @dataclass(frozen=True)
 class TrialRow:
     number: int
-    state: str
+    state: str  # Optuna's: complete, pruned, fail (waiting: queued to run again)
     value: float | None
     seconds: float | None
     settings: dict[str, Any]
@@ -165,10 +166,16 @@ class _Search:
                     if not self.running:
                         return
                     finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                    broken = False
                     for future in finished:
                         trial, key, settings = self.running.pop(future)
-                        self._record(trial, key, settings, _outcome(future, trial.number))
-                    if pool is not None and pool._broken:  # a worker died: a fresh pool
+                        try:
+                            outcome = future.result()
+                        except BrokenProcessPool:  # the system killed a worker (memory?)
+                            broken = True
+                            outcome = TrialOutcome(trial.number, "failed", None, None, 0, 0.0, LOST)
+                        self._record(trial, key, settings, outcome)
+                    if broken and pool is not None:  # the pool is unusable: a fresh one
                         pool.shutdown(wait=False, cancel_futures=True)
                         pool = self._pool()
         finally:
@@ -192,6 +199,8 @@ class _Search:
         trial = self.study.ask()
         settings = self.space.suggest(trial)
         key = trial_key(settings)
+        if key in {running_key for _, running_key, _ in self.running.values()}:
+            key = f"{key}-{trial.number}"  # the same settings at once: a folder each
         try:
             trial_params = with_settings(self.params, settings)
         except ValidationError as exc:  # a combination the schema refuses: failed, go on
@@ -247,14 +256,6 @@ class _Search:
                  outcome.seconds, of)  # fmt: skip
         monitor = self.params.train.monitor
         self.bar.update(self.done, f"best {monitor} {best.value:.4f}" if best else "")
-
-
-def _outcome(future: Future[TrialOutcome], number: int) -> TrialOutcome:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        reason = "its worker process died (killed by the system: out of memory?)"
-        return TrialOutcome(number, "failed", None, None, 0, 0.0, reason)
 
 
 def _best(study: optuna.Study) -> Any:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from doclstm.config.params import Params
 from doclstm.config.tracking import TrackingTarget, flatten, param_text
-from doclstm.training.stage_run import experiment_id
+from doclstm.training.stage_run import PARENT_TAG, experiment_id
 from doclstm.tuning.trial import TrialOutcome
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 STUDY_TAG = "doclstm.tune_study"  # the study's run, found again when a search resumes
 TRIAL_TAG = "doclstm.tune_trial"  # a trial's run: <study>/<trial key>
-PARENT_TAG = "mlflow.parentRunId"
 # MLflow's statuses for a trial's end: a pruned trial was stopped on purpose.
 RUN_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 

@@ -44,7 +44,9 @@ def changed_settings(base: Params, settings: dict[str, Any]) -> dict[str, Any]:
 def write_tuned(output: Path, base_file: Path | None, base: Params, best: Best) -> dict[str, Any]:
     """Write `output`; the changed settings it holds, by dotted key."""
     changed = changed_settings(base, best.settings)
-    versus = f" (the base settings, trial 0: {best.base_value:.4f})" if best.base_value else ""
+    versus = ""
+    if changed and best.base_value is not None:
+        versus = f" (the base settings, trial 0: {best.base_value:.4f})"
     lines = [
         f"# doclstm tune: study {best.study}, best of {best.trials} trials: trial "
         f"{best.number}, {best.monitor} {best.value:.4f}{versus}.",

@@ -120,7 +120,7 @@ def test_nightly_deployment_trains_then_skips_on_real_servers(
         # The deployments as prefect.yaml defines them, with the nightly cron.
         deployments = httpx.post(f"{api}/deployments/filter", json={}, auth=AUTH).json()
         by_name = {d["name"]: d for d in deployments}
-        assert set(by_name) == {"nightly", "train", "score-archive"}
+        assert set(by_name) == {"nightly", "train", "score-archive", "tune"}
         (schedule,) = by_name["nightly"]["schedules"]
         assert schedule["schedule"]["cron"] == "0 2 * * *"
         assert schedule["schedule"]["timezone"] == "UTC"

@@ -21,7 +21,7 @@ from tests.crash_points import calls_in_a_whole_run, kill_points, run_killed_at
 MODEL = "doclstm-bbcnews"
 # Every registry and tracking write is a commit of MLflow's SQL store; artifacts are copies.
 CRASH_POINTS = "sqlalchemy.orm:Session.commit"
-POINTS = {"register": 5, "gate": 5}  # kill points drawn per stage, first and last included
+POINTS = {"register": 3, "gate": 3}  # kill points drawn per stage, first and last included
 VERSION_TAGS = ("doclstm.fingerprint", "test_accuracy", "pretrained_encoder", "decision")
 
 

@@ -4,13 +4,16 @@ Prefect flow, and a SIGKILLed search that resumes without rerunning a finished t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -134,18 +137,55 @@ def test_trials_never_read_the_test_split_and_run_as_a_prefect_flow(
     assert result.study == tuned[1].study  # the same data by its fingerprint: one basis
 
 
-def _tune_process(root: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "doclstm.cli", "tune", "-p", "params.yaml"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        command, cwd=root, env=env, stderr=subprocess.PIPE, start_new_session=True
-    )
-
-
-def test_a_killed_search_resumes_without_rerunning_a_finished_trial(
+def test_parallel_trials_run_in_worker_processes_of_their_own(
     built_workspace: Path, small_corpus: Path, tmp_path: Path
 ) -> None:
-    root = _copy(built_workspace, tmp_path / "killed")
+    root = _copy(built_workspace, tmp_path / "parallel")
+    space = {"train.learning_rate": {"choices": [0.003, 0.006]}}  # the same ones at once
+    params = _params(
+        root, small_corpus, "tune.trials=3", "tune.workers=2", f"tune.space={json.dumps(space)}"
+    )
+    result = tune_settings(params)
+    assert [t.state for t in result.trials] == ["complete"] * 3
+    assert result.trials[0].settings == {"train.learning_rate": 0.003}  # the base settings
+    client = MlflowClient(tracking_uri("", workspace(params).mlflow))
+    children = client.search_runs(
+        [client.get_experiment_by_name(params.register_.experiment).experiment_id],  # type: ignore[union-attr]
+        filter_string=f"tags.`{PARENT_TAG}` = '{result.mlflow_run_id}'",
+    )
+    assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1", "trial-2"]
+    assert all(r.info.status == "FINISHED" for r in children)
+
+
+def _tune_process(root: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "doclstm.cli", "tune", "-p", "params.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _stopped(root: Path, complete: int, signal_number: int) -> tuple[int, str]:
+    """Run the search; once `complete` trials are and the next one has a resume
+    checkpoint, send `signal_number` to it all; its exit code and output."""
+    process = _tune_process(root)
+    deadline = time.monotonic() + 300
+    while not (len(_complete(root)) >= complete and _checkpoints(root)):
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"ended before the signal: {out.decode()} {err.decode()[-3000:]}")
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(process.pid, signal_number)
+    out, _ = process.communicate(timeout=120)
+    return process.returncode, out.decode()
+
+
+def test_ctrl_c_then_a_kill_and_the_search_resumes_without_rerunning_a_finished_trial(
+    built_workspace: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    root = _copy(built_workspace, tmp_path / "stopped")
     space = {"train.learning_rate": SPACE["train.learning_rate"]}
     params = _params(
         root, small_corpus, "tune.trials=3", f"tune.space={json.dumps(space)}",
@@ -154,31 +194,42 @@ def test_a_killed_search_resumes_without_rerunning_a_finished_trial(
     (root / "params.yaml").write_text(
         yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8"
     )
-    process = _tune_process(root)
-    deadline = time.monotonic() + 300
-    # Killed once trial 0 is finished and trial 1 has a resume checkpoint.
-    while not (list(root.glob("studies/*/trials/*.resume/*")) and _complete(root)):
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    # Ctrl-C during the second trial: the first is kept, and written as the best so far.
+    code, out = _stopped(root, 1, signal.SIGINT)
+    assert code == 130 and "Interrupted: the finished trials are kept" in out, out
+    assert "best of 1 trials: trial 0" in (root / "params.tuned.yaml").read_text()
+    first = _complete(root)
+    # A SIGKILL during the fourth (the second's settings ran again, to the end, first).
+    code, _ = _stopped(root, 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL
     before = _complete(root)
-    assert len(before) == 1
+    assert before[:1] == first and len(before) == 2
 
     again = _tune_process(root)
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err.decode()[-3000:]
     study = _study(root)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(complete) == 3
-    # Trial 0 was not trained again: the same record, started before the kill.
-    assert (complete[0].number, complete[0].datetime_start, complete[0].value) == before[0]
-    (cut,) = study.get_trials(states=(TrialState.FAIL,))
-    assert "interrupted" in cut.user_attrs["fail_reason"]
-    (retry,) = [t for t in complete if t.user_attrs.get("retry_of") == cut.number]
-    assert retry.params == cut.params  # the cut trial's settings ran again, to the end
+    assert len(complete) == 3  # tune.trials: the cut ones do not count
+    # The trials finished before each stop were not trained again: the same records.
+    assert [(t.number, t.datetime_start, t.value) for t in complete[:2]] == before
+    cut = study.get_trials(states=(TrialState.FAIL,))
+    assert [t.number for t in cut] == [1, 3]
+    assert all("interrupted" in t.user_attrs["fail_reason"] for t in cut)
+    for trial in cut:  # each cut trial's settings ran again, to the end
+        (retry,) = [t for t in complete if t.user_attrs.get("retry_of") == trial.number]
+        assert retry.params == trial.params
     assert not list(root.glob("studies/*/trials/*"))  # no trial folder left behind
+
+    # A larger budget goes on from the study as it is; past tune.timeout no trial starts.
+    more = load_params(root / "params.yaml", ["tune.trials=10", "tune.timeout=0.001"])
+    result = tune_settings(more)
+    assert [t.number for t in result.trials] == [t.number for t in study.trials]
+    assert result.best is not None and result.best.trials == 3
+
+
+def _checkpoints(root: Path) -> list[Path]:
+    return list(root.glob("studies/*/trials/*.resume/*"))
 
 
 def _study(root: Path) -> optuna.Study:
@@ -187,10 +238,18 @@ def _study(root: Path) -> optuna.Study:
 
 
 def _complete(root: Path) -> list[tuple]:
-    if not list(root.glob(f"studies/*/{STUDY_FILE}")):
+    """The complete trials as the study file holds them, read with sqlite3 (loading the
+    study through Optuna at every poll would slow the search it watches)."""
+    found = list(root.glob(f"studies/*/{STUDY_FILE}"))
+    if not found:
         return []
+    query = (
+        "SELECT t.number, t.datetime_start, v.value FROM trials t JOIN trial_values v "
+        "ON v.trial_id = t.trial_id WHERE t.state = 'COMPLETE' ORDER BY t.number"
+    )
     try:
-        trials = _study(root).get_trials(states=(TrialState.COMPLETE,))
-    except Exception:  # created, its tables not yet written
+        with contextlib.closing(sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)) as db:
+            rows = db.execute(query).fetchall()
+    except sqlite3.OperationalError:  # created, its tables not yet written
         return []
-    return [(t.number, t.datetime_start, t.value) for t in trials]
+    return [(n, datetime.fromisoformat(start), value) for n, start, value in rows]
