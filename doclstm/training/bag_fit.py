@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from doclstm.evaluation.metrics import macro_f1
 from doclstm.evaluation.multilabel_metrics import tuned_f1_scores
 from doclstm.models.bag import TokenBag, smooth_idf, tfidf, word_ngrams
 from doclstm.models.inference import predict_probabilities
@@ -63,6 +64,7 @@ class BagFit:
     rnn_share: float = 0.5
     val_accuracy_by_rnn_share: dict[str, float] | None = None
     val_log_loss_by_rnn_share: dict[str, float] | None = None
+    val_macro_f1_by_rnn_share: dict[str, float] | None = None
     refit_documents: int = 0
     seconds: float = 0.0
 
@@ -114,7 +116,9 @@ def choose_rnn_share(
     probs = predict_probabilities(model, val.sequences, batch_tokens, device)
     rnn = logits_of(probs, model.config.num_outputs, model.config.multi_label)
     bag = _logits(model.bag, _design(model.bag, _ngrams(model.bag, val.sequences), len(val)))
-    share, accuracy, log_loss = pick_rnn_share(rnn, bag.cpu().numpy(), np.asarray(val.label_ids))
+    share, accuracy, log_loss, f1 = pick_rnn_share(
+        rnn, bag.cpu().numpy(), np.asarray(val.label_ids)
+    )
     if model.config.rnn_share != "auto":
         share = float(model.config.rnn_share)
     model.expert_weights.copy_(torch.tensor([share, 1 - share]))
@@ -123,6 +127,7 @@ def choose_rnn_share(
         rnn_share=share,
         val_accuracy_by_rnn_share=accuracy,
         val_log_loss_by_rnn_share=log_loss,
+        val_macro_f1_by_rnn_share=f1,
         seconds=fitted.seconds + time.perf_counter() - started,
     )
 
@@ -143,20 +148,18 @@ def finish_bag(
 
 def pick_rnn_share(
     rnn_logits: np.ndarray, bag_logits: np.ndarray, labels: np.ndarray
-) -> tuple[float, dict[str, float], dict[str, float]]:
+) -> tuple[float, dict[str, float], dict[str, float], dict[str, float]]:
     """The RNN's share of the summed logits with the lowest log loss on these (val)
-    documents, and the accuracy and log loss of every share in `RNN_SHARES`."""
+    documents, and the accuracy, log loss and macro-F1 of every share in `RNN_SHARES`."""
     y = torch.as_tensor(labels)
     scores = {}
     for w in RNN_SHARES:
         mixed = torch.as_tensor(w * rnn_logits + (1 - w) * bag_logits)
-        scores[w] = (_accuracy(mixed, y), _log_loss(mixed, y))
+        scores[w] = (_accuracy(mixed, y), _log_loss(mixed, y), _macro_f1(mixed, y))
     best = min(RNN_SHARES, key=lambda w: (scores[w][1], abs(w - 0.5)))
-    return (
-        best,
-        {f"{w:g}": round(scores[w][0], 4) for w in RNN_SHARES},
-        {f"{w:g}": round(scores[w][1], 4) for w in RNN_SHARES},
-    )
+    accuracy, log_loss, f1 = ({f"{w:g}": round(scores[w][i], 4) for w in RNN_SHARES}
+                              for i in range(3))  # fmt: skip
+    return best, accuracy, log_loss, f1
 
 
 def refit_bag(bag: TokenBag, splits: Sequence[TokenSplit], c: float) -> int:
@@ -261,6 +264,17 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
         probs = torch.sigmoid(logits.float()).cpu().numpy()
         return tuned_f1_scores(y.cpu().numpy() > 0, probs)["micro_f1"]
     return float((probabilities(logits).argmax(1) == y).float().mean())
+
+
+def _macro_f1(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Macro-F1; with several labels a document, each label at its best threshold."""
+    if not len(y):
+        return 0.0
+    if y.dim() == 2:
+        sigmoid = torch.sigmoid(logits.float()).cpu().numpy()
+        return tuned_f1_scores(y.cpu().numpy() > 0, sigmoid)["macro_f1"]
+    probs = probabilities(logits)
+    return macro_f1(y.cpu().numpy(), probs.argmax(1).cpu().numpy(), probs.shape[1])
 
 
 def _log_loss(logits: torch.Tensor, y: torch.Tensor) -> float:

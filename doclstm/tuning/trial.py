@@ -23,6 +23,7 @@ from doclstm.config.tracking import TrackingTarget
 from doclstm.config.workspace import initial_encoder, teacher_transfer, workspace
 from doclstm.console.progress import inner_bars_off
 from doclstm.storage.fingerprint import sha256_json
+from doclstm.storage.manifest import StageManifest
 from doclstm.training.checkpoint import resume_dir
 from doclstm.tuning.study import make_pruner
 
@@ -50,7 +51,7 @@ class TrialPlan:
 class TrialOutcome:
     number: int
     state: State
-    value: float | None  # the best epoch's val metric (train.monitor)
+    value: float | None  # the trained model's val metric (train.monitor): shipped_value
     best_epoch: int | None
     epochs: int  # epochs trained (a pruned trial's fewer)
     seconds: float
@@ -94,7 +95,8 @@ def run_trial(plan: TrialPlan) -> TrialOutcome:
         with inner_bars_off():
             result = _train(params, plan, report)
         history = json.loads((plan.out_dir / "history.json").read_text())
-        value = float(history[result.best_epoch - 1][monitor])
+        summary = StageManifest.load(plan.out_dir).summary
+        value = shipped_value(summary, history, monitor)
         outcome = TrialOutcome(
             plan.number, "complete", value, result.best_epoch, len(history), _since(started)
         )
@@ -110,6 +112,17 @@ def run_trial(plan: TrialPlan) -> TrialOutcome:
     shutil.rmtree(plan.out_dir, ignore_errors=True)
     shutil.rmtree(resume_dir(plan.out_dir), ignore_errors=True)
     return outcome
+
+
+def shipped_value(summary: dict[str, Any], history: list[dict[str, Any]], monitor: str) -> float:
+    """The val metric of the model train writes, which is what a trial is judged by: with
+    a token bag, the blend at the RNN's share training picked (measured before val is
+    trained on; the epochs' curve is the RNN's alone); without one, the best epoch's."""
+    bag = summary.get("bag") or {}
+    by_share = bag.get(f"{monitor}_by_rnn_share")
+    if by_share and bag.get("rnn_share") is not None:
+        return float(by_share[f"{bag['rnn_share']:g}"])
+    return float(history[summary["best_epoch"] - 1][monitor])
 
 
 def _train(params: Params, plan: TrialPlan, report: Any) -> Any:

@@ -269,8 +269,9 @@ def test_the_rnns_share_has_the_lowest_val_log_loss_ties_to_the_nearer_even_shar
     labels = np.array([0, 1, 1, 0])
     rnn = np.array([[-2.0], [-1.0], [3.0], [-2.0]])  # wrong on the second
     bag = np.array([[-1.0], [1.0], [1.0], [-1.0]])  # right on all
-    share, accuracy, log_loss = pick_rnn_share(rnn, bag, labels)
+    share, accuracy, log_loss, f1 = pick_rnn_share(rnn, bag, labels)
     assert accuracy["0"] == 1.0 and accuracy["1"] == 0.75
+    assert f1["0"] == 1.0 and f1["1"] == round((2 / 3 + 0.8) / 2, 4)  # 1 of 2 ones found
     assert log_loss[f"{share:g}"] == min(log_loss.values()) and 0 < share < 1
     # Experts that agree exactly: every share has the same loss, the even one is kept.
     same = np.array([[-1.0], [1.0], [1.0], [-1.0]])

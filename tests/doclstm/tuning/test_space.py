@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from doclstm.config.params import DEFAULT_SPACE, load_params
 from doclstm.errors import DoclstmError
 from doclstm.tuning.space import SearchSpace, setting_value, with_settings
+from doclstm.tuning.trial import shipped_value
 from doclstm.tuning.tuned_file import Best, write_tuned
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -151,3 +152,19 @@ def test_extends_refuses_a_loop_and_a_missing_file(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("extends: gone.yaml\n")
     with pytest.raises(DoclstmError, match=r"gone.yaml: params file not found \(extended by"):
         load_params(tmp_path / "c.yaml")
+
+
+def test_a_trial_is_judged_by_the_val_figure_of_the_model_train_ships() -> None:
+    """With a token bag, the blend at the share training picked (the epochs' curve is the
+    RNN's alone); without one, the best epoch's."""
+    history = [
+        {"val_macro_f1": 0.70, "val_accuracy": 0.71},
+        {"val_macro_f1": 0.74, "val_accuracy": 0.75},
+    ]
+    bagless = {"best_epoch": 2, "bag": None}
+    assert shipped_value(bagless, history, "val_macro_f1") == 0.74
+    bag = {"rnn_share": 0.1, "val_macro_f1_by_rnn_share": {"0": 0.76, "0.1": 0.78, "0.5": 0.75},
+           "val_accuracy_by_rnn_share": {"0": 0.77, "0.1": 0.79, "0.5": 0.74}}  # fmt: skip
+    blended = {"best_epoch": 2, "bag": bag}
+    assert shipped_value(blended, history, "val_macro_f1") == 0.78
+    assert shipped_value(blended, history, "val_accuracy") == 0.79
