@@ -104,6 +104,7 @@ class TuneResult:
 def tune_settings(params: Params, base_file: Path | None = None) -> TuneResult:
     """Search `params.tune.space` on val; `base_file` is the params file `params` came
     from, which the tuned file extends (None: the shipped defaults)."""
+    started = time.monotonic()  # tune.timeout counts from here, the stages before included
     space = SearchSpace.of(params)  # a bad space is refused before anything runs
     with workspace_lock(params.base.workspace, params.base.lock_wait_seconds):
         for stage in TRAINING_STAGES[: [s.name for s in TRAINING_STAGES].index("train")]:
@@ -121,7 +122,7 @@ def tune_settings(params: Params, base_file: Path | None = None) -> TuneResult:
         log.info("tune: study %s in %s", place.name, place.folder)
         interrupted = False
         try:
-            _Search(params, space, place, study, run).run()
+            _Search(params, space, place, study, run, started).run()
         except KeyboardInterrupt:
             interrupted = True
             log.warning("tune: interrupted; the finished trials are kept")
@@ -141,17 +142,13 @@ class _Search:
         place: StudyPlace,
         study: optuna.Study,
         run: StudyRun,
+        started: float,  # a time.monotonic() reading: when the command started
     ) -> None:
-        self.params, self.space, self.place, self.study, self.run_ = (
-            params,
-            space,
-            place,
-            study,
-            run,
-        )
+        self.params, self.space, self.place = params, space, place
+        self.study, self.run_ = study, run
         self.done = sum(counted(t) for t in study.trials)
         timeout = params.tune.timeout
-        self.deadline = time.monotonic() + timeout if timeout else None
+        self.deadline = started + timeout if timeout else None
         self.workers = params.tune.workers
         self.running: dict[Future[TrialOutcome], tuple[Any, str, dict[str, Any]]] = {}
 
