@@ -29,6 +29,7 @@ from doclstm.config.workspace import workspace
 from doclstm.storage.manifest import StageManifest
 from doclstm.tasks.table import run_stage
 from doclstm.tuning.search import tune_settings
+from doclstm.tuning.trial import shipped_value
 
 STAGES = ("ingest", "validate", "tokenize", "pretrain", "teacher", "train", "evaluate")
 
@@ -41,11 +42,11 @@ def _trained(params: Params, stages: tuple[str, ...]) -> dict[str, Any]:
     model_dir = ws.model_dir(params.train.run_name)
     summary = StageManifest.load(model_dir).summary
     history = json.loads((model_dir / "history.json").read_text())
-    best = history[summary["best_epoch"] - 1]
     metrics = json.loads((ws.reports / "metrics.json").read_text())
     return {
-        "val_monitor": best[params.train.monitor],
-        "val_accuracy": best["val_accuracy"],
+        # what a trial is judged by: the trained model's val figure (the blend with the bag)
+        "val_monitor": shipped_value(summary, history, params.train.monitor),
+        "val_accuracy": shipped_value(summary, history, "val_accuracy"),
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
         "train_seconds": summary["seconds"],

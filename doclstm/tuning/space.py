@@ -95,22 +95,26 @@ class SearchSpace:
 
 def setting_value(params: Params, key: str) -> Any:
     """The value of dotted `key` in `params` (as params.yaml writes it)."""
-    node: Any = params.model_dump(mode="json", by_alias=True)
-    for part in key.split("."):
-        node = node[part]
-    return node
+    node, last = dotted(params.model_dump(mode="json", by_alias=True), key)
+    return node[last]
 
 
 def with_settings(params: Params, values: dict[str, Any]) -> Params:
     """`params` with each dotted key of `values` set; invalid ones raise ValidationError."""
     raw = params.model_dump(mode="json", by_alias=True)
     for key, value in values.items():
-        node = raw
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node[part]
+        node, last = dotted(raw, key)
         node[last] = value
     return Params.model_validate(raw)
+
+
+def dotted(tree: dict[str, Any], key: str, create: bool = False) -> tuple[dict[str, Any], str]:
+    """The mapping in nested `tree` that holds dotted `key`'s last part, and that part;
+    `create` makes the mappings on the way that are missing."""
+    *parents, last = key.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {}) if create else tree[part]
+    return tree, last
 
 
 def _dimension(key: str, entry: SearchRange, params: Params) -> Dimension:

@@ -24,7 +24,7 @@ from doclstm.errors import DoclstmError
 from doclstm.storage.code_digest import code_digest
 from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
-from doclstm.tuning.space import SearchSpace
+from doclstm.tuning.space import SearchSpace, dotted
 
 if TYPE_CHECKING:
     import optuna
@@ -61,8 +61,8 @@ def study_place(params: Params, space: SearchSpace) -> StudyPlace:
 
 def _basis(params: Params, space: SearchSpace) -> str:
     """What trials' results depend on besides the searched settings: the tokens (and the
-    transfer set and encoder trials start from), the training code, the seed, every
-    other train.* setting and the space itself."""
+    transfer set and encoder trials start from), the training code and how a trial is
+    scored, the seed, every other train.* setting and the space itself."""
     ws = workspace(params)
     upstream = {"tokens": StageManifest.load(ws.tokens).fingerprint}
     if (transfer := teacher_transfer(params)) is not None:
@@ -71,15 +71,12 @@ def _basis(params: Params, space: SearchSpace) -> str:
         upstream["encoder"] = StageManifest.load(encoder).fingerprint
     train = params.train.result_settings(params.teacher.enabled)
     for key in space.keys:
-        node = train
-        *parents, last = key.removeprefix("train.").split(".")
-        for part in parents:
-            node = node[part]
+        node, last = dotted(train, key.removeprefix("train."))
         node.pop(last, None)
     return sha256_json(
         {
             **upstream,
-            "code": code_digest("doclstm.tasks.train"),
+            "code": code_digest("doclstm.tasks.train", "doclstm.tuning.trial"),
             "seed": params.base.seed,
             "train": train,
             "space": {k: v.model_dump(mode="json") for k, v in params.tune.space.items()},
@@ -123,7 +120,6 @@ def open_study(place: StudyPlace, params: Params) -> optuna.Study:
         n_startup_trials=max(3, min(10, params.tune.trials // 3)),
         multivariate=True,
         constant_liar=params.tune.workers > 1,
-        warn_independent_sampling=False,
     )
     study = optuna.create_study(
         study_name=place.name,

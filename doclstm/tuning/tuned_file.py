@@ -22,7 +22,7 @@ import yaml
 
 from doclstm.config.params import Params
 from doclstm.storage.atomic import atomic_path
-from doclstm.tuning.space import setting_value
+from doclstm.tuning.space import dotted, setting_value
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,7 @@ def write_tuned(output: Path, base_file: Path | None, base: Params, best: Best) 
     if base_file is not None:
         document["extends"] = os.path.relpath(base_file.resolve(), output.resolve().parent)
     for key, value in changed.items():
-        node = document
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
+        node, last = dotted(document, key, create=True)
         node[last] = value
     text = "\n".join(lines) + "\n"
     if document:
