@@ -582,8 +582,9 @@ class SearchRange(_Group):
         return self
 
 
-# What `doclstm tune` searches unless params.yaml names its own: the settings that moved
-# val most between the benchmark corpora (BENCHMARKS.md, "Tuning").
+# What `doclstm tune` searches unless params.yaml names its own: the training settings
+# whose best value differed between corpora, with ranges around the shipped values
+# (chosen by meaning, no split read; BENCHMARKS.md, "Tuning on val").
 DEFAULT_SPACE: dict[str, SearchRange] = {
     "train.learning_rate": SearchRange(low=1e-3, high=1e-2, log=True),
     "train.model.dropout": SearchRange(low=0.1, high=0.6),
