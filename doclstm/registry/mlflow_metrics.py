@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric
 
-from doclstm.config.tracking import flatten, metric_name, param_text
+from doclstm.config.tracking import flatten, log_params, metric_name
 
 MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
 
@@ -83,8 +83,7 @@ def log_run_figures(
     (key, step, value, timestamp), so a rerun after a crash logs nothing twice."""
     run = client.get_run(run_id)
     logged = run.data.params  # a reused training run holds the train.* settings already
-    fresh = {k: param_text(v) for k, v in flatten(all_params).items() if k not in logged}
-    client.log_batch(run_id, params=[Param(k, v) for k, v in fresh.items()])
+    log_params(client, run_id, {k: v for k, v in flatten(all_params).items() if k not in logged})
     stamp = run.info.start_time
     values = [Metric(k, v, stamp, 0) for k, v in final_metrics(metrics).items()]
     values += [Metric(k, v, stamp, 0) for k, v in encoder_metrics(model_summary).items()]

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from doclstm.config.params import TeacherParams, TrainParams
-from doclstm.config.tracking import TrackingTarget
+from doclstm.config.tracking import TrackingTarget, log_metrics
 from doclstm.models.config import output_count
 from doclstm.models.device import pick_device
 from doclstm.models.loss import ClassificationLoss
@@ -255,9 +255,9 @@ def _fine_tune(
             thresholds,  # several labels a document: each label's, tuned on val
         )
         if run is not None:
-            for split, metrics in (("val", val_metrics), ("test", test_metrics)):
-                for key, value in metrics.items():
-                    run.client.log_metric(run.run_id, f"{split}_{key}", float(value))
+            values = {f"val_{k}": v for k, v in val_metrics.items()}
+            values |= {f"test_{k}": v for k, v in test_metrics.items()}
+            log_metrics(run.client, run.run_id, values)
         if not rank.is_main:
             rank.barrier()
             return StageManifest.load(out_dir)

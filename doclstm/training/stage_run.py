@@ -21,8 +21,9 @@ from doclstm.config.tracking import (
     TRAIN_FINGERPRINT_TAG,
     TrackingTarget,
     flatten,
+    log_metrics,
+    log_params,
     metric_name,
-    param_text,
 )
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.manifest import FileEntry, StageManifest
@@ -94,15 +95,12 @@ class TrackedRun:
             run_id = client.create_run(
                 exp, tags=tags, run_name=f"{name}-{fingerprint[:6]}"
             ).info.run_id
-            for key, value in flatten(settings).items():
-                client.log_param(run_id, key, param_text(value))
+            log_params(client, run_id, flatten(settings))
         return cls(client, target.uri, run_id)
 
     def log_epoch(self, record: dict[str, Any]) -> None:
-        step = int(record["epoch"])
-        for key, value in record.items():
-            if key != "epoch":
-                self.client.log_metric(self.run_id, metric_name(key), float(value), step=step)
+        values = {metric_name(k): float(v) for k, v in record.items() if k != "epoch"}
+        log_metrics(self.client, self.run_id, values, step=int(record["epoch"]))
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status=status)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doclstm.config.params import Params
-from doclstm.config.tracking import TrackingTarget, flatten, param_text
+from doclstm.config.tracking import TrackingTarget, flatten, log_params
 from doclstm.training.stage_run import PARENT_TAG, experiment_id
 from doclstm.tuning.trial import TrialOutcome
 
@@ -60,8 +60,7 @@ class StudyRun:
                 },
                 "train.monitor": params.train.monitor,
             }
-            for key, value in logged.items():
-                client.log_param(run_id, key, param_text(value))
+            log_params(client, run_id, logged)
         return cls(client, target, run_id, study)
 
     def trial_target(self, key: str) -> TrackingTarget:
@@ -84,8 +83,7 @@ class StudyRun:
         else:
             tags = dict(self.trial_target(key).run_tags)
             run_id = self.client.create_run(exp, tags=tags).info.run_id
-            for name, value in settings.items():
-                self.client.log_param(run_id, name, param_text(value))
+            log_params(self.client, run_id, settings)
         self.client.set_tag(run_id, "mlflow.runName", f"trial-{outcome.number}")
         self.client.set_tag(run_id, "doclstm.tune_trial_number", str(outcome.number))
         self.client.set_tag(run_id, "doclstm.tune_state", outcome.state)
