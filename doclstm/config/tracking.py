@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -134,8 +135,6 @@ def log_params(client: Any, run_id: str, values: Mapping[str, Any]) -> None:
 
 def log_metrics(client: Any, run_id: str, values: Mapping[str, float], step: int = 0) -> None:
     """`values` as the run's metrics at `step`, stamped now, in one request."""
-    import time
-
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
