@@ -12,9 +12,6 @@ from mlflow.entities import Metric
 
 from doclstm.config.tracking import flatten, log_params, metric_name
 
-MLFLOW_BATCH = 1000  # metrics per log_batch call: MLflow's own limit
-
-
 SCALARS = (
     "accuracy",
     "macro_f1",
@@ -96,5 +93,4 @@ def log_run_figures(
                 for k, v in record.items()
                 if k != "epoch"
             ]
-    for start in range(0, len(values), MLFLOW_BATCH):
-        client.log_batch(run_id, metrics=values[start : start + MLFLOW_BATCH])
+    client.log_batch(run_id, metrics=values)  # MLflow's client splits by its batch limit
