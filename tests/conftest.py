@@ -34,6 +34,7 @@ DOCS_PER_LABEL = 60
 TINY = [
     # 300 documents: a vocabulary, documents and a network sized to them, so a whole
     # pipeline runs in seconds, not the minutes of the 2,225-article corpus.
+    "tokenize.model=wordpiece",  # trained: MiniLM's 30,522 pieces are far too many here
     "tokenize.vocab_size=2000",
     "tokenize.max_tokens=128",
     "tokenize.shard_tokens=8000",  # several shards from 300 documents

@@ -142,3 +142,29 @@ def test_the_shipped_share_is_the_best_mean_val_accuracy_across_corpora() -> Non
     assert "best mean val accuracy: rnn_share 0.4" in text
     assert "| mean |" in text and "**0.7900**" in text
     assert "test" not in text.split("\n")[0]
+
+
+def _result(corpus: str, val: float, test: float) -> dict[str, object]:
+    """The fields of one corpus's benchmarks.quality result that the comparison reads."""
+    return {
+        "corpus": corpus,
+        "doclstm": {"val_accuracy": val, "accuracy": test},
+        "val_accuracy_by_rnn_share": {"1": val - 0.01},
+        "experts": {"rnn": test - 0.01},
+    }
+
+
+def test_the_comparison_picks_by_mean_val_never_by_test(tmp_path: Path) -> None:
+    from benchmarks.compare_quality import by_corpus, compare, table
+
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps([_result("x", 0.80, 0.90), _result("y", 0.70, 0.90)]))
+    b = tmp_path / "b.json"  # better on val, worse on test; "z" is in B only
+    b.write_text(json.dumps([_result("x", 0.82, 0.80), _result("y", 0.70, 0.80)]))
+    z = tmp_path / "z.json"
+    z.write_text(json.dumps([_result("z", 0.10, 0.10)]))
+    result = compare(by_corpus([a]), by_corpus([b, z]))
+    assert result["corpora"] == ["x", "y"] and result["picked"] == "B"
+    assert result["means"]["val"] == pytest.approx((0.75, 0.76))
+    assert "picked by mean val accuracy: B" in table(result)
+    assert compare(by_corpus([a]), by_corpus([a]))["picked"] == "A"  # a tie keeps A

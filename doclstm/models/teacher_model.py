@@ -32,8 +32,8 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from doclstm.config.params import MINILM_DIM
-from doclstm.models.window_encoder import minilm_path
 from doclstm.models.window_recurrence import WindowRecurrence
+from doclstm.text.minilm_files import minilm_path
 
 TEACHER_WEIGHTS = "teacher.safetensors"
 TEACHER_CONFIG = "teacher.json"

@@ -34,10 +34,11 @@ from tokenizers import Tokenizer
 
 from doclstm.config.workspace import TokenCaches
 from doclstm.errors import DoclstmError
-from doclstm.models.window_encoder import DIM, PACKAGE, load_minilm, minilm_identity
+from doclstm.models.window_encoder import DIM, load_minilm, minilm_identity
 from doclstm.storage.atomic import atomic_dir
 from doclstm.storage.fingerprint import sha256_file
 from doclstm.storage.manifest import StageManifest, file_entry, fresh_manifest, stage_fingerprint
+from doclstm.text.minilm_files import PACKAGE
 from doclstm.text.tokenizer import CONTINUATION, EOW, PAD_ID, TOKENIZER_FILE, UNK_ID
 
 log = logging.getLogger(__name__)

