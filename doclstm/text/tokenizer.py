@@ -20,7 +20,7 @@ from tokenizers import Encoding, Tokenizer, decoders, models, normalizers, pre_t
 from doclstm.config.params import TokenizeParams
 from doclstm.errors import DoclstmError
 from doclstm.storage.fingerprint import sha256_file
-from doclstm.text.minilm_files import minilm_path
+from doclstm.text.minilm_files import minilm_vocabulary_file
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
@@ -32,14 +32,14 @@ TOKENIZER_FILE = "tokenizer.json"
 def train_tokenizer(texts: Callable[[], Iterable[list[str]]], params: TokenizeParams) -> Tokenizer:
     """Train a WordPiece, BPE, Unigram or WordLevel tokenizer; `texts()` yields batches of
     train text and is called once or twice. `minilm` trains nothing: it is MiniLM's own
-    vocabulary (`minilm_tokenizer`), and `texts` is not read.
+    vocabulary (`minilm_word_pieces`), and `texts` is not read.
 
     WordPiece, BPE and WordLevel are deterministic: the same text gives a
     byte-identical tokenizer.json on every run and machine (see
     `_symbol_ids_fixed_upfront` and `_canonical`, which says why Unigram is not).
     """
     if params.model == "minilm":
-        return minilm_tokenizer()
+        return minilm_word_pieces()
     tokenizer, trainer_type, extra = _blank(params.model)
     tokenizer.normalizer = normalizers.Sequence(_normalizer_steps(params))
     helpers: list[str] = []
@@ -161,12 +161,7 @@ def _canonical(tokenizer: Tokenizer) -> Tokenizer:
     return Tokenizer.from_str(json.dumps(state))
 
 
-def minilm_vocabulary_file() -> Path:
-    """The installed MiniLM's tokenizer.json (fails in one line without its package)."""
-    return Path(minilm_path()) / TOKENIZER_FILE
-
-
-def minilm_tokenizer() -> Tokenizer:
+def minilm_word_pieces() -> Tokenizer:
     """MiniLM's uncased WordPiece tokenizer (30,522 pieces, its BERT normalizer), as a
     doclstm tokenizer: [UNK] moved to id 1 (swapped with the unused piece there), only
     [PAD] and [UNK] special, no [CLS]/[SEP] added and no padding or truncation of its own.

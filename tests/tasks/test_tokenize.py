@@ -6,18 +6,17 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer, models
 
-import doclstm.text.tokenizer as tokenizer_module
 from doclstm.errors import DoclstmError
 from doclstm.storage.manifest import StageManifest
 from doclstm.storage.token_data import load_split
 from doclstm.tasks.table import run_stage
+from doclstm.text.minilm_files import minilm_vocabulary_file
 from doclstm.text.tokenizer import (
     PAD_ID,
     UNK_ID,
     encode_ids,
     load_tokenizer,
-    minilm_tokenizer,
-    minilm_vocabulary_file,
+    minilm_word_pieces,
     truncate,
 )
 from tests.conftest import tiny_params
@@ -109,7 +108,7 @@ def test_the_minilm_vocabulary_trains_nothing_and_a_new_one_tokenizes_again(
     tokens = tmp_path / "ws/data/tokens"
     assert StageManifest.load(tokens).summary["tokenizer_from"] == "MiniLM's vocabulary"
     tokenizer = load_tokenizer(tokens / "tokenizer.json")
-    assert tokenizer.to_str() == minilm_tokenizer().to_str()
+    assert tokenizer.to_str() == minilm_word_pieces().to_str()
     assert (tokenizer.get_vocab_size(), tokenizer.token_to_id("[UNK]")) == (30522, UNK_ID)
     # The training settings are not MiniLM's: another vocabulary size changes nothing.
     resized = tiny_params(
@@ -125,7 +124,7 @@ def test_the_minilm_vocabulary_trains_nothing_and_a_new_one_tokenizes_again(
     other = tmp_path / "other/tokenizer.json"
     other.parent.mkdir()
     other.write_text(json.dumps(state), encoding="utf-8")
-    monkeypatch.setattr(tokenizer_module, "minilm_vocabulary_file", lambda: other)
+    monkeypatch.setattr("doclstm.text.tokenizer.minilm_vocabulary_file", lambda: other)
     result = run_stage("tokenize", params)
     assert not result.cached
     assert load_tokenizer(tokens / "tokenizer.json").token_to_id("film") != tokenizer.token_to_id(

@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from doclstm.config.params import TokenizeParams
+from doclstm.text.minilm_files import minilm_vocabulary_file
 from doclstm.text.tokenizer import (
     PAD_ID,
     UNK_ID,
     _ascii_twin,
     encode_batch,
     encode_ids,
-    minilm_vocabulary_file,
     train_tokenizer,
 )
 
