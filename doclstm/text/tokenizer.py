@@ -153,12 +153,13 @@ def _canonical(tokenizer: Tokenizer) -> Tokenizer:
             token: i for i, token in enumerate(rest, start=2)
         }
         model["vocab"] = ids
-    state["added_tokens"] = [
-        {**t, "id": ids[t["content"]]}
-        for t in state["added_tokens"]
-        if t["content"] in (PAD_TOKEN, UNK_TOKEN)
-    ]
+    state["added_tokens"] = _padding_and_unknown(state["added_tokens"], ids)
     return Tokenizer.from_str(json.dumps(state))
+
+
+def _padding_and_unknown(added: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
+    """A tokenizer.json's added tokens, [PAD] and [UNK] alone, at their ids in `ids`."""
+    return [{**t, "id": ids[t["content"]]} for t in added if t["content"] in (PAD_TOKEN, UNK_TOKEN)]
 
 
 def minilm_word_pieces() -> Tokenizer:
@@ -176,11 +177,7 @@ def minilm_word_pieces() -> Tokenizer:
     at_one = next(token for token, i in vocab.items() if i == UNK_ID)
     vocab[at_one], vocab[UNK_TOKEN] = vocab[UNK_TOKEN], UNK_ID
     state["model"]["unk_token"] = UNK_TOKEN
-    state["added_tokens"] = [
-        {**t, "id": vocab[t["content"]]}
-        for t in state["added_tokens"]
-        if t["content"] in (PAD_TOKEN, UNK_TOKEN)
-    ]
+    state["added_tokens"] = _padding_and_unknown(state["added_tokens"], vocab)
     state["post_processor"] = state["truncation"] = state["padding"] = None
     return Tokenizer.from_str(json.dumps(state))
 
