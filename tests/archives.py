@@ -38,3 +38,11 @@ def add_tar_member(
     info.linkname = link
     info.size = len(data) if kind == tarfile.REGTYPE else 0
     archive.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def tar_members(dest: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz of `members` (name: bytes), regular files each."""
+    with tarfile.open(dest, "w:gz") as archive:
+        for name, data in members.items():
+            add_tar_member(archive, name, data)
+    return dest

